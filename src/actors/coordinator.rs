@@ -1,0 +1,342 @@
+//! `txn-coordinator`: two-phase commit across shards, with presumed abort.
+//!
+//! Protocol, and the invariant each step keeps:
+//! 1. Prepare: every participant makes its part durable (a `Prepare` record) and votes.
+//! 2. Decision: only when every vote is yes is `Commit{txid}` appended to the
+//!    coordinator's own log and synced. That record IS the commit: a transaction is
+//!    committed iff its commit record is durable. No abort record is needed (presumed
+//!    abort): a txid of an earlier epoch without a commit record was aborted.
+//! 3. Phase 2: `Commit` (or `Abort`) is delivered to every participant, retrying until
+//!    the deadline. A participant that missed it asks [`CoordinatorMsg::Status`] later
+//!    (after a restart, or when its prepared record grows old) and gets the durable answer.
+//!
+//! Transactions run as tasks in a `JoinSet` owned by the actor's state, so killing the
+//! coordinator really aborts every in-flight transaction (their callers get a retryable
+//! error) and the restarted coordinator, with a new epoch, answers for them from its log.
+
+use crate::faults::{self, FaultPoint};
+use crate::graph::{ShardId, TxId};
+use crate::protocol::{
+    codec, CoordinatorMsg, CoordinatorStats, ShardReply, ShardRequest, SutraError, TxnPlan,
+    TxnStatus,
+};
+use crate::router::Router;
+use crate::store::wal::{Wal, WalOptions};
+use futures::future::join_all;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// A record of the coordinator's log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+enum CoordRecord {
+    /// A new incarnation started; its txids carry this epoch.
+    Epoch(u32),
+    /// The commit decision.
+    Commit { txid: TxId, shards: Vec<ShardId> },
+    /// Every participant has applied the commit; the decision need not be kept.
+    Forget(TxId),
+}
+
+/// Which transactions are in flight and which committed ones are still owed a
+/// delivery. One lock over both, so a status query never sees a txid in neither set
+/// while it moves from one to the other.
+#[derive(Default)]
+struct Table {
+    active: HashSet<TxId>,
+    committed: HashMap<TxId, Vec<ShardId>>,
+    committed_total: u64,
+    aborted_total: u64,
+    latencies_us: VecDeque<u64>,
+}
+
+/// The coordinator actor.
+pub struct Coordinator;
+
+/// What the coordinator starts with.
+pub struct CoordinatorArgs {
+    /// Where its decision log lives.
+    pub dir: PathBuf,
+    /// How it reaches shards.
+    pub router: Router,
+}
+
+/// The coordinator's state.
+pub struct CoordinatorState {
+    wal: Wal,
+    epoch: u32,
+    next_seq: u32,
+    table: Arc<Mutex<Table>>,
+    router: Router,
+    tasks: JoinSet<()>,
+}
+
+impl Actor for Coordinator {
+    type Msg = CoordinatorMsg;
+    type State = CoordinatorState;
+    type Arguments = CoordinatorArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<CoordinatorMsg>,
+        args: CoordinatorArgs,
+    ) -> Result<CoordinatorState, ActorProcessingErr> {
+        let dir = args.dir.clone();
+        let (wal, last_epoch, committed) = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            let mut last_epoch = 0u32;
+            let mut committed: HashMap<TxId, Vec<ShardId>> = HashMap::new();
+            let wal = Wal::open(&dir, WalOptions::default(), 0, |_, bytes| {
+                match codec::decode::<CoordRecord>(bytes).map_err(|e| e.to_string())? {
+                    CoordRecord::Epoch(e) => last_epoch = last_epoch.max(e),
+                    CoordRecord::Commit { txid, shards } => {
+                        committed.insert(txid, shards);
+                    }
+                    CoordRecord::Forget(txid) => {
+                        committed.remove(&txid);
+                    }
+                }
+                Ok::<(), String>(())
+            })
+            .map_err(|e| format!("transaction coordinator log in {}: {e:?}", dir.display()))?;
+            Ok::<_, ActorProcessingErr>((wal, last_epoch, committed))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let epoch = last_epoch + 1;
+        durable(&wal, &CoordRecord::Epoch(epoch)).await?;
+        tracing::info!(
+            epoch,
+            undelivered = committed.len(),
+            "transaction coordinator started"
+        );
+        Ok(CoordinatorState {
+            wal,
+            epoch,
+            next_seq: 0,
+            table: Arc::new(Mutex::new(Table {
+                committed,
+                ..Default::default()
+            })),
+            router: args.router,
+            tasks: JoinSet::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<CoordinatorMsg>,
+        msg: CoordinatorMsg,
+        state: &mut CoordinatorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Reap finished transactions so the set does not grow.
+        while state.tasks.try_join_next().is_some() {}
+        match msg {
+            CoordinatorMsg::Run(plan, reply) => {
+                state.next_seq = state
+                    .next_seq
+                    .checked_add(1)
+                    .ok_or("transaction sequence exhausted for this epoch; restarting the coordinator starts a new epoch")?;
+                let txid = TxId::new(state.epoch, state.next_seq);
+                lock(&state.table).active.insert(txid);
+                let run = Txn {
+                    txid,
+                    plan,
+                    router: state.router.clone(),
+                    wal: state.wal.clone(),
+                    table: state.table.clone(),
+                    myself,
+                };
+                state.tasks.spawn(async move {
+                    let started = Instant::now();
+                    let result = run.run().await;
+                    let mut t = lock(&run.table);
+                    t.active.remove(&txid);
+                    match &result {
+                        Ok(_) => {
+                            t.committed_total += 1;
+                            if t.latencies_us.len() == 1024 {
+                                t.latencies_us.pop_front();
+                            }
+                            t.latencies_us
+                                .push_back(started.elapsed().as_micros() as u64);
+                        }
+                        Err(_) => t.aborted_total += 1,
+                    }
+                    drop(t);
+                    let _ = reply.send(result);
+                });
+            }
+            CoordinatorMsg::Status(txid, reply) => {
+                let t = lock(&state.table);
+                let status = if t.committed.contains_key(&txid) {
+                    TxnStatus::Committed
+                } else if t.active.contains(&txid) {
+                    TxnStatus::Pending
+                } else {
+                    // Presumed abort: no durable commit record and not in flight. A
+                    // forgotten commit is never asked about: every participant had
+                    // logged it before we forgot it.
+                    TxnStatus::Aborted
+                };
+                let _ = reply.send(status);
+            }
+            CoordinatorMsg::Stats(reply) => {
+                let t = lock(&state.table);
+                let mut lat: Vec<u64> = t.latencies_us.iter().copied().collect();
+                lat.sort_unstable();
+                let pct = |p: f64| {
+                    lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+                        .copied()
+                        .unwrap_or(0)
+                };
+                let _ = reply.send(CoordinatorStats {
+                    epoch: state.epoch,
+                    committed: t.committed_total,
+                    aborted: t.aborted_total,
+                    active: t.active.len() as u64,
+                    undelivered: t.committed.len() as u64,
+                    p50_us: pct(0.5),
+                    p99_us: pct(0.99),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One transaction in flight.
+struct Txn {
+    txid: TxId,
+    plan: TxnPlan,
+    router: Router,
+    wal: Wal,
+    table: Arc<Mutex<Table>>,
+    myself: ActorRef<CoordinatorMsg>,
+}
+
+impl Txn {
+    async fn run(&self) -> Result<TxId, SutraError> {
+        let txid = self.txid;
+        let shards: Vec<ShardId> = self.plan.parts.keys().copied().collect();
+        // Phase 1.
+        let votes = join_all(self.plan.parts.iter().map(|(s, ops)| {
+            self.router.call(
+                *s,
+                ShardRequest::Prepare {
+                    txid,
+                    ops: ops.clone(),
+                },
+            )
+        }))
+        .await;
+        if let Some(err) = votes.into_iter().find_map(Result::err) {
+            // Some participant did not make its part durable: abort everywhere (those
+            // that prepared drop their part; any that miss this ask later and hear
+            // "aborted" because no commit record exists).
+            self.deliver(
+                &shards,
+                |txid| ShardRequest::Abort { txid },
+                Duration::from_secs(1),
+            )
+            .await;
+            return Err(match err {
+                SutraError::Unavailable { message, .. } => SutraError::unavailable(format!(
+                    "transaction {txid} aborted, nothing was stored: {message}"
+                )),
+                other => other,
+            });
+        }
+        self.crash_if(FaultPoint::CoordinatorAfterPrepare).await;
+        // Decision: durable before anyone hears of it.
+        durable(
+            &self.wal,
+            &CoordRecord::Commit {
+                txid,
+                shards: shards.clone(),
+            },
+        )
+        .await
+        .map_err(|e| SutraError::Internal(format!("cannot log the commit of {txid}: {e}")))?;
+        {
+            let mut t = lock(&self.table);
+            t.committed.insert(txid, shards.clone());
+            t.active.remove(&txid);
+        }
+        self.crash_if(FaultPoint::CoordinatorAfterDecision).await;
+        // Phase 2. The transaction is committed whatever happens now; participants that
+        // miss the message resolve it from our log.
+        let delivered = self
+            .deliver(
+                &shards,
+                |txid| ShardRequest::Commit { txid },
+                self.router.timeout,
+            )
+            .await;
+        if delivered {
+            lock(&self.table).committed.remove(&txid);
+            // Not waited for: losing it only means a later restart keeps the decision.
+            let _ = self.wal.append(
+                vec![codec::encode(&CoordRecord::Forget(txid))],
+                Box::new(|_| {}),
+            );
+        }
+        Ok(txid)
+    }
+
+    /// Sends a phase-2 message to every shard, retrying each until `within` passes.
+    /// True if every shard acknowledged it.
+    async fn deliver(
+        &self,
+        shards: &[ShardId],
+        make: impl Fn(TxId) -> ShardRequest,
+        within: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + within;
+        let results = join_all(shards.iter().map(|s| {
+            let req = make(self.txid);
+            async move {
+                loop {
+                    match self.router.call(*s, req.clone()).await {
+                        Ok(ShardReply::Durable { .. }) => return true,
+                        _ if Instant::now() >= deadline => return false,
+                        _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            }
+        }))
+        .await;
+        results.into_iter().all(|ok| ok)
+    }
+
+    async fn crash_if(&self, point: FaultPoint) {
+        if faults::fire(point) {
+            tracing::error!(txid = %self.txid, ?point, "injected fault: killing the coordinator");
+            self.myself.kill();
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Appends one record and waits until it is durable.
+async fn durable(wal: &Wal, record: &CoordRecord) -> Result<(), String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    wal.append(
+        vec![codec::encode(record)],
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    )
+    .map_err(|e| e.to_string())?;
+    rx.await
+        .map_err(|_| "the coordinator log closed".to_string())?
+        .map(|_| ())
+}
+
+fn lock(t: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
+}

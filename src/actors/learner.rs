@@ -1,0 +1,293 @@
+//! `learner`: turns learn, associate and delete requests into per-shard ops and commits
+//! them all-or-nothing through the [`Router`] (directly for one shard, 2PC otherwise).
+//!
+//! Each request runs as a task owned by the actor's state, so the mailbox never waits on
+//! a flush and many requests share the shards' group commits.
+
+use crate::graph::{
+    now_ms, AssocType, ConceptId, ConceptKind, ConceptUpsert, EdgeUpsert, Op, SemanticType, Side,
+    Source,
+};
+use crate::learn::normalize::{display_name, entity_key, sentence_key};
+use crate::protocol::{
+    AssociateRequest, AssociationOut, ConceptView, LearnOptions, Learned, LearnerMsg, ShardReply,
+    ShardRequest, SutraError, TxnPlan,
+};
+use crate::router::Router;
+use futures::future::join_all;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::task::JoinSet;
+
+/// The learner actor.
+pub struct Learner;
+
+/// The learner's state.
+pub struct LearnerState {
+    router: Router,
+    tasks: JoinSet<()>,
+}
+
+impl Actor for Learner {
+    type Msg = LearnerMsg;
+    type State = LearnerState;
+    type Arguments = Router;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<LearnerMsg>,
+        router: Router,
+    ) -> Result<LearnerState, ActorProcessingErr> {
+        Ok(LearnerState {
+            router,
+            tasks: JoinSet::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<LearnerMsg>,
+        msg: LearnerMsg,
+        state: &mut LearnerState,
+    ) -> Result<(), ActorProcessingErr> {
+        while state.tasks.try_join_next().is_some() {}
+        let router = state.router.clone();
+        match msg {
+            LearnerMsg::Learn {
+                contents,
+                options,
+                request_id,
+                reply,
+            } => {
+                state.tasks.spawn(async move {
+                    let _ = reply.send(learn(&router, contents, &options, request_id).await);
+                });
+            }
+            LearnerMsg::Associate(req, reply) => {
+                state.tasks.spawn(async move {
+                    let _ = reply.send(associate(&router, req).await);
+                });
+            }
+            LearnerMsg::Delete(id, reply) => {
+                state.tasks.spawn(async move {
+                    let _ = reply.send(delete(&router, id).await);
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stores statements as sentence concepts, in one transaction.
+pub async fn learn(
+    router: &Router,
+    contents: Vec<String>,
+    options: &LearnOptions,
+    request_id: String,
+) -> Result<Learned, SutraError> {
+    let at_ms = now_ms();
+    let mut plan = TxnPlan::default();
+    let mut ids = Vec::with_capacity(contents.len());
+    for content in contents {
+        let id = ConceptId::derive(ConceptKind::Sentence, &sentence_key(&content));
+        ids.push(id);
+        plan.push(
+            router.shards,
+            Op::PutConcept(ConceptUpsert {
+                id,
+                content: content.trim().to_string(),
+                kind: ConceptKind::Sentence,
+                semantic_type: SemanticType::Unclassified,
+                strength: options.strength,
+                confidence: options.confidence,
+                at_ms,
+                source: Source {
+                    request_id: Some(request_id.clone()),
+                    ..Default::default()
+                },
+            }),
+        );
+    }
+    commit(router, plan, options.read_your_writes).await?;
+    Ok(Learned {
+        concept_ids: ids,
+        associations: Vec::new(),
+    })
+}
+
+/// Commits a plan; with `visible`, also folds the touched shards before returning.
+async fn commit(router: &Router, plan: TxnPlan, visible: bool) -> Result<(), SutraError> {
+    let shards: Vec<_> = plan.parts.keys().copied().collect();
+    router.commit(plan).await?;
+    if visible {
+        for r in join_all(
+            shards
+                .into_iter()
+                .map(|s| router.call(s, ShardRequest::Fold)),
+        )
+        .await
+        {
+            r?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a concept with every durable write to it applied.
+pub async fn read_fresh(
+    router: &Router,
+    id: ConceptId,
+) -> Result<Option<Box<ConceptView>>, SutraError> {
+    match router
+        .call(router.shard_of(id), ShardRequest::Get { id, fresh: true })
+        .await?
+    {
+        ShardReply::Concept(view) => Ok(view),
+        other => Err(SutraError::Internal(format!(
+            "unexpected shard reply {other:?}"
+        ))),
+    }
+}
+
+/// An association endpoint: an existing concept's id, or an entity name to create.
+async fn endpoint(
+    router: &Router,
+    text: &str,
+    confidence: f32,
+    at_ms: u64,
+    request_id: &str,
+    plan: &mut TxnPlan,
+) -> Result<ConceptId, SutraError> {
+    if let Ok(id) = text.parse::<ConceptId>() {
+        return match read_fresh(router, id).await? {
+            Some(_) => Ok(id),
+            None => Err(SutraError::NotFound(format!(
+                "no concept has id {id}; to name an entity, use its name instead of an id"
+            ))),
+        };
+    }
+    let key = entity_key(text);
+    if key.is_empty() {
+        return Err(SutraError::bad(
+            "invalid_name",
+            format!("'{text}' has no letters or digits to name an entity"),
+        ));
+    }
+    let id = ConceptId::derive(ConceptKind::Entity, &key);
+    plan.push(
+        router.shards,
+        Op::PutConcept(ConceptUpsert {
+            id,
+            content: display_name(text),
+            kind: ConceptKind::Entity,
+            semantic_type: SemanticType::Entity,
+            strength: 1.0,
+            confidence,
+            at_ms,
+            source: Source {
+                request_id: Some(request_id.to_string()),
+                ..Default::default()
+            },
+        }),
+    );
+    Ok(id)
+}
+
+/// Stores `source --type--> target`, creating named entities as needed, in one
+/// transaction (both ends' copies and the entities, wherever they live).
+pub async fn associate(router: &Router, req: AssociateRequest) -> Result<Learned, SutraError> {
+    let at_ms = now_ms();
+    let mut plan = TxnPlan::default();
+    let source = endpoint(
+        router,
+        &req.source,
+        req.confidence,
+        at_ms,
+        &req.request_id,
+        &mut plan,
+    )
+    .await?;
+    let target = endpoint(
+        router,
+        &req.target,
+        req.confidence,
+        at_ms,
+        &req.request_id,
+        &mut plan,
+    )
+    .await?;
+    if source == target {
+        return Err(SutraError::bad(
+            "self_association",
+            "source and target name the same concept; an association links two different concepts",
+        ));
+    }
+    for side in [Side::Out, Side::In] {
+        plan.push(
+            router.shards,
+            Op::PutEdge(EdgeUpsert {
+                side,
+                source,
+                target,
+                kind: req.kind,
+                confidence: req.confidence,
+                strength: 1.0,
+                provenance: None,
+                at_ms,
+            }),
+        );
+    }
+    commit(router, plan, false).await?;
+    Ok(Learned {
+        concept_ids: vec![source, target],
+        associations: vec![AssociationOut {
+            kind: req.kind.as_str().to_string(),
+            source: source.to_string(),
+            target: target.to_string(),
+            confidence: req.confidence,
+        }],
+    })
+}
+
+/// Deletes a concept, its vector and index entries with it, and both copies of every
+/// association touching it, in one transaction.
+pub async fn delete(router: &Router, id: ConceptId) -> Result<(), SutraError> {
+    let Some(view) = read_fresh(router, id).await? else {
+        return Err(SutraError::NotFound(format!("no concept has id {id}")));
+    };
+    let mut plan = TxnPlan::default();
+    plan.push(router.shards, Op::DeleteConcept(id));
+    let remove = |side, a: &crate::graph::Association| Op::DeleteEdge {
+        side,
+        source: a.source,
+        target: a.target,
+        kind: a.kind,
+    };
+    for a in &view.outgoing {
+        plan.push(router.shards, remove(Side::In, a));
+    }
+    for a in &view.incoming {
+        plan.push(router.shards, remove(Side::Out, a));
+    }
+    commit(router, plan, true).await
+}
+
+/// The association types a client may create (provenance links are internal).
+pub fn client_assoc_type(name: &str) -> Result<AssocType, SutraError> {
+    match name.parse::<AssocType>() {
+        Ok(AssocType::Mentions) | Err(_) => {
+            let names: Vec<_> = AssocType::ALL
+                .iter()
+                .filter(|t| **t != AssocType::Mentions)
+                .map(|t| t.as_str())
+                .collect();
+            Err(SutraError::bad(
+                "unknown_association_type",
+                format!(
+                    "unknown association type '{name}'; use one of: {}",
+                    names.join(", ")
+                ),
+            ))
+        }
+        Ok(t) => Ok(t),
+    }
+}

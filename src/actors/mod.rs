@@ -1,0 +1,10 @@
+//! The actors: thin shells that own state and speak [`crate::protocol`] messages.
+//! One file per actor kind; [`node`] assembles them into one node's supervision tree.
+
+pub mod coordinator;
+pub mod ingress;
+pub mod learner;
+pub mod node;
+pub mod reconciler;
+pub mod shard;
+pub mod supervisor;

@@ -1,0 +1,184 @@
+//! Assembles one node's supervision tree from its configuration:
+//!
+//! ```text
+//! node (root supervisor)
+//! ├── shards (supervisor)
+//! │   ├── shard-0 ── reconciler-0
+//! │   └── ...
+//! ├── txn-coordinator
+//! ├── learner
+//! └── ingress
+//! ```
+//! Children start in that order and stop in reverse, so the ingress stops taking
+//! requests before the shards take their final checkpoint.
+
+use crate::actors::coordinator::{Coordinator, CoordinatorArgs};
+use crate::actors::ingress::{Ingress, IngressArgs};
+use crate::actors::learner::Learner;
+use crate::actors::shard::{Shard, ShardArgs};
+use crate::actors::supervisor::{
+    ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
+};
+use crate::config::{ClusterConfig, NodeConfig};
+use crate::http::AppState;
+use crate::router::{shard_name, Router, COORDINATOR, INGRESS, LEARNER, NODE, SHARDS};
+use ractor::{Actor, ActorRef};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How to run this node.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// The whole cluster's configuration.
+    pub config: ClusterConfig,
+    /// This node's entry (with command-line overrides applied).
+    pub node: NodeConfig,
+    /// Whether `POST /v1/admin/faults` is served.
+    pub fault_injection: bool,
+}
+
+/// A started node.
+pub struct RunningNode {
+    /// The root supervisor.
+    pub root: ActorRef<SupervisorMsg>,
+    /// Finishes when the root stops.
+    pub handle: JoinHandle<()>,
+    /// Where HTTP is served.
+    pub http_addr: SocketAddr,
+}
+
+impl RunningNode {
+    /// Stops the tree gracefully: ingress first, shards last (each folds and checkpoints).
+    pub async fn shutdown(self) {
+        let _ = self
+            .root
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(120)))
+            .await;
+        let _ = self.handle.await;
+    }
+}
+
+/// Starts the supervision tree and waits until HTTP is served.
+pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
+    let cfg = &opts.config;
+    let data_dir: PathBuf = opts.node.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}; pass --data-dir DIR with a writable directory",
+            data_dir.display()
+        )
+    })?;
+    let router = Router::new(
+        cfg.cluster.shards,
+        Duration::from_millis(cfg.limits.request_timeout_ms),
+    );
+    let policy = RestartPolicy::default();
+
+    let shard_children = opts
+        .node
+        .shards
+        .iter()
+        .map(|&s| {
+            let args = ShardArgs {
+                shard: s,
+                dir: data_dir.join(format!("shard-{s}")),
+                storage: cfg.storage.clone(),
+            };
+            ChildSpec::new(shard_name(s), move |sup| {
+                let args = args.clone();
+                async move {
+                    Actor::spawn_linked(Some(shard_name(args.shard)), Shard, args, sup)
+                        .await
+                        .map(|(r, _)| r.get_cell())
+                }
+            })
+        })
+        .collect();
+    let shards = {
+        let policy = policy.clone();
+        ChildSpec::new(SHARDS, move |sup| {
+            let args = SupervisorArgs {
+                children: Vec::clone(&shard_children),
+                policy: policy.clone(),
+            };
+            async move {
+                Actor::spawn_linked(Some(SHARDS.into()), Supervisor, args, sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            }
+        })
+    };
+    let coordinator = {
+        let (dir, router) = (data_dir.join("txn"), router.clone());
+        ChildSpec::new(COORDINATOR, move |sup| {
+            let args = CoordinatorArgs {
+                dir: dir.clone(),
+                router: router.clone(),
+            };
+            async move {
+                Actor::spawn_linked(Some(COORDINATOR.into()), Coordinator, args, sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            }
+        })
+    };
+    let learner = {
+        let router = router.clone();
+        ChildSpec::new(LEARNER, move |sup| {
+            let router = router.clone();
+            async move {
+                Actor::spawn_linked(Some(LEARNER.into()), Learner, router, sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            }
+        })
+    };
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(None);
+    let ingress_args = IngressArgs {
+        app: Arc::new(AppState::new(
+            router.clone(),
+            cfg.limits.clone(),
+            opts.node.name.clone(),
+            opts.fault_injection,
+        )),
+        addr: Arc::new(Mutex::new(opts.node.http_addr)),
+        ready: ready_tx,
+    };
+    let ingress = ChildSpec::new(INGRESS, move |sup| {
+        let args = ingress_args.clone();
+        async move {
+            Actor::spawn_linked(Some(INGRESS.into()), Ingress, args, sup)
+                .await
+                .map(|(r, _)| r.get_cell())
+        }
+    });
+
+    let (root, handle) = Actor::spawn(
+        Some(NODE.into()),
+        Supervisor,
+        SupervisorArgs {
+            children: vec![shards, coordinator, learner, ingress],
+            policy,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
+        other => other.to_string(),
+    })?;
+    let http_addr = ready_rx
+        .wait_for(Option::is_some)
+        .await
+        .map_err(|_| "the ingress stopped before serving".to_string())?
+        .expect("waited for Some");
+    Ok(RunningNode {
+        root,
+        handle: tokio::spawn(async move {
+            let _ = handle.await;
+        }),
+        http_addr,
+    })
+}

@@ -1,0 +1,89 @@
+//! `reconciler-N`: folds shard N's durable writes into a new immutable snapshot and
+//! publishes it, on an interval that adapts to load (short while writes arrive, backing
+//! off to the maximum when idle), and writes checkpoints in the background.
+
+use crate::protocol::ReconcilerMsg;
+use crate::store::shard::ShardCore;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The reconciler actor.
+pub struct Reconciler;
+
+/// What a reconciler starts with.
+pub struct ReconcilerArgs {
+    /// The shard engine it folds.
+    pub core: Arc<ShardCore>,
+    /// Shortest interval (under load).
+    pub min: Duration,
+    /// Longest interval (idle).
+    pub max: Duration,
+    /// Checkpoint after this many records.
+    pub checkpoint_every: u64,
+}
+
+/// A reconciler's state.
+pub struct ReconcilerState {
+    args: ReconcilerArgs,
+    interval: Duration,
+    checkpointing: bool,
+}
+
+impl Actor for Reconciler {
+    type Msg = ReconcilerMsg;
+    type State = ReconcilerState;
+    type Arguments = ReconcilerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ReconcilerMsg>,
+        args: ReconcilerArgs,
+    ) -> Result<ReconcilerState, ActorProcessingErr> {
+        myself.cast(ReconcilerMsg::Tick)?;
+        Ok(ReconcilerState {
+            interval: args.min,
+            args,
+            checkpointing: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ReconcilerMsg>,
+        msg: ReconcilerMsg,
+        state: &mut ReconcilerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ReconcilerMsg::Tick => {
+                let folded = state.args.core.fold();
+                state.interval = if folded > 0 {
+                    (state.interval / 2).max(state.args.min)
+                } else {
+                    (state.interval * 2).min(state.args.max)
+                };
+                if !state.checkpointing
+                    && state.args.core.records_since_checkpoint() >= state.args.checkpoint_every
+                {
+                    state.checkpointing = true;
+                    let core = state.args.core.clone();
+                    let me = myself.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = core.checkpoint().map_err(|e| e.to_string());
+                        let _ = me.cast(ReconcilerMsg::CheckpointDone(result));
+                    });
+                }
+                myself.send_after(state.interval, || ReconcilerMsg::Tick);
+            }
+            ReconcilerMsg::CheckpointDone(result) => {
+                state.checkpointing = false;
+                if let Err(e) = result {
+                    // The log still holds everything; a failed checkpoint only costs
+                    // replay time, so report it and try again at the next threshold.
+                    tracing::error!(shard = state.args.core.shard(), error = %e, "checkpoint failed");
+                }
+            }
+        }
+        Ok(())
+    }
+}

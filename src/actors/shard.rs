@@ -1,0 +1,257 @@
+//! `shard-N`: owns one shard's storage engine ([`ShardCore`]) and answers reads, writes
+//! and two-phase-commit votes. Its reconciler `reconciler-N` is its linked child, so a
+//! shard restart restarts both, and the new pair recovers from the durable log.
+//!
+//! Writes never block the mailbox: the reply port travels with the record to the log's
+//! flusher thread, which replies after the fdatasync covering it. So many writers share
+//! one flush (group commit) even though the actor handles one message at a time.
+
+use crate::actors::reconciler::{Reconciler, ReconcilerArgs};
+use crate::config::StorageConfig;
+use crate::faults::{self, FaultPoint};
+use crate::graph::{Record, ShardId, TxId};
+use crate::protocol::{
+    ConceptView, CoordinatorMsg, ShardMsg, ShardReply, ShardRequest, SutraError, TxnStatus,
+};
+use crate::router::{reconciler_name, COORDINATOR};
+use crate::store::shard::ShardCore;
+use crate::store::wal::WalOptions;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+/// A transaction prepared here is asked about after this long without a decision.
+const RESOLVE_AFTER: Duration = Duration::from_secs(2);
+
+/// Local shard engines by index, for in-process readers (stats, benchmarks, and the
+/// reasoner's snapshot reads). Weak, because a killed shard's state must drop (and
+/// release its log lock) without any cleanup code running.
+static LOCAL: RwLock<Vec<Weak<ShardCore>>> = RwLock::new(Vec::new());
+
+/// The engine of local shard `s`, if it is running on this node.
+pub fn local_core(s: ShardId) -> Option<Arc<ShardCore>> {
+    LOCAL
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(s as usize)
+        .and_then(Weak::upgrade)
+}
+
+fn register(s: ShardId, core: Weak<ShardCore>) {
+    let mut local = LOCAL.write().unwrap_or_else(|e| e.into_inner());
+    if local.len() <= s as usize {
+        local.resize(s as usize + 1, Weak::new());
+    }
+    local[s as usize] = core;
+}
+
+/// The shard actor.
+pub struct Shard;
+
+/// What a shard starts with.
+#[derive(Clone)]
+pub struct ShardArgs {
+    /// Index.
+    pub shard: ShardId,
+    /// Its directory (log segments, checkpoint).
+    pub dir: PathBuf,
+    /// Storage tunables.
+    pub storage: StorageConfig,
+}
+
+/// A shard's state.
+pub struct ShardState {
+    core: Arc<ShardCore>,
+    /// Transactions prepared here and not yet decided, with when we learned of them.
+    in_doubt: HashMap<TxId, Instant>,
+}
+
+impl Actor for Shard {
+    type Msg = ShardMsg;
+    type State = ShardState;
+    type Arguments = ShardArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ShardMsg>,
+        args: ShardArgs,
+    ) -> Result<ShardState, ActorProcessingErr> {
+        let opts = WalOptions {
+            segment_bytes: args.storage.segment_bytes,
+            ..WalOptions::default()
+        };
+        let (shard, dir) = (args.shard, args.dir.clone());
+        let core = tokio::task::spawn_blocking(move || ShardCore::open(shard, &dir, opts))
+            .await
+            .map_err(|e| format!("opening shard {shard} panicked: {e}"))??;
+        let core = Arc::new(core);
+        // Recovered in-doubt transactions are asked about at once: their coordinator
+        // may have decided long ago.
+        let long_ago = Instant::now() - RESOLVE_AFTER;
+        let in_doubt = core
+            .snapshot()
+            .prepared
+            .keys()
+            .map(|t| (*t, long_ago))
+            .collect();
+        Actor::spawn_linked(
+            Some(reconciler_name(shard)),
+            Reconciler,
+            ReconcilerArgs {
+                core: core.clone(),
+                min: Duration::from_millis(args.storage.reconcile_min_ms),
+                max: Duration::from_millis(args.storage.reconcile_max_ms),
+                checkpoint_every: args.storage.checkpoint_every_records,
+            },
+            myself.get_cell(),
+        )
+        .await?;
+        register(shard, Arc::downgrade(&core));
+        myself.send_interval(Duration::from_millis(500), || ShardMsg::ResolveInDoubt);
+        Ok(ShardState { core, in_doubt })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ShardMsg>,
+        msg: ShardMsg,
+        state: &mut ShardState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ShardMsg::Request(req, reply) => self.request(state, req, reply),
+            ShardMsg::ResolveInDoubt => {
+                let now = Instant::now();
+                for (txid, since) in &state.in_doubt {
+                    if now.duration_since(*since) >= RESOLVE_AFTER {
+                        ask_coordinator(myself.clone(), *txid);
+                    }
+                }
+                Ok(())
+            }
+            ShardMsg::Resolved(txid, status) => {
+                let record = match status {
+                    TxnStatus::Pending => return Ok(()),
+                    TxnStatus::Committed => Record::Commit(txid),
+                    TxnStatus::Aborted => Record::Abort(txid),
+                };
+                if state.in_doubt.remove(&txid).is_some() {
+                    tracing::info!(shard = state.core.shard(), %txid, ?status, "in-doubt transaction resolved");
+                    state.core.submit(vec![record], |_| {})?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ShardMsg>,
+        state: &mut ShardState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Only on a graceful stop (ractor skips post_stop after a crash or kill), so
+        // nothing durable depends on it: it just makes the next start faster.
+        let core = state.core.clone();
+        register(core.shard(), Weak::new());
+        tokio::task::spawn_blocking(move || {
+            core.fold();
+            core.checkpoint()
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        Ok(())
+    }
+}
+
+impl Shard {
+    fn request(
+        &self,
+        state: &mut ShardState,
+        req: ShardRequest,
+        reply: RpcReplyPort<ShardReply>,
+    ) -> Result<(), ActorProcessingErr> {
+        let records = match req {
+            ShardRequest::Get { id, fresh } => {
+                if fresh {
+                    state.core.fold();
+                }
+                let snap = state.core.snapshot();
+                let view = snap.nodes.get(&id).and_then(|n| {
+                    n.concept.as_ref().map(|c| {
+                        Box::new(ConceptView {
+                            concept: (**c).clone(),
+                            outgoing: n.out().to_vec(),
+                            incoming: n.inc().to_vec(),
+                        })
+                    })
+                });
+                let _ = reply.send(ShardReply::Concept(view));
+                return Ok(());
+            }
+            ShardRequest::Fold => {
+                state.core.fold();
+                let lsn = state.core.snapshot().lsn;
+                let _ = reply.send(ShardReply::Durable { lsn });
+                return Ok(());
+            }
+            ShardRequest::Stats => {
+                let mut stats = state.core.stats();
+                stats.in_doubt = state.in_doubt.len() as u64;
+                let _ = reply.send(ShardReply::Stats(stats));
+                return Ok(());
+            }
+            ShardRequest::Apply { ops } => vec![Record::Apply(ops)],
+            ShardRequest::Prepare { txid, ops } => {
+                state.in_doubt.insert(txid, Instant::now());
+                vec![Record::Prepare { txid, ops }]
+            }
+            ShardRequest::Commit { txid } => {
+                if faults::fire(FaultPoint::ShardBeforeCommit {
+                    shard: state.core.shard(),
+                }) {
+                    panic!(
+                        "injected fault: shard-{} crashed before logging the commit of {txid}",
+                        state.core.shard()
+                    );
+                }
+                state.in_doubt.remove(&txid);
+                vec![Record::Commit(txid)]
+            }
+            ShardRequest::Abort { txid } => {
+                state.in_doubt.remove(&txid);
+                vec![Record::Abort(txid)]
+            }
+        };
+        let submitted = state.core.submit(records, move |result| {
+            let _ = reply.send(match result {
+                Ok(lsn) => ShardReply::Durable { lsn },
+                Err(e) => ShardReply::Failed(SutraError::Internal(format!(
+                    "the write-ahead log failed ({e}); the write was not acknowledged"
+                ))),
+            });
+        });
+        // A closed or failed log cannot be fixed in place: crash, and let the supervisor
+        // restart the shard, which reopens and recovers the log.
+        submitted.map_err(|e| format!("shard {}: {e}", state.core.shard()).into())
+    }
+}
+
+/// Asks the coordinator about `txid` off the mailbox and reports back as `Resolved`.
+fn ask_coordinator(myself: ActorRef<ShardMsg>, txid: TxId) {
+    tokio::spawn(async move {
+        let Some(coord) = ActorRef::<CoordinatorMsg>::where_is(COORDINATOR) else {
+            return;
+        };
+        if let Ok(CallResult::Success(status)) = coord
+            .call(
+                |tx| CoordinatorMsg::Status(txid, tx),
+                Some(Duration::from_secs(2)),
+            )
+            .await
+        {
+            let _ = myself.cast(ShardMsg::Resolved(txid, status));
+        }
+    });
+}

@@ -1,0 +1,405 @@
+//! A supervisor with OTP's one-for-one restart policy, which ractor does not provide.
+//!
+//! Each child is described by a [`ChildSpec`] (a name and a spawn function) so it can
+//! be re-spawned under the same registered name. A crash, panic or kill of a child is
+//! followed by a restart after an exponential backoff; more than `max_restarts` crashes
+//! within `window` escalates: this supervisor fails, and its own supervisor decides.
+//! A graceful stop of the supervisor stops its children in reverse start order and
+//! waits for each, so their `post_stop` (final fold, checkpoint) runs.
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use ractor_cluster_derive::RactorMessage;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Spawns one child linked to the given supervisor cell.
+pub type SpawnFn = Arc<
+    dyn Fn(ActorCell) -> Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A child: its registered name and how to (re)start it.
+#[derive(Clone)]
+pub struct ChildSpec {
+    /// Registered name (stable; documented in the README).
+    pub name: String,
+    /// Starts the child linked to the supervisor.
+    pub spawn: SpawnFn,
+}
+
+impl ChildSpec {
+    /// A child spawned by `f(supervisor)`.
+    pub fn new<F, Fut>(name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(ActorCell) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ActorCell, SpawnErr>> + Send + 'static,
+    {
+        ChildSpec {
+            name: name.into(),
+            spawn: Arc::new(move |sup| Box::pin(f(sup))),
+        }
+    }
+}
+
+/// Restart intensity and backoff.
+#[derive(Clone, Debug)]
+pub struct RestartPolicy {
+    /// More crashes than this within `window` escalate to the parent.
+    pub max_restarts: usize,
+    /// The intensity window.
+    pub window: Duration,
+    /// First backoff.
+    pub backoff_min: Duration,
+    /// Backoff ceiling.
+    pub backoff_max: Duration,
+    /// How long a graceful stop waits for each child.
+    pub stop_timeout: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            max_restarts: 10,
+            window: Duration::from_secs(30),
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_secs(2),
+            stop_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Restart counts by actor name, for the admin view and stats. Names are unique per
+/// process (ractor's registry is process-wide), so one table serves the node.
+static RESTARTS: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+
+/// How many times the actor registered as `name` has been restarted.
+pub fn restarts(name: &str) -> u64 {
+    RESTARTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(name).copied())
+        .unwrap_or(0)
+}
+
+/// Every restart count, by actor name.
+pub fn restart_counts() -> HashMap<String, u64> {
+    RESTARTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+fn count_restart(name: &str) {
+    let mut guard = RESTARTS.lock().unwrap_or_else(|e| e.into_inner());
+    *guard
+        .get_or_insert_with(HashMap::new)
+        .entry(name.to_string())
+        .or_default() += 1;
+}
+
+/// Messages of a supervisor.
+#[derive(RactorMessage)]
+pub enum SupervisorMsg {
+    /// Backoff elapsed: start this child again.
+    Restart(String),
+}
+
+/// The supervisor actor.
+pub struct Supervisor;
+
+/// What a supervisor starts with.
+pub struct SupervisorArgs {
+    /// Children in start order.
+    pub children: Vec<ChildSpec>,
+    /// Restart policy.
+    pub policy: RestartPolicy,
+}
+
+struct Child {
+    spec: ChildSpec,
+    cell: Option<ActorCell>,
+    crashes: VecDeque<Instant>,
+}
+
+/// A supervisor's state.
+pub struct SupervisorState {
+    children: Vec<Child>,
+    policy: RestartPolicy,
+}
+
+impl Supervisor {
+    fn child_of(state: &mut SupervisorState, cell: &ActorCell) -> Option<usize> {
+        state
+            .children
+            .iter()
+            .position(|c| c.cell.as_ref().map(|x| x.get_id()) == Some(cell.get_id()))
+    }
+
+    /// Records a crash of child `i` and schedules its restart, or escalates.
+    fn crashed(
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        i: usize,
+        why: String,
+    ) -> Result<(), ActorProcessingErr> {
+        let policy = state.policy.clone();
+        let child = &mut state.children[i];
+        child.cell = None;
+        let now = Instant::now();
+        child.crashes.push_back(now);
+        while child
+            .crashes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > policy.window)
+        {
+            child.crashes.pop_front();
+        }
+        let name = child.spec.name.clone();
+        if child.crashes.len() > policy.max_restarts {
+            tracing::error!(child = %name, %why, "restart intensity exceeded; escalating");
+            return Err(format!(
+                "{name} crashed {} times within {:?} (last: {why}); giving up and escalating",
+                child.crashes.len(),
+                policy.window
+            )
+            .into());
+        }
+        let exp = (child.crashes.len() as u32).saturating_sub(1).min(16);
+        let backoff = (policy.backoff_min * 2u32.pow(exp)).min(policy.backoff_max);
+        tracing::warn!(child = %name, %why, ?backoff, "child stopped unexpectedly; restarting");
+        myself.send_after(backoff, move || SupervisorMsg::Restart(name));
+        Ok(())
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut children = Vec::with_capacity(args.children.len());
+        for spec in args.children {
+            let cell = (spec.spawn)(myself.get_cell())
+                .await
+                .map_err(|e| format!("cannot start {}: {}", spec.name, spawn_err_text(&e)))?;
+            children.push(Child {
+                spec,
+                cell: Some(cell),
+                crashes: VecDeque::new(),
+            });
+        }
+        Ok(SupervisorState {
+            children,
+            policy: args.policy,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let SupervisorMsg::Restart(name) = msg;
+        let Some(i) = state.children.iter().position(|c| c.spec.name == name) else {
+            return Ok(());
+        };
+        if state.children[i].cell.is_some() {
+            return Ok(());
+        }
+        let spawn = state.children[i].spec.spawn.clone();
+        match spawn(myself.get_cell()).await {
+            Ok(cell) => {
+                count_restart(&name);
+                tracing::info!(child = %name, "child restarted");
+                state.children[i].cell = Some(cell);
+                Ok(())
+            }
+            Err(e) => Self::crashed(
+                &myself,
+                state,
+                i,
+                format!("restart failed: {}", spawn_err_text(&e)),
+            ),
+        }
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Any exit of a child is a crash: children only stop on purpose in post_stop,
+        // after this handler no longer runs.
+        let (cell, why) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                format!(
+                    "terminated: {}",
+                    reason.unwrap_or_else(|| "no reason".into())
+                ),
+            ),
+            _ => return Ok(()),
+        };
+        match Self::child_of(state, &cell) {
+            Some(i) => Self::crashed(&myself, state, i, why),
+            None => Ok(()),
+        }
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for child in state.children.iter().rev() {
+            if let Some(cell) = &child.cell {
+                if let Err(e) = cell
+                    .stop_and_wait(Some("shutdown".into()), Some(state.policy.stop_timeout))
+                    .await
+                {
+                    tracing::warn!(child = %child.spec.name, error = %e, "child did not stop in time");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn spawn_err_text(e: &SpawnErr) -> String {
+    match e {
+        SpawnErr::StartupFailed(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Worker;
+
+    #[derive(RactorMessage)]
+    enum WorkerMsg {
+        Panic,
+    }
+
+    impl Actor for Worker {
+        type Msg = WorkerMsg;
+        type State = ();
+        type Arguments = Arc<std::sync::atomic::AtomicUsize>;
+        async fn pre_start(
+            &self,
+            _: ActorRef<Self::Msg>,
+            starts: Self::Arguments,
+        ) -> Result<(), ActorProcessingErr> {
+            starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+        async fn handle(
+            &self,
+            _: ActorRef<Self::Msg>,
+            msg: Self::Msg,
+            _: &mut (),
+        ) -> Result<(), ActorProcessingErr> {
+            match msg {
+                WorkerMsg::Panic => panic!("boom"),
+            }
+        }
+    }
+
+    fn spec(name: &'static str, starts: Arc<std::sync::atomic::AtomicUsize>) -> ChildSpec {
+        ChildSpec::new(name, move |sup| {
+            let starts = starts.clone();
+            async move {
+                Actor::spawn_linked(Some(name.to_string()), Worker, starts, sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            }
+        })
+    }
+
+    async fn wait_for(name: &str) -> ActorRef<WorkerMsg> {
+        for _ in 0..500 {
+            if let Some(r) = ActorRef::<WorkerMsg>::where_is(name) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("{name} never came back");
+    }
+
+    #[tokio::test]
+    async fn restarts_panicked_and_killed_children_under_the_same_name() {
+        let starts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (sup, handle) = Actor::spawn(
+            Some("sup-test-1".into()),
+            Supervisor,
+            SupervisorArgs {
+                children: vec![spec("worker-test-1", starts.clone())],
+                policy: RestartPolicy::default(),
+            },
+        )
+        .await
+        .unwrap();
+        let w = wait_for("worker-test-1").await;
+        w.cast(WorkerMsg::Panic).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let w2 = wait_for("worker-test-1").await;
+        assert_ne!(w.get_id(), w2.get_id());
+        w2.kill();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        wait_for("worker-test-1").await;
+        assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(restarts("worker-test-1"), 2);
+        sup.stop(None);
+        handle.await.unwrap();
+        assert!(ActorRef::<WorkerMsg>::where_is("worker-test-1").is_none());
+    }
+
+    #[tokio::test]
+    async fn escalates_past_the_restart_intensity() {
+        let starts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (sup, handle) = Actor::spawn(
+            Some("sup-test-2".into()),
+            Supervisor,
+            SupervisorArgs {
+                children: vec![spec("worker-test-2", starts.clone())],
+                policy: RestartPolicy {
+                    max_restarts: 2,
+                    backoff_min: Duration::from_millis(1),
+                    ..Default::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+        for _ in 0..3 {
+            wait_for("worker-test-2")
+                .await
+                .cast(WorkerMsg::Panic)
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        // The third crash within the window exceeds max_restarts = 2: the supervisor fails.
+        tokio::time::timeout(Duration::from_secs(2), handle)
+            .await
+            .expect("supervisor should have escalated")
+            .unwrap();
+        assert_eq!(sup.get_status(), ractor::ActorStatus::Stopped);
+        assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+}

@@ -1,0 +1,99 @@
+//! `sutra-node`: runs one Sutra node from `cluster.toml`.
+//!
+//! With no flags it runs the single node of the default `cluster.toml` in the current
+//! directory. Once serving it prints exactly one line on stdout,
+//! `http listening on http://ADDR`, so scripts and tests can start it on port 0; logs go
+//! to stderr. SIGINT/SIGTERM stop it cleanly: the ingress stops taking requests, then
+//! every shard folds and checkpoints.
+
+use clap::Parser;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use sutra::actors::node::{self, NodeOptions};
+use sutra::config::ClusterConfig;
+
+/// Runs one Sutra node.
+#[derive(Parser, Debug)]
+#[command(name = "sutra-node", version, about)]
+struct Args {
+    /// Cluster topology file.
+    #[arg(long, default_value = "cluster.toml")]
+    config: PathBuf,
+    /// Which node of the topology to run (needed when it describes several).
+    #[arg(long)]
+    node: Option<String>,
+    /// Override the node's HTTP address (port 0 picks a free port).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Override the node's data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Serve POST /v1/admin/faults, which arms crash points for chaos tests.
+    /// Never use it in production.
+    #[arg(long)]
+    enable_fault_injection: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SUTRA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sutra-node: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let config = ClusterConfig::load(&args.config).map_err(|e| e.to_string())?;
+    let mut node = config
+        .node(args.node.as_deref())
+        .map_err(|e| e.to_string())?
+        .clone();
+    if let Some(http) = args.http {
+        node.http_addr = http;
+    }
+    if let Some(dir) = args.data_dir {
+        node.data_dir = dir;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sutra")
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let mut running = node::start(NodeOptions {
+            config,
+            node,
+            fault_injection: args.enable_fault_injection,
+        })
+        .await?;
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "http listening on http://{}", running.http_addr);
+            let _ = out.flush();
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("cannot install the SIGTERM handler: {e}"))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = &mut running.handle => {
+                return Err("the node's root supervisor stopped (a child exceeded its restart intensity; see the log above)".to_string());
+            }
+        }
+        running.shutdown().await;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    })
+}

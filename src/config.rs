@@ -1,0 +1,652 @@
+//! `cluster.toml`: the cluster's topology and tunables, read once at start-up.
+//!
+//! One file describes every node, so all nodes agree on shard placement; each process
+//! picks its own node with [`ClusterConfig::node`]. Everything is validated up front so a
+//! bad file fails at start with a message naming the file, the key and the fix, instead
+//! of surfacing later as a confusing runtime fault. The annotated default file at the
+//! repository root is the user-facing reference; the doc comments here say the same.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Largest allowed `cluster.shards`: each shard is an actor with its own log directory,
+/// so far more shards would only cost memory and open files.
+pub const MAX_SHARDS: u32 = 4096;
+/// Smallest allowed `storage.segment_bytes`: tiny segments would rotate on every write.
+pub const MIN_SEGMENT_BYTES: u64 = 1 << 20;
+
+/// The whole `cluster.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `[cluster]`: identity, shared secret and shard count.
+    pub cluster: ClusterSection,
+    /// `[[nodes]]`: one entry per node; at least one.
+    #[serde(default)]
+    pub nodes: Vec<NodeConfig>,
+    /// `[storage]`: optional, defaults to [`StorageConfig::default`].
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// `[limits]`: optional, defaults to [`LimitsConfig::default`].
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The file this was read from, for messages; not a key of the file.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Cluster name, shown in logs and status.
+    pub name: String,
+    /// Shared secret for node-to-node authentication; must be non-empty and the same on
+    /// every node.
+    pub cookie: String,
+    /// Number of logical shards (1 to 4096); concepts are placed by consistent hashing of
+    /// their id, so this is fixed for the life of the data.
+    pub shards: u32,
+}
+
+/// One `[[nodes]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Unique, non-empty, only `[A-Za-z0-9_-]` (it ends up in actor names and paths).
+    pub name: String,
+    /// Address other nodes reach this one at; port 0 picks a free port.
+    pub cluster_addr: SocketAddr,
+    /// Address the HTTP API listens on; port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// Directory for this node's logs and checkpoints; a relative path is resolved
+    /// against the directory of the config file.
+    pub data_dir: PathBuf,
+    /// What the node runs; see [`Role`].
+    pub roles: Vec<Role>,
+    /// Shards whose primary lives here; needs the `storage` role. Default empty.
+    #[serde(default)]
+    pub shards: Vec<u32>,
+    /// Shards this node can take over if their primary's node dies; never its own
+    /// shards, at most one standby node per shard, needs the `storage` role. Default empty.
+    #[serde(default)]
+    pub standby_shards: Vec<u32>,
+    /// Parallel embedding workers on this node. Default 2.
+    #[serde(default = "default_embedder_replicas")]
+    pub embedder_replicas: u32,
+}
+
+fn default_embedder_replicas() -> u32 {
+    2
+}
+
+impl NodeConfig {
+    /// True if the node has `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// What a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The one node running the transaction coordinator; exactly one per cluster.
+    Master,
+    /// Hosts shards (primary or standby).
+    Storage,
+    /// Serves the HTTP API and runs the learner.
+    Ingress,
+}
+
+/// `[storage]`; every key is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Rotate write-ahead log segments at this size in bytes (at least 1 MiB). Default 64 MiB.
+    pub segment_bytes: u64,
+    /// Write a checkpoint after this many log records, bounding recovery time. Default 200000.
+    pub checkpoint_every_records: u64,
+    /// Shortest reconciler interval in ms (at least 1). Default 1.
+    pub reconcile_min_ms: u64,
+    /// Longest reconciler interval in ms (at least `reconcile_min_ms`). Default 100.
+    pub reconcile_max_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 64 << 20,
+            checkpoint_every_records: 200_000,
+            reconcile_min_ms: 1,
+            reconcile_max_ms: 100,
+        }
+    }
+}
+
+/// `[limits]`; every key is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// HTTP request body limit in bytes. Default 16 MiB.
+    pub max_body_bytes: usize,
+    /// Longest text of one statement in bytes (1 to `max_body_bytes`). Default 16384.
+    pub max_content_bytes: usize,
+    /// Most statements in one `/v1/learn/batch` (at least 1). Default 10000.
+    pub max_batch: usize,
+    /// A request that takes longer than this many ms gets a 503 (at least 1). Default 10000.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 << 20,
+            max_content_bytes: 16384,
+            max_batch: 10_000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Why a cluster config cannot be used; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read cluster config {}: {}; pass --config PATH or run from the repository root where cluster.toml lives", .path.display(), io_reason(.io))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        io: std::io::Error,
+    },
+    /// TOML syntax error, wrong type or unknown key; `message` is toml's own, with line
+    /// and column.
+    #[error("{}: {}", .path.display(), .message)]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message.
+        message: String,
+    },
+    /// The file parsed but describes an unusable cluster.
+    #[error("{}: {}", .path.display(), .message)]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// `--node NAME` names no node of the file.
+    #[error("{}: no node named \"{}\"; the nodes are: {}", .path.display(), .name, .names.join(", "))]
+    UnknownNode {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The names the file has.
+        names: Vec<String>,
+    },
+    /// No `--node NAME` but the file has several nodes.
+    #[error("{} describes {} nodes ({}); choose one with --node NAME", .path.display(), .names.len(), .names.join(", "))]
+    AmbiguousNode {
+        /// The file.
+        path: PathBuf,
+        /// The names the file has.
+        names: Vec<String>,
+    },
+}
+
+/// The OS message without Rust's " (os error N)" suffix, which only adds noise for users.
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+impl ClusterConfig {
+    /// Reads and validates a file; relative data_dirs are resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|io| ConfigError::Read {
+            path: path.to_path_buf(),
+            io,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates text (`origin` is the path used in messages and for resolving relative dirs).
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let mut cfg: ClusterConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.source = origin.to_path_buf();
+        cfg.validate().map_err(|message| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            message,
+        })?;
+        // Absolute so the node's data does not move when it is started from another
+        // working directory; `absolute` needs no existing path, unlike canonicalize.
+        let base = match origin.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        for n in &mut cfg.nodes {
+            if n.data_dir.is_relative() {
+                n.data_dir = base.join(&n.data_dir);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The node this process runs: by name, or the only node when `name` is None; error listing the names if ambiguous/unknown.
+    pub fn node(&self, name: Option<&str>) -> Result<&NodeConfig, ConfigError> {
+        let names = || self.nodes.iter().map(|n| n.name.clone()).collect();
+        match name {
+            Some(name) => {
+                self.nodes
+                    .iter()
+                    .find(|n| n.name == name)
+                    .ok_or_else(|| ConfigError::UnknownNode {
+                        path: self.source.clone(),
+                        name: name.to_string(),
+                        names: names(),
+                    })
+            }
+            None if self.nodes.len() == 1 => Ok(&self.nodes[0]),
+            None => Err(ConfigError::AmbiguousNode {
+                path: self.source.clone(),
+                names: names(),
+            }),
+        }
+    }
+
+    /// Which node holds shard `s` as primary (validated to exist).
+    ///
+    /// Panics if `shard` is out of range, which is a caller bug: shard numbers come from
+    /// hashing modulo `cluster.shards`.
+    pub fn primary_of(&self, shard: u32) -> &NodeConfig {
+        self.nodes
+            .iter()
+            .find(|n| n.shards.contains(&shard))
+            .unwrap_or_else(|| {
+                panic!(
+                    "shard {shard} has no primary (cluster.shards = {})",
+                    self.cluster.shards
+                )
+            })
+    }
+
+    /// The node that can take over shard `shard` if its primary dies, if any.
+    pub fn standby_of(&self, shard: u32) -> Option<&NodeConfig> {
+        self.nodes
+            .iter()
+            .find(|n| n.standby_shards.contains(&shard))
+    }
+
+    /// Checks everything serde cannot; the message omits the file name, the caller adds it.
+    fn validate(&self) -> Result<(), String> {
+        macro_rules! ensure {
+            ($ok:expr, $($msg:tt)+) => {
+                if !$ok {
+                    return Err(format!($($msg)+));
+                }
+            };
+        }
+        let c = &self.cluster;
+        ensure!(
+            !c.name.trim().is_empty(),
+            "cluster.name is empty; give the cluster a name"
+        );
+        ensure!(
+            !c.cookie.is_empty(),
+            "cluster.cookie is empty; set it to a shared secret, the same on every node"
+        );
+        ensure!(
+            (1..=MAX_SHARDS).contains(&c.shards),
+            "cluster.shards must be between 1 and {MAX_SHARDS} (got {})",
+            c.shards
+        );
+        ensure!(
+            !self.nodes.is_empty(),
+            "no [[nodes]] are described; add at least one [[nodes]] table"
+        );
+        let last = c.shards - 1;
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut addrs: HashMap<SocketAddr, String> = HashMap::new();
+        let mut primary: Vec<Option<usize>> = vec![None; c.shards as usize];
+        let mut standby: Vec<Option<usize>> = vec![None; c.shards as usize];
+        let mut master: Option<usize> = None;
+        for (i, n) in self.nodes.iter().enumerate() {
+            let at = format!("nodes[{i}]");
+            let name = &n.name;
+            ensure!(
+                !name.is_empty(),
+                "{at}.name is empty; give every node a name"
+            );
+            // The name ends up in actor names and paths, so keep it to a safe alphabet.
+            let safe = |ch: char| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_';
+            ensure!(
+                name.chars().all(safe),
+                "{at}.name \"{name}\" may only contain letters, digits, '-' and '_'"
+            );
+            ensure!(
+                names.insert(name, i).is_none(),
+                "{at}.name \"{name}\" is used twice; every node needs its own name"
+            );
+            for (key, addr) in [("cluster_addr", n.cluster_addr), ("http_addr", n.http_addr)] {
+                // Port 0 is resolved to a distinct free port at bind time, so it never clashes.
+                if addr.port() != 0 {
+                    let other = addrs.insert(addr, format!("{at}.{key}"));
+                    ensure!(
+                        other.is_none(),
+                        "{at}.{key} {addr} is also used by {}; give every listener its own address (port 0 picks a free port)",
+                        other.unwrap_or_default()
+                    );
+                }
+            }
+            ensure!(
+                !n.data_dir.as_os_str().is_empty(),
+                "{at}.data_dir is empty; set it to a directory such as \"data/{name}\""
+            );
+            ensure!(
+                !n.roles.is_empty(),
+                "{at}.roles is empty; list at least one of \"master\", \"storage\", \"ingress\""
+            );
+            if n.has_role(Role::Master) {
+                let m = master.replace(i);
+                ensure!(
+                    m.is_none(),
+                    "nodes[{}] and {at} both have the role master; exactly one node must be master",
+                    m.unwrap_or_default()
+                );
+            }
+            for (key, list, table) in [
+                ("shards", &n.shards, &mut primary),
+                ("standby_shards", &n.standby_shards, &mut standby),
+            ] {
+                ensure!(
+                    list.is_empty() || n.has_role(Role::Storage),
+                    "{at}.{key} lists shards but {at}.roles lacks \"storage\"; add the storage role or move the shards to a storage node"
+                );
+                for &s in list {
+                    ensure!(
+                        s <= last,
+                        "{at}.{key} lists shard {s} but cluster.shards = {}; use shard numbers 0 to {last}",
+                        c.shards
+                    );
+                    let Some(j) = table[s as usize].replace(i) else {
+                        continue;
+                    };
+                    let other = &self.nodes[j].name;
+                    ensure!(j != i, "{at}.{key} lists shard {s} twice; list it once");
+                    ensure!(
+                        key != "shards",
+                        "shard {s} is the primary of both {other} and {name}; list it in the shards of exactly one node"
+                    );
+                    return Err(format!(
+                        "shard {s} has standbys on both {other} and {name}; list it in the standby_shards of at most one node"
+                    ));
+                }
+            }
+        }
+        ensure!(
+            master.is_some(),
+            "no node has the role master; add \"master\" to the roles of exactly one node"
+        );
+        for (s, (p, b)) in primary.iter().zip(&standby).enumerate() {
+            ensure!(
+                p.is_some(),
+                "shard {s} has no primary node; list it in the shards of exactly one node"
+            );
+            ensure!(
+                p != b || b.is_none(),
+                "nodes[{}].standby_shards lists shard {s}, which is already its primary; a standby must be on another node",
+                b.unwrap_or_default()
+            );
+        }
+        let st = &self.storage;
+        ensure!(
+            st.segment_bytes >= MIN_SEGMENT_BYTES,
+            "storage.segment_bytes must be at least {MIN_SEGMENT_BYTES} (1 MiB) (got {})",
+            st.segment_bytes
+        );
+        ensure!(
+            st.checkpoint_every_records > 0,
+            "storage.checkpoint_every_records must be at least 1 (got 0)"
+        );
+        ensure!(
+            st.reconcile_min_ms > 0 && st.reconcile_min_ms <= st.reconcile_max_ms,
+            "storage.reconcile_min_ms must be at least 1 and at most storage.reconcile_max_ms (got {} and {})",
+            st.reconcile_min_ms,
+            st.reconcile_max_ms
+        );
+        let l = &self.limits;
+        ensure!(
+            l.max_batch > 0,
+            "limits.max_batch must be at least 1 (got 0)"
+        );
+        ensure!(
+            l.max_content_bytes > 0 && l.max_content_bytes <= l.max_body_bytes,
+            "limits.max_content_bytes must be between 1 and limits.max_body_bytes ({}) (got {})",
+            l.max_body_bytes,
+            l.max_content_bytes
+        );
+        ensure!(
+            l.request_timeout_ms > 0,
+            "limits.request_timeout_ms must be at least 1 (got 0)"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[cluster]
+name = "t"
+cookie = "c"
+shards = 4
+
+[[nodes]]
+name = "node-1"
+cluster_addr = "127.0.0.1:7401"
+http_addr = "127.0.0.1:8081"
+data_dir = "d1"
+roles = ["master", "storage", "ingress"]
+shards = [0, 1]
+standby_shards = [2]
+
+[[nodes]]
+name = "node-2"
+cluster_addr = "127.0.0.1:7402"
+http_addr = "127.0.0.1:8082"
+data_dir = "/abs/d2"
+roles = ["storage"]
+shards = [2, 3]
+"#;
+
+    fn parse(text: &str) -> Result<ClusterConfig, ConfigError> {
+        ClusterConfig::parse(text, Path::new("/etc/sutra/c.toml"))
+    }
+
+    fn err(text: &str) -> String {
+        parse(text)
+            .expect_err("config should be rejected")
+            .to_string()
+    }
+
+    fn with(from: &str, to: &str) -> String {
+        assert!(BASE.contains(from), "{from}");
+        BASE.replace(from, to)
+    }
+
+    #[test]
+    fn repo_file_gives_single_node_defaults() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/cluster.toml"));
+        let cfg = ClusterConfig::load(path).unwrap();
+        assert_eq!(cfg.cluster.shards, 4);
+        assert_eq!(cfg.cluster.name, "sutra-local");
+        let n = cfg.node(None).unwrap();
+        assert_eq!(n.name, "node-1");
+        assert_eq!(n.shards, [0, 1, 2, 3]);
+        assert!(n.standby_shards.is_empty());
+        assert_eq!(n.http_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(n.cluster_addr, "127.0.0.1:7400".parse().unwrap());
+        assert_eq!(n.roles, [Role::Master, Role::Storage, Role::Ingress]);
+        assert_eq!(n.embedder_replicas, 2);
+        assert!(n.data_dir.is_absolute());
+        assert!(n.data_dir.ends_with("data/node-1"));
+        assert!(n.data_dir.starts_with(env!("CARGO_MANIFEST_DIR")));
+        assert_eq!(cfg.storage, StorageConfig::default());
+        assert_eq!(cfg.limits, LimitsConfig::default());
+        assert_eq!(cfg.primary_of(3).name, "node-1");
+        assert_eq!(cfg.source, path);
+    }
+
+    #[test]
+    fn three_nodes_with_standbys() {
+        let text = format!(
+            "{}{}",
+            with(
+                "roles = [\"storage\"]",
+                "roles = [\"storage\"]\nstandby_shards = [0]"
+            ),
+            r#"
+[[nodes]]
+name = "node_3"
+cluster_addr = "10.0.0.3:7400"
+http_addr = "10.0.0.3:8080"
+data_dir = "d3"
+roles = ["ingress"]
+embedder_replicas = 8
+"#
+        );
+        let cfg = parse(&text).unwrap();
+        assert_eq!(cfg.nodes.len(), 3);
+        assert_eq!(cfg.primary_of(0).name, "node-1");
+        assert_eq!(cfg.primary_of(3).name, "node-2");
+        assert_eq!(cfg.standby_of(2).unwrap().name, "node-1");
+        assert_eq!(cfg.standby_of(0).unwrap().name, "node-2");
+        assert!(cfg.standby_of(1).is_none());
+        assert_eq!(cfg.node(Some("node_3")).unwrap().embedder_replicas, 8);
+        assert_eq!(cfg.nodes[1].embedder_replicas, 2);
+        assert_eq!(cfg.nodes[1].data_dir, Path::new("/abs/d2"));
+        assert_eq!(cfg.nodes[0].data_dir, Path::new("/etc/sutra/d1"));
+    }
+
+    #[test]
+    fn invalid_configs_are_explained() {
+        let storage = |s: &str| format!("{BASE}\n[storage]\n{s}\n");
+        let limits = |s: &str| format!("{BASE}\n[limits]\n{s}\n");
+        let cases: Vec<(String, &str)> = vec![
+            (with("shards = 4", "shards = 0"), "cluster.shards must be between 1 and 4096 (got 0)"),
+            (with("shards = 4", "shards = 5000"), "cluster.shards must be between 1 and 4096 (got 5000)"),
+            (with("cookie = \"c\"", "cookie = \"\""), "cluster.cookie is empty"),
+            (with("name = \"node-2\"", "name = \"node-1\""), "nodes[1].name \"node-1\" is used twice; every node needs its own name"),
+            (with("name = \"node-2\"", "name = \"node 2\""), "nodes[1].name \"node 2\" may only contain"),
+            (with("name = \"node-2\"", "name = \"\""), "nodes[1].name is empty"),
+            (with("[0, 1]", "[0, 1, 7]"), "nodes[0].shards lists shard 7 but cluster.shards = 4; use shard numbers 0 to 3"),
+            (with("[2, 3]", "[3]"), "shard 2 has no primary node; list it in the shards of exactly one node"),
+            (with("[2, 3]", "[1, 2, 3]"), "shard 1 is the primary of both node-1 and node-2; list it in the shards of exactly one node"),
+            (with("[0, 1]", "[0, 1, 1]"), "nodes[0].shards lists shard 1 twice"),
+            (with("standby_shards = [2]", "standby_shards = [1]"), "nodes[0].standby_shards lists shard 1, which is already its primary"),
+            (with("roles = [\"storage\"]", "roles = [\"storage\"]\nstandby_shards = [2]"), "shard 2 has standbys on both node-1 and node-2"),
+            (with("127.0.0.1:8082", "127.0.0.1:8081"), "nodes[1].http_addr 127.0.0.1:8081 is also used by nodes[0].http_addr"),
+            (with("127.0.0.1:7402", "127.0.0.1:7401"), "nodes[1].cluster_addr 127.0.0.1:7401 is also used by nodes[0].cluster_addr"),
+            (with("127.0.0.1:7402", "127.0.0.1:8081"), "nodes[1].cluster_addr 127.0.0.1:8081 is also used by nodes[0].http_addr"),
+            (with("\"master\", \"storage\"", "\"storage\""), "no node has the role master"),
+            (with("roles = [\"storage\"]", "roles = [\"storage\", \"master\"]"), "nodes[0] and nodes[1] both have the role master; exactly one"),
+            (with("roles = [\"storage\"]", "roles = [\"ingress\"]"), "nodes[1].shards lists shards but nodes[1].roles lacks \"storage\""),
+            (with("roles = [\"storage\"]", "roles = []"), "nodes[1].roles is empty"),
+            (with("\"/abs/d2\"", "\"\""), "nodes[1].data_dir is empty"),
+            ("[cluster]\nname = \"t\"\ncookie = \"c\"\nshards = 4\n".into(), "no [[nodes]] are described"),
+            (storage("reconcile_min_ms = 50\nreconcile_max_ms = 10"), "storage.reconcile_min_ms must be at least 1 and at most storage.reconcile_max_ms (got 50 and 10)"),
+            (storage("reconcile_min_ms = 0"), "storage.reconcile_min_ms must be at least 1"),
+            (storage("segment_bytes = 1000"), "storage.segment_bytes must be at least 1048576"),
+            (limits("max_batch = 0"), "limits.max_batch must be at least 1"),
+            (limits("max_content_bytes = 0"), "limits.max_content_bytes must be between 1 and"),
+            (limits("max_body_bytes = 100"), "limits.max_content_bytes must be between 1 and limits.max_body_bytes (100) (got 16384)"),
+        ];
+        for (text, want) in cases {
+            let msg = err(&text);
+            assert!(msg.starts_with("/etc/sutra/c.toml: "), "{msg}");
+            assert!(msg.contains(want), "want {want:?} in {msg:?}");
+        }
+    }
+
+    #[test]
+    fn port_zero_may_repeat() {
+        let text = BASE
+            .replace("127.0.0.1:8081", "127.0.0.1:0")
+            .replace("127.0.0.1:8082", "127.0.0.1:0");
+        parse(&text).unwrap();
+    }
+
+    #[test]
+    fn parse_errors_name_file_and_key() {
+        let msg = err(&with(
+            "roles = [\"storage\"]",
+            "roles = [\"storage\"]\nembeder_replicas = 1",
+        ));
+        assert!(msg.starts_with("/etc/sutra/c.toml: "), "{msg}");
+        assert!(msg.contains("embeder_replicas"), "{msg}");
+        let msg = err(&format!("{BASE}\n[limits]\nmax_bach = 3\n"));
+        assert!(msg.contains("max_bach"), "{msg}");
+        let msg = err(&with("roles = [\"storage\"]", "roles = [\"archive\"]"));
+        assert!(msg.contains("archive"), "{msg}");
+        let msg = err("[cluster\n");
+        assert!(
+            msg.starts_with("/etc/sutra/c.toml: ") && msg.contains("line 1"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn node_selection() {
+        let cfg = parse(BASE).unwrap();
+        assert_eq!(cfg.node(Some("node-2")).unwrap().name, "node-2");
+        let msg = cfg.node(Some("x")).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "/etc/sutra/c.toml: no node named \"x\"; the nodes are: node-1, node-2"
+        );
+        let msg = cfg.node(None).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "/etc/sutra/c.toml describes 2 nodes (node-1, node-2); choose one with --node NAME"
+        );
+    }
+
+    #[test]
+    fn load_resolves_relative_dirs_and_defaults_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = BASE
+            .replace("standby_shards = [2]", "")
+            .replace("[2, 3]\n", "[2, 3]\nstandby_shards = [0]\n");
+        std::fs::write(&path, text).unwrap();
+        let cfg = ClusterConfig::load(&path).unwrap();
+        assert_eq!(cfg.nodes[0].data_dir, dir.path().join("d1"));
+        assert_eq!(cfg.storage, StorageConfig::default());
+        assert_eq!(cfg.limits, LimitsConfig::default());
+        assert_eq!(cfg.standby_of(0).unwrap().name, "node-2");
+
+        let missing = dir.path().join("nope.toml");
+        let msg = ClusterConfig::load(&missing).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "cannot read cluster config {}: No such file or directory; pass --config PATH or run from the repository root where cluster.toml lives",
+                missing.display()
+            )
+        );
+    }
+}

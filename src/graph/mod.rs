@@ -1,0 +1,444 @@
+//! The knowledge graph's data model: concepts, typed associations, deterministic ids,
+//! shard placement, and the operations a shard's log records.
+//!
+//! Pure: no actors, no I/O. Everything here is serialized through
+//! [`crate::protocol::codec`] into log records, checkpoints and messages.
+
+pub mod snapshot;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+pub use snapshot::{GraphSnapshot, Node, Record, TxId};
+
+/// Index of a logical shard (0-based, `< cluster.shards`).
+pub type ShardId = u32;
+
+/// Milliseconds since the Unix epoch; assigned by the writer so replay is deterministic.
+pub type Millis = u64;
+
+/// Current wall-clock time in [`Millis`].
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A concept's id: a 64-bit hash of its kind and normalized content.
+///
+/// Invariant: the same (kind, normalized content) always yields the same id, on every
+/// node and across versions, because xxh3 is a fixed algorithm (unlike std's hasher).
+/// Learning the same content twice therefore lands on the same concept and reinforces it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConceptId(pub u64);
+
+impl ConceptId {
+    /// The id of a concept of `kind` whose normalized content is `normalized`.
+    pub fn derive(kind: ConceptKind, normalized: &str) -> Self {
+        let tag: &[u8] = match kind {
+            ConceptKind::Sentence => b"s\0",
+            ConceptKind::Entity => b"e\0",
+        };
+        let mut buf = Vec::with_capacity(tag.len() + normalized.len());
+        buf.extend_from_slice(tag);
+        buf.extend_from_slice(normalized.as_bytes());
+        ConceptId(xxhash_rust::xxh3::xxh3_64(&buf))
+    }
+
+    /// The logical shard that owns this concept.
+    pub fn shard(self, shards: u32) -> ShardId {
+        jump_consistent_hash(self.0, shards)
+    }
+}
+
+impl fmt::Display for ConceptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for ConceptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConceptId({self})")
+    }
+}
+
+impl FromStr for ConceptId {
+    type Err = String;
+    /// Parses the 16-hex-digit form produced by `Display`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "'{s}' is not a concept id: ids are 16 hexadecimal digits, as returned by /v1/learn"
+            ));
+        }
+        u64::from_str_radix(s, 16)
+            .map(ConceptId)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Jump consistent hash (Lamping & Veach 2014): maps a key to one of `buckets` so that
+/// growing the bucket count moves only ~1/n of the keys.
+pub fn jump_consistent_hash(mut key: u64, buckets: u32) -> u32 {
+    assert!(buckets > 0, "a cluster has at least one shard");
+    let (mut b, mut j): (i64, i64) = (-1, 0);
+    while j < buckets as i64 {
+        b = j;
+        key = key.wrapping_mul(2862933555777941757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    b as u32
+}
+
+/// Whether a concept is a whole statement or a thing named in statements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConceptKind {
+    /// A learned statement ("The Eiffel Tower is in Paris.").
+    Sentence,
+    /// A named thing ("Eiffel Tower").
+    Entity,
+}
+
+/// What a statement is about, as found by semantic analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SemanticType {
+    /// A thing (the type of entity concepts).
+    Entity,
+    /// Something that happened.
+    Event,
+    /// A general rule ("all X are Y").
+    Rule,
+    /// Time and ordering.
+    Temporal,
+    /// Cause and effect.
+    Causal,
+    /// Numbers and amounts.
+    Quantitative,
+    /// What something is.
+    Definitional,
+    /// A denial ("X is not Y").
+    Negation,
+    /// Where something is.
+    Spatial,
+    /// What something can do.
+    Capability,
+    /// A property of something.
+    Property,
+    /// Not analysed (yet).
+    #[default]
+    Unclassified,
+}
+
+/// Who or what taught a concept: the request, or the file and line of a bulk ingest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Source {
+    /// The id of the request that taught it.
+    pub request_id: Option<String>,
+    /// The file it came from (bulk ingest).
+    pub file: Option<String>,
+    /// The line in that file.
+    pub line: Option<u64>,
+}
+
+/// A node of the graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Concept {
+    /// Deterministic id (see [`ConceptId`]).
+    pub id: ConceptId,
+    /// The content as first written (display form).
+    pub content: String,
+    /// Sentence or entity.
+    pub kind: ConceptKind,
+    /// Semantic type.
+    pub semantic_type: SemanticType,
+    /// Accumulated weight of evidence; repeated learning raises it.
+    pub strength: f32,
+    /// Belief in [0, 1]; repeated evidence raises it (noisy-or).
+    pub confidence: f32,
+    /// How many times it was learned.
+    pub evidence: u32,
+    /// Embedding, once the embedding work lands.
+    pub vector: Option<Vec<f32>>,
+    /// When it was first learned.
+    pub created_ms: Millis,
+    /// When it was last reinforced.
+    pub updated_ms: Millis,
+    /// Who taught it first.
+    pub source: Source,
+}
+
+/// The relation an association expresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssocType {
+    /// "A poodle is a kind of dog."
+    IsA,
+    /// "The wheel is part of the car."
+    PartOf,
+    /// "Paris is in France."
+    LocatedIn,
+    /// "Smoking causes cancer."
+    Causes,
+    /// "The Renaissance happened before the Industrial Revolution."
+    Precedes,
+    /// "Snow is white."
+    HasProperty,
+    /// "Birds can fly."
+    CapableOf,
+    /// Any other link.
+    RelatedTo,
+    /// A sentence concept mentions an entity (provenance link).
+    Mentions,
+}
+
+impl AssocType {
+    /// Every type, for validation messages.
+    pub const ALL: [AssocType; 9] = [
+        AssocType::IsA,
+        AssocType::PartOf,
+        AssocType::LocatedIn,
+        AssocType::Causes,
+        AssocType::Precedes,
+        AssocType::HasProperty,
+        AssocType::CapableOf,
+        AssocType::RelatedTo,
+        AssocType::Mentions,
+    ];
+
+    /// The wire name (`is_a`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssocType::IsA => "is_a",
+            AssocType::PartOf => "part_of",
+            AssocType::LocatedIn => "located_in",
+            AssocType::Causes => "causes",
+            AssocType::Precedes => "precedes",
+            AssocType::HasProperty => "has_property",
+            AssocType::CapableOf => "capable_of",
+            AssocType::RelatedTo => "related_to",
+            AssocType::Mentions => "mentions",
+        }
+    }
+}
+
+impl FromStr for AssocType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AssocType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = AssocType::ALL.iter().map(|t| t.as_str()).collect();
+                format!(
+                    "unknown association type '{s}'; use one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A typed, directed edge `source --kind--> target`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Association {
+    /// Where the edge starts.
+    pub source: ConceptId,
+    /// Where it ends.
+    pub target: ConceptId,
+    /// The relation.
+    pub kind: AssocType,
+    /// Belief in [0, 1] (noisy-or over evidence).
+    pub confidence: f32,
+    /// Accumulated weight of evidence.
+    pub strength: f32,
+    /// How many times it was asserted.
+    pub evidence: u32,
+    /// The sentence concepts it was read from (bounded, oldest first).
+    pub provenance: Vec<ConceptId>,
+    /// When first asserted.
+    pub created_ms: Millis,
+    /// When last reinforced.
+    pub updated_ms: Millis,
+}
+
+/// At most this many provenance sentences are kept per association; the count of all
+/// evidence is in `evidence`.
+pub const MAX_PROVENANCE: usize = 16;
+
+/// Which copy of an association a shard keeps: the source's shard keeps the outgoing
+/// copy, the target's shard the incoming one, so either end can be walked locally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Side {
+    /// Stored under the source concept.
+    Out,
+    /// Stored under the target concept.
+    In,
+}
+
+/// Create-or-reinforce a concept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConceptUpsert {
+    /// Id (derived from kind + normalized content).
+    pub id: ConceptId,
+    /// Display content.
+    pub content: String,
+    /// Sentence or entity.
+    pub kind: ConceptKind,
+    /// Semantic type.
+    pub semantic_type: SemanticType,
+    /// Strength this evidence adds.
+    pub strength: f32,
+    /// Confidence of this evidence.
+    pub confidence: f32,
+    /// When.
+    pub at_ms: Millis,
+    /// Who taught it.
+    pub source: Source,
+}
+
+/// Create-or-reinforce one copy of an association.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EdgeUpsert {
+    /// Which copy this is.
+    pub side: Side,
+    /// Source concept.
+    pub source: ConceptId,
+    /// Target concept.
+    pub target: ConceptId,
+    /// Relation.
+    pub kind: AssocType,
+    /// Confidence of this evidence.
+    pub confidence: f32,
+    /// Strength this evidence adds.
+    pub strength: f32,
+    /// The sentence it was read from, if any.
+    pub provenance: Option<ConceptId>,
+    /// When.
+    pub at_ms: Millis,
+}
+
+/// One change to a shard's graph. Ops are the body of log records, so each must be
+/// deterministic to replay: every time and value is carried in the op itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// Create or reinforce a concept.
+    PutConcept(ConceptUpsert),
+    /// Create or reinforce one copy of an association.
+    PutEdge(EdgeUpsert),
+    /// Remove a concept and every association copy stored under it on this shard.
+    DeleteConcept(ConceptId),
+    /// Remove one copy of an association (the other end's copy of a deleted concept's edge).
+    DeleteEdge {
+        /// Which copy.
+        side: Side,
+        /// Source concept.
+        source: ConceptId,
+        /// Target concept.
+        target: ConceptId,
+        /// Relation.
+        kind: AssocType,
+    },
+}
+
+impl Op {
+    /// The concept under which this op's data is stored (decides the shard).
+    pub fn home(&self) -> ConceptId {
+        match self {
+            Op::PutConcept(c) => c.id,
+            Op::PutEdge(e) => match e.side {
+                Side::Out => e.source,
+                Side::In => e.target,
+            },
+            Op::DeleteConcept(id) => *id,
+            Op::DeleteEdge {
+                side,
+                source,
+                target,
+                ..
+            } => match side {
+                Side::Out => *source,
+                Side::In => *target,
+            },
+        }
+    }
+}
+
+/// Noisy-or: two independent pieces of evidence with beliefs `a` and `b`.
+/// Capped below 1 so no amount of repetition makes a learned fact certain.
+pub fn combine_confidence(a: f32, b: f32) -> f32 {
+    (1.0 - (1.0 - a) * (1.0 - b)).min(0.999)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_and_kind_scoped() {
+        let a = ConceptId::derive(ConceptKind::Entity, "paris");
+        assert_eq!(a, ConceptId::derive(ConceptKind::Entity, "paris"));
+        assert_ne!(a, ConceptId::derive(ConceptKind::Sentence, "paris"));
+        assert_ne!(a, ConceptId::derive(ConceptKind::Entity, "pari"));
+        // Fixed algorithm: this value must never change, or stored data loses its ids.
+        assert_eq!(a.to_string().len(), 16);
+        assert_eq!(a.to_string().parse::<ConceptId>().unwrap(), a);
+    }
+
+    #[test]
+    fn id_parse_rejects_bad_input() {
+        assert!("xyz".parse::<ConceptId>().is_err());
+        assert!("00000000000000000".parse::<ConceptId>().is_err());
+        assert!("000000000000000g".parse::<ConceptId>().is_err());
+        assert_eq!(
+            "00000000000000ff".parse::<ConceptId>().unwrap(),
+            ConceptId(255)
+        );
+    }
+
+    #[test]
+    fn jump_hash_is_balanced_and_stable_under_growth() {
+        let n = 40_000u64;
+        let mut counts = [0u32; 4];
+        let mut moved = 0;
+        for k in 0..n {
+            let key = xxhash_rust::xxh3::xxh3_64(&k.to_le_bytes());
+            let s4 = jump_consistent_hash(key, 4);
+            counts[s4 as usize] += 1;
+            let s5 = jump_consistent_hash(key, 5);
+            if s5 != s4 {
+                assert_eq!(s5, 4, "growing only moves keys to the new shard");
+                moved += 1;
+            }
+        }
+        for c in counts {
+            assert!((9_000..11_000).contains(&c), "unbalanced: {counts:?}");
+        }
+        // ~1/5 of keys move when going from 4 to 5 shards.
+        assert!((6_000..10_000).contains(&moved), "moved {moved}");
+        assert_eq!(jump_consistent_hash(12345, 1), 0);
+    }
+
+    #[test]
+    fn assoc_type_names_round_trip() {
+        for t in AssocType::ALL {
+            assert_eq!(t.as_str().parse::<AssocType>().unwrap(), t);
+        }
+        let err = "kind_of".parse::<AssocType>().unwrap_err();
+        assert!(err.contains("is_a"), "{err}");
+    }
+
+    #[test]
+    fn confidence_combines_and_stays_below_one() {
+        let c = combine_confidence(0.5, 0.5);
+        assert!((c - 0.75).abs() < 1e-6);
+        let mut c = 0.9;
+        for _ in 0..100 {
+            c = combine_confidence(c, 0.9);
+        }
+        assert!(c < 1.0);
+    }
+}

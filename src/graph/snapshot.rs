@@ -1,0 +1,501 @@
+//! A shard's immutable graph snapshot and the fold that produces the next one.
+//!
+//! Readers hold an `Arc<GraphSnapshot>` and never block writers: the reconciler clones
+//! the current snapshot (O(1): `imbl` maps share structure), applies the records that
+//! became durable since, and publishes the result as a whole.
+
+use super::{
+    combine_confidence, Association, Concept, ConceptId, EdgeUpsert, Op, Side, MAX_PROVENANCE,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A two-phase-commit transaction id: the coordinator's epoch (incarnation) in the high
+/// 32 bits and a sequence number in the low 32, so ids never repeat across restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TxId(pub u64);
+
+impl TxId {
+    /// Builds an id from a coordinator epoch and a sequence number.
+    pub fn new(epoch: u32, seq: u32) -> Self {
+        TxId(((epoch as u64) << 32) | seq as u64)
+    }
+    /// The coordinator epoch that issued it.
+    pub fn epoch(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+impl std::fmt::Display for TxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tx-{}-{}", self.epoch(), self.0 as u32)
+    }
+}
+
+/// One record of a shard's write-ahead log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    /// A write confined to this shard: applied as soon as it is durable.
+    Apply(Vec<Op>),
+    /// Phase 1 of a cross-shard transaction: durable, but held back until the decision.
+    Prepare {
+        /// The transaction.
+        txid: TxId,
+        /// This shard's part of it.
+        ops: Vec<Op>,
+    },
+    /// Phase 2: apply the prepared ops of this transaction.
+    Commit(TxId),
+    /// Phase 2: drop the prepared ops of this transaction.
+    Abort(TxId),
+}
+
+/// Everything one shard stores under one concept id. Association lists are kept sorted
+/// by (kind, other end) so upserts are a binary search; `None` means empty so the
+/// millions of leaf concepts with no edges cost no allocation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Node {
+    /// The concept, if it lives here (an edge copy can outlive a deleted concept).
+    pub concept: Option<Arc<Concept>>,
+    /// Associations whose source is this concept.
+    pub out: Option<Arc<Vec<Association>>>,
+    /// Associations whose target is this concept.
+    pub inc: Option<Arc<Vec<Association>>>,
+}
+
+impl Node {
+    /// Outgoing associations.
+    pub fn out(&self) -> &[Association] {
+        self.out.as_deref().map(Vec::as_slice).unwrap_or(&[])
+    }
+    /// Incoming associations.
+    pub fn inc(&self) -> &[Association] {
+        self.inc.as_deref().map(Vec::as_slice).unwrap_or(&[])
+    }
+    fn is_empty(&self) -> bool {
+        self.concept.is_none() && self.out().is_empty() && self.inc().is_empty()
+    }
+}
+
+/// An immutable, consistent view of one shard's graph as of log position `lsn`.
+#[derive(Clone, Debug, Default)]
+pub struct GraphSnapshot {
+    /// The last log record folded into this snapshot.
+    pub lsn: u64,
+    /// Concepts and their association copies.
+    pub nodes: imbl::HashMap<ConceptId, Node>,
+    /// Prepared, undecided transactions (in doubt until their Commit/Abort record).
+    pub prepared: imbl::OrdMap<TxId, Arc<Vec<Op>>>,
+    /// Number of concepts.
+    pub concepts: usize,
+    /// Number of outgoing association copies (one per association cluster-wide).
+    pub edges: usize,
+}
+
+impl GraphSnapshot {
+    /// The concept with this id, if this shard holds it.
+    pub fn concept(&self, id: ConceptId) -> Option<&Arc<Concept>> {
+        self.nodes.get(&id).and_then(|n| n.concept.as_ref())
+    }
+
+    /// Folds one durable log record in. Records must arrive in LSN order; replaying the
+    /// same sequence always gives the same snapshot.
+    pub fn apply_record(&mut self, lsn: u64, record: &Record) {
+        debug_assert!(lsn > self.lsn || lsn == 0, "records fold in log order");
+        match record {
+            Record::Apply(ops) => ops.iter().for_each(|op| self.apply(op)),
+            Record::Prepare { txid, ops } => {
+                self.prepared.insert(*txid, Arc::new(ops.clone()));
+            }
+            Record::Commit(txid) => {
+                // A commit of an unknown txid is a duplicate delivery: already applied.
+                if let Some(ops) = self.prepared.remove(txid) {
+                    ops.iter().for_each(|op| self.apply(op));
+                }
+            }
+            Record::Abort(txid) => {
+                self.prepared.remove(txid);
+            }
+        }
+        self.lsn = self.lsn.max(lsn);
+    }
+
+    /// Applies one op.
+    pub fn apply(&mut self, op: &Op) {
+        match op {
+            Op::PutConcept(u) => {
+                let mut node = self.nodes.get(&u.id).cloned().unwrap_or_default();
+                match &mut node.concept {
+                    Some(c) => {
+                        let c = Arc::make_mut(c);
+                        c.evidence = c.evidence.saturating_add(1);
+                        c.strength += u.strength;
+                        c.confidence = combine_confidence(c.confidence, u.confidence);
+                        c.updated_ms = c.updated_ms.max(u.at_ms);
+                    }
+                    None => {
+                        self.concepts += 1;
+                        node.concept = Some(Arc::new(Concept {
+                            id: u.id,
+                            content: u.content.clone(),
+                            kind: u.kind,
+                            semantic_type: u.semantic_type,
+                            strength: u.strength,
+                            confidence: u.confidence,
+                            evidence: 1,
+                            vector: None,
+                            created_ms: u.at_ms,
+                            updated_ms: u.at_ms,
+                            source: u.source.clone(),
+                        }));
+                    }
+                }
+                self.nodes.insert(u.id, node);
+            }
+            Op::PutEdge(e) => self.put_edge(e),
+            Op::DeleteConcept(id) => {
+                if let Some(node) = self.nodes.remove(id) {
+                    if node.concept.is_some() {
+                        self.concepts -= 1;
+                    }
+                    self.edges -= node.out().len();
+                }
+            }
+            Op::DeleteEdge {
+                side,
+                source,
+                target,
+                kind,
+            } => {
+                let (home, other) = match side {
+                    Side::Out => (*source, *target),
+                    Side::In => (*target, *source),
+                };
+                let Some(mut node) = self.nodes.get(&home).cloned() else {
+                    return;
+                };
+                let list = match side {
+                    Side::Out => &mut node.out,
+                    Side::In => &mut node.inc,
+                };
+                if let Some(list) = list {
+                    if let Ok(i) = search(list, *side, *kind, other) {
+                        Arc::make_mut(list).remove(i);
+                        if *side == Side::Out {
+                            self.edges -= 1;
+                        }
+                    }
+                }
+                if node.is_empty() {
+                    self.nodes.remove(&home);
+                } else {
+                    self.nodes.insert(home, node);
+                }
+            }
+        }
+    }
+
+    fn put_edge(&mut self, e: &EdgeUpsert) {
+        let (home, other) = match e.side {
+            Side::Out => (e.source, e.target),
+            Side::In => (e.target, e.source),
+        };
+        let mut node = self.nodes.get(&home).cloned().unwrap_or_default();
+        let list = match e.side {
+            Side::Out => &mut node.out,
+            Side::In => &mut node.inc,
+        };
+        let list = Arc::make_mut(list.get_or_insert_with(Default::default));
+        match search(list, e.side, e.kind, other) {
+            Ok(i) => {
+                let a = &mut list[i];
+                a.evidence = a.evidence.saturating_add(1);
+                a.strength += e.strength;
+                a.confidence = combine_confidence(a.confidence, e.confidence);
+                a.updated_ms = a.updated_ms.max(e.at_ms);
+                if let Some(p) = e.provenance {
+                    if !a.provenance.contains(&p) && a.provenance.len() < MAX_PROVENANCE {
+                        a.provenance.push(p);
+                    }
+                }
+            }
+            Err(i) => {
+                if e.side == Side::Out {
+                    self.edges += 1;
+                }
+                list.insert(
+                    i,
+                    Association {
+                        source: e.source,
+                        target: e.target,
+                        kind: e.kind,
+                        confidence: e.confidence,
+                        strength: e.strength,
+                        evidence: 1,
+                        provenance: e.provenance.into_iter().collect(),
+                        created_ms: e.at_ms,
+                        updated_ms: e.at_ms,
+                    },
+                );
+            }
+        }
+        self.nodes.insert(home, node);
+    }
+
+    /// Serializes the whole snapshot for a checkpoint.
+    pub fn encode_checkpoint(&self) -> Vec<u8> {
+        let nodes: Vec<NodeRef<'_>> = self
+            .nodes
+            .iter()
+            .map(|(id, n)| NodeRef {
+                id: *id,
+                concept: n.concept.as_deref(),
+                out: n.out(),
+                inc: n.inc(),
+            })
+            .collect();
+        let prepared: Vec<(TxId, &[Op])> = self
+            .prepared
+            .iter()
+            .map(|(t, ops)| (*t, ops.as_slice()))
+            .collect();
+        crate::protocol::codec::encode(&CheckpointRef {
+            lsn: self.lsn,
+            nodes,
+            prepared,
+        })
+    }
+
+    /// Rebuilds a snapshot from [`GraphSnapshot::encode_checkpoint`] output.
+    pub fn decode_checkpoint(bytes: &[u8]) -> Result<Self, crate::protocol::codec::CodecError> {
+        let cp: CheckpointOwned = crate::protocol::codec::decode(bytes)?;
+        let mut snap = GraphSnapshot {
+            lsn: cp.lsn,
+            ..Default::default()
+        };
+        let arc_list = |v: Vec<Association>| (!v.is_empty()).then(|| Arc::new(v));
+        snap.nodes = cp
+            .nodes
+            .into_iter()
+            .map(|n| {
+                snap.concepts += n.concept.is_some() as usize;
+                snap.edges += n.out.len();
+                (
+                    n.id,
+                    Node {
+                        concept: n.concept.map(Arc::new),
+                        out: arc_list(n.out),
+                        inc: arc_list(n.inc),
+                    },
+                )
+            })
+            .collect();
+        snap.prepared = cp
+            .prepared
+            .into_iter()
+            .map(|(t, ops)| (t, Arc::new(ops)))
+            .collect();
+        Ok(snap)
+    }
+}
+
+/// Binary search of a sorted association list by (kind, other end).
+fn search(
+    list: &[Association],
+    side: Side,
+    kind: super::AssocType,
+    other: ConceptId,
+) -> Result<usize, usize> {
+    list.binary_search_by(|a| {
+        let a_other = match side {
+            Side::Out => a.target,
+            Side::In => a.source,
+        };
+        (a.kind, a_other).cmp(&(kind, other))
+    })
+}
+
+#[derive(Serialize)]
+struct NodeRef<'a> {
+    id: ConceptId,
+    concept: Option<&'a Concept>,
+    out: &'a [Association],
+    inc: &'a [Association],
+}
+
+#[derive(Serialize)]
+struct CheckpointRef<'a> {
+    lsn: u64,
+    nodes: Vec<NodeRef<'a>>,
+    prepared: Vec<(TxId, &'a [Op])>,
+}
+
+#[derive(Deserialize)]
+struct NodeOwned {
+    id: ConceptId,
+    concept: Option<Concept>,
+    out: Vec<Association>,
+    inc: Vec<Association>,
+}
+
+#[derive(Deserialize)]
+struct CheckpointOwned {
+    lsn: u64,
+    nodes: Vec<NodeOwned>,
+    prepared: Vec<(TxId, Vec<Op>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{AssocType, ConceptKind, ConceptUpsert, SemanticType, Source};
+
+    fn put(name: &str, at: u64) -> Op {
+        Op::PutConcept(ConceptUpsert {
+            id: ConceptId::derive(ConceptKind::Entity, name),
+            content: name.to_string(),
+            kind: ConceptKind::Entity,
+            semantic_type: SemanticType::Entity,
+            strength: 1.0,
+            confidence: 0.5,
+            at_ms: at,
+            source: Source::default(),
+        })
+    }
+
+    fn id(name: &str) -> ConceptId {
+        ConceptId::derive(ConceptKind::Entity, name)
+    }
+
+    fn edge(side: Side, s: &str, t: &str) -> Op {
+        Op::PutEdge(EdgeUpsert {
+            side,
+            source: id(s),
+            target: id(t),
+            kind: AssocType::LocatedIn,
+            confidence: 0.8,
+            strength: 1.0,
+            provenance: Some(ConceptId(7)),
+            at_ms: 5,
+        })
+    }
+
+    #[test]
+    fn reinforcement_raises_strength_and_confidence_keeps_first_content() {
+        let mut s = GraphSnapshot::default();
+        s.apply(&put("paris", 1));
+        s.apply(&put("paris", 2));
+        let c = s.concept(id("paris")).unwrap();
+        assert_eq!(c.evidence, 2);
+        assert_eq!(c.strength, 2.0);
+        assert!((c.confidence - 0.75).abs() < 1e-6);
+        assert_eq!((c.created_ms, c.updated_ms), (1, 2));
+        assert_eq!(s.concepts, 1);
+    }
+
+    #[test]
+    fn old_snapshots_are_unchanged_by_later_folds() {
+        let mut s = GraphSnapshot::default();
+        s.apply_record(
+            1,
+            &Record::Apply(vec![put("paris", 1), edge(Side::Out, "paris", "france")]),
+        );
+        let before = s.clone();
+        s.apply_record(
+            2,
+            &Record::Apply(vec![put("paris", 2), edge(Side::Out, "paris", "france")]),
+        );
+        assert_eq!(before.concept(id("paris")).unwrap().evidence, 1);
+        assert_eq!(before.nodes[&id("paris")].out()[0].evidence, 1);
+        assert_eq!(s.nodes[&id("paris")].out()[0].evidence, 2);
+        assert_eq!((before.lsn, s.lsn), (1, 2));
+    }
+
+    #[test]
+    fn edges_upsert_sorted_and_delete() {
+        let mut s = GraphSnapshot::default();
+        for t in ["spain", "france", "italy", "france"] {
+            s.apply(&edge(Side::Out, "europe-city", t));
+        }
+        let out = s.nodes[&id("europe-city")].out().to_vec();
+        assert_eq!(out.len(), 3);
+        assert!(out
+            .windows(2)
+            .all(|w| (w[0].kind, w[0].target) < (w[1].kind, w[1].target)));
+        assert_eq!(s.edges, 3);
+        s.apply(&Op::DeleteEdge {
+            side: Side::Out,
+            source: id("europe-city"),
+            target: id("france"),
+            kind: AssocType::LocatedIn,
+        });
+        assert_eq!(s.nodes[&id("europe-city")].out().len(), 2);
+        assert_eq!(s.edges, 2);
+        s.apply(&Op::DeleteConcept(id("europe-city")));
+        assert!(s.nodes.get(&id("europe-city")).is_none());
+        assert_eq!(s.edges, 0);
+    }
+
+    #[test]
+    fn prepared_ops_apply_only_on_commit() {
+        let mut s = GraphSnapshot::default();
+        let (t1, t2) = (TxId::new(1, 1), TxId::new(1, 2));
+        s.apply_record(
+            1,
+            &Record::Prepare {
+                txid: t1,
+                ops: vec![put("a", 1)],
+            },
+        );
+        s.apply_record(
+            2,
+            &Record::Prepare {
+                txid: t2,
+                ops: vec![put("b", 1)],
+            },
+        );
+        assert_eq!(s.concepts, 0);
+        assert_eq!(s.prepared.len(), 2);
+        s.apply_record(3, &Record::Commit(t1));
+        s.apply_record(4, &Record::Abort(t2));
+        s.apply_record(5, &Record::Commit(t1)); // duplicate delivery is harmless
+        assert!(s.concept(id("a")).is_some());
+        assert!(s.concept(id("b")).is_none());
+        assert!(s.prepared.is_empty());
+        assert_eq!(s.concept(id("a")).unwrap().evidence, 1);
+    }
+
+    #[test]
+    fn checkpoint_round_trip() {
+        let mut s = GraphSnapshot::default();
+        s.apply_record(
+            1,
+            &Record::Apply(vec![
+                put("paris", 1),
+                edge(Side::Out, "paris", "france"),
+                edge(Side::In, "lyon", "paris"),
+            ]),
+        );
+        s.apply_record(
+            2,
+            &Record::Prepare {
+                txid: TxId::new(3, 9),
+                ops: vec![put("x", 1)],
+            },
+        );
+        let back = GraphSnapshot::decode_checkpoint(&s.encode_checkpoint()).unwrap();
+        assert_eq!(back.lsn, 2);
+        assert_eq!(back.nodes, s.nodes);
+        assert_eq!(back.prepared, s.prepared);
+        assert_eq!((back.concepts, back.edges), (s.concepts, s.edges));
+        assert!(GraphSnapshot::decode_checkpoint(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn txid_packs_epoch_and_seq() {
+        let t = TxId::new(7, 42);
+        assert_eq!(t.epoch(), 7);
+        assert_eq!(t.to_string(), "tx-7-42");
+        assert!(TxId::new(8, 0) > TxId::new(7, u32::MAX));
+    }
+}

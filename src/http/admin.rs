@@ -1,0 +1,126 @@
+//! Operator endpoints: the live actor tree, killing an actor to watch supervision heal
+//! it, readiness, and (when enabled) fault injection for chaos tests.
+
+use super::{parse_body, ApiError, ApiResult, Shared};
+use crate::actors::supervisor;
+use crate::faults::{self, FaultPoint};
+use crate::protocol::SutraError;
+use crate::router::{reconciler_name, shard_name, COORDINATOR, INGRESS, LEARNER, NODE};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use ractor::{registry, ActorCell, ActorStatus};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Restart counts by actor name.
+pub fn restart_table() -> Value {
+    json!(supervisor::restart_counts())
+}
+
+/// Names of the actors a ready node must have that are not running now.
+pub fn missing_actors(shards: u32) -> Vec<String> {
+    let mut need: Vec<String> = (0..shards)
+        .flat_map(|s| [shard_name(s), reconciler_name(s)])
+        .collect();
+    need.extend([COORDINATOR, LEARNER, INGRESS].map(String::from));
+    need.into_iter()
+        .filter(|n| {
+            registry::where_is(n.clone()).is_none_or(|c| c.get_status() != ActorStatus::Running)
+        })
+        .collect()
+}
+
+/// The kind of an actor, from its documented name.
+fn kind_of(name: &str) -> &'static str {
+    match name {
+        NODE => "node-supervisor",
+        crate::router::SHARDS => "shards-supervisor",
+        COORDINATOR => "txn-coordinator",
+        LEARNER => "learner",
+        INGRESS => "ingress",
+        n if n.starts_with("shard-") => "shard",
+        n if n.starts_with("reconciler-") => "reconciler",
+        _ => "actor",
+    }
+}
+
+fn status_text(s: ActorStatus) -> &'static str {
+    match s {
+        ActorStatus::Unstarted => "unstarted",
+        ActorStatus::Starting => "starting",
+        ActorStatus::Running => "running",
+        ActorStatus::Upgrading => "upgrading",
+        ActorStatus::Draining => "draining",
+        ActorStatus::Stopping => "stopping",
+        ActorStatus::Stopped => "stopped",
+    }
+}
+
+fn walk(cell: &ActorCell, parent: Option<String>, out: &mut Vec<Value>) {
+    let name = cell.get_name();
+    let label = name.clone().unwrap_or_else(|| cell.get_id().to_string());
+    out.push(json!({
+        "name": label,
+        "id": cell.get_id().to_string(),
+        "kind": name.as_deref().map(kind_of).unwrap_or("actor"),
+        "parent": parent,
+        "state": status_text(cell.get_status()),
+        "restarts": name.as_deref().map(supervisor::restarts).unwrap_or(0),
+        // ractor does not expose mailbox lengths (shared/FACTS.md).
+        "mailbox_len": Value::Null,
+    }));
+    let mut children = cell.get_children();
+    children.sort_by_key(|c| c.get_name());
+    for child in children {
+        walk(&child, Some(label.clone()), out);
+    }
+}
+
+/// `GET /v1/admin/actors`: the live supervision tree, parents before children.
+pub async fn actors() -> ApiResult<Json<Value>> {
+    let root = registry::where_is(NODE)
+        .ok_or_else(|| SutraError::unavailable("the node supervisor is not running"))?;
+    let mut out = Vec::new();
+    walk(&root, None, &mut out);
+    Ok(Json(json!({ "actors": out })))
+}
+
+/// `POST /v1/admin/actors/{name}/kill`: kills an actor; its supervisor restarts it.
+pub async fn kill(Path(name): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+    if name == NODE {
+        return Err(SutraError::bad(
+            "refused",
+            "killing the root supervisor would stop the node; send SIGTERM to stop it",
+        )
+        .into());
+    }
+    let cell = registry::where_is(name.clone()).ok_or_else(|| {
+        SutraError::NotFound(format!(
+            "no running actor is named '{name}'; GET /v1/admin/actors lists them"
+        ))
+    })?;
+    tracing::warn!(actor = %name, "killed by operator request");
+    if name == INGRESS {
+        // Answer first: killing the ingress stops the server handling this request.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cell.kill();
+        });
+    } else {
+        cell.kill();
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "killed": name }))))
+}
+
+/// `POST /v1/admin/faults`: arms a one-shot fault (only with `--enable-fault-injection`).
+pub async fn arm_fault(
+    State(_state): State<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let point: FaultPoint = parse_body(body).map_err(ApiError)?;
+    faults::arm(point);
+    Ok(Json(json!({ "armed": point })))
+}

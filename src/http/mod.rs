@@ -1,0 +1,622 @@
+//! The HTTP API (SPEC §9): axum routes, request validation and JSON types. Handlers
+//! validate everything before any message is sent, so a rejected request changes
+//! nothing; every error is `{"error": {"code", "message"}}` with a 4xx (or a 503 with
+//! Retry-After when an actor is restarting), never a hang.
+
+pub mod admin;
+
+use crate::config::LimitsConfig;
+use crate::graph::{Association, ConceptId};
+use crate::learn::normalize::entity_key;
+use crate::protocol::{
+    AssociateRequest, ConceptView, CoordinatorMsg, LearnOptions, Learned, LearnerMsg, ShardReply,
+    ShardRequest, SutraError,
+};
+use crate::router::{Router, COORDINATOR, LEARNER};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use ractor::rpc::CallResult;
+use ractor::{ActorRef, RpcReplyPort};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What every handler shares.
+pub struct AppState {
+    /// Reaches shards and the coordinator.
+    pub router: Router,
+    /// Request limits.
+    pub limits: LimitsConfig,
+    /// This node's name.
+    pub node: String,
+    /// Whether `POST /v1/admin/faults` exists.
+    pub faults_enabled: bool,
+    /// When the node started.
+    pub started: Instant,
+    requests: AtomicU64,
+}
+
+impl AppState {
+    /// Shared state for the routes.
+    pub fn new(router: Router, limits: LimitsConfig, node: String, faults_enabled: bool) -> Self {
+        AppState {
+            router,
+            limits,
+            node,
+            faults_enabled,
+            started: Instant::now(),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    fn request_id(&self, headers: &HeaderMap) -> String {
+        headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                format!(
+                    "{}-{}",
+                    self.node,
+                    self.requests.fetch_add(1, Ordering::Relaxed)
+                )
+            })
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.request_timeout_ms)
+    }
+}
+
+/// Shared state handle.
+pub type Shared = Arc<AppState>;
+
+/// An API error as an HTTP response.
+pub struct ApiError(pub SutraError);
+
+impl From<SutraError> for ApiError {
+    fn from(e: SutraError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, retry) = match self.0 {
+            SutraError::BadRequest { code, message } => {
+                let status = if code == "payload_too_large" {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                (status, code, message, None)
+            }
+            SutraError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found".into(), m, None),
+            SutraError::Unavailable {
+                message,
+                retry_after_s,
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable".into(),
+                message,
+                Some(retry_after_s),
+            ),
+            SutraError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal".into(),
+                    m,
+                    None,
+                )
+            }
+        };
+        let body = Json(json!({"error": {"code": code, "message": message}}));
+        match retry {
+            Some(s) => (status, [(header::RETRY_AFTER, s.to_string())], body).into_response(),
+            None => (status, body).into_response(),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Parses a JSON body into `T`, mapping every failure to a clear 4xx.
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, SutraError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            SutraError::bad(
+                "payload_too_large",
+                "request body is larger than limits.max_body_bytes; split it into smaller requests",
+            )
+        } else {
+            SutraError::bad("invalid_body", format!("cannot read the request body: {e}"))
+        }
+    })?;
+    if bytes.is_empty() {
+        return Err(SutraError::bad(
+            "invalid_json",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(SutraError::bad(
+            "invalid_json",
+            "the request body is not valid UTF-8; send UTF-8 encoded JSON",
+        ));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| SutraError::bad("invalid_json", format!("invalid request body: {e}")))
+}
+
+/// Calls the learner with the request deadline.
+async fn call_learner<T: Send + 'static>(
+    state: &AppState,
+    msg: impl FnOnce(RpcReplyPort<Result<T, SutraError>>) -> LearnerMsg,
+) -> Result<T, SutraError> {
+    let Some(learner) = ActorRef::<LearnerMsg>::where_is(LEARNER) else {
+        return Err(SutraError::unavailable(
+            "the learner is restarting; retry shortly",
+        ));
+    };
+    match learner.call(msg, Some(state.timeout())).await {
+        Ok(CallResult::Success(r)) => r,
+        Ok(CallResult::Timeout) => Err(SutraError::unavailable(format!(
+            "the request did not finish within limits.request_timeout_ms ({} ms); check the node's load and retry",
+            state.limits.request_timeout_ms
+        ))),
+        Ok(CallResult::SenderError) | Err(_) => Err(SutraError::unavailable(
+            "the learner stopped while handling the request (its supervisor restarts it); the request was not acknowledged, retry it",
+        )),
+    }
+}
+
+/// `options` of a learn request, as sent.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OptionsIn {
+    generate_embedding: Option<bool>,
+    extract_associations: Option<bool>,
+    min_association_confidence: Option<f32>,
+    max_associations_per_concept: Option<u32>,
+    strength: Option<f32>,
+    confidence: Option<f32>,
+    read_your_writes: Option<bool>,
+}
+
+fn unit_interval(name: &str, v: f32) -> Result<f32, SutraError> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(SutraError::bad(
+            "invalid_option",
+            format!("{name} must be a number from 0 to 1 (got {v})"),
+        ))
+    }
+}
+
+fn validate_options(o: Option<OptionsIn>) -> Result<LearnOptions, SutraError> {
+    let o = o.unwrap_or_default();
+    let d = LearnOptions::default();
+    if o.generate_embedding == Some(true) {
+        return Err(SutraError::bad(
+            "invalid_option",
+            "generate_embedding is not available yet: this version has no embedding model; omit the option or set it to false",
+        ));
+    }
+    let max_assoc = o
+        .max_associations_per_concept
+        .unwrap_or(d.max_associations_per_concept);
+    if !(1..=1000).contains(&max_assoc) {
+        return Err(SutraError::bad(
+            "invalid_option",
+            format!("max_associations_per_concept must be from 1 to 1000 (got {max_assoc})"),
+        ));
+    }
+    let strength = o.strength.unwrap_or(d.strength);
+    if !(strength.is_finite() && strength > 0.0 && strength <= 1000.0) {
+        return Err(SutraError::bad(
+            "invalid_option",
+            format!("strength must be greater than 0 and at most 1000 (got {strength})"),
+        ));
+    }
+    let confidence = unit_interval("confidence", o.confidence.unwrap_or(d.confidence))?;
+    if confidence == 0.0 {
+        return Err(SutraError::bad(
+            "invalid_option",
+            "confidence must be greater than 0: a statement with no belief teaches nothing",
+        ));
+    }
+    Ok(LearnOptions {
+        generate_embedding: false,
+        extract_associations: o.extract_associations.unwrap_or(d.extract_associations),
+        min_association_confidence: unit_interval(
+            "min_association_confidence",
+            o.min_association_confidence
+                .unwrap_or(d.min_association_confidence),
+        )?,
+        max_associations_per_concept: max_assoc,
+        strength,
+        confidence,
+        read_your_writes: o.read_your_writes.unwrap_or(d.read_your_writes),
+    })
+}
+
+fn validate_content(limits: &LimitsConfig, field: &str, s: &str) -> Result<(), SutraError> {
+    if s.trim().is_empty() {
+        return Err(SutraError::bad(
+            "invalid_content",
+            format!("{field} is empty; send the statement to learn as text"),
+        ));
+    }
+    if s.len() > limits.max_content_bytes {
+        return Err(SutraError::bad(
+            "invalid_content",
+            format!(
+                "{field} is {} bytes, more than limits.max_content_bytes ({}); split it into shorter statements",
+                s.len(),
+                limits.max_content_bytes
+            ),
+        ));
+    }
+    if s.contains('\0') {
+        return Err(SutraError::bad(
+            "invalid_content",
+            format!("{field} contains a NUL character"),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LearnIn {
+    content: String,
+    options: Option<OptionsIn>,
+}
+
+async fn learn(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let req: LearnIn = parse_body(body)?;
+    validate_content(&state.limits, "content", &req.content)?;
+    let options = validate_options(req.options)?;
+    let request_id = state.request_id(&headers);
+    let learned: Learned = call_learner(&state, |reply| LearnerMsg::Learn {
+        contents: vec![req.content],
+        options,
+        request_id,
+        reply,
+    })
+    .await?;
+    Ok(Json(json!({
+        "concept_id": learned.concept_ids[0].to_string(),
+        "associations": learned.associations,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchIn {
+    contents: Vec<String>,
+    options: Option<OptionsIn>,
+}
+
+async fn learn_batch(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let req: BatchIn = parse_body(body)?;
+    if req.contents.is_empty() {
+        return Err(SutraError::bad(
+            "invalid_content",
+            "contents is empty; send at least one statement",
+        )
+        .into());
+    }
+    if req.contents.len() > state.limits.max_batch {
+        return Err(SutraError::bad(
+            "batch_too_large",
+            format!(
+                "contents has {} statements, more than limits.max_batch ({}); split the batch",
+                req.contents.len(),
+                state.limits.max_batch
+            ),
+        )
+        .into());
+    }
+    for (i, c) in req.contents.iter().enumerate() {
+        validate_content(&state.limits, &format!("contents[{i}]"), c)?;
+    }
+    let options = validate_options(req.options)?;
+    let request_id = state.request_id(&headers);
+    let learned = call_learner(&state, |reply| LearnerMsg::Learn {
+        contents: req.contents,
+        options,
+        request_id,
+        reply,
+    })
+    .await?;
+    let ids: Vec<String> = learned.concept_ids.iter().map(|i| i.to_string()).collect();
+    Ok(Json(
+        json!({ "concept_ids": ids, "associations": learned.associations }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssociateIn {
+    source: String,
+    target: String,
+    #[serde(rename = "type")]
+    kind: String,
+    confidence: Option<f32>,
+}
+
+async fn associations(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let req: AssociateIn = parse_body(body)?;
+    let kind = crate::actors::learner::client_assoc_type(&req.kind)?;
+    for (field, v) in [("source", &req.source), ("target", &req.target)] {
+        if v.len() > state.limits.max_content_bytes {
+            return Err(SutraError::bad(
+                "invalid_name",
+                format!("{field} is longer than limits.max_content_bytes"),
+            )
+            .into());
+        }
+        if v.parse::<ConceptId>().is_err() && entity_key(v).is_empty() {
+            return Err(SutraError::bad(
+                "invalid_name",
+                format!("{field} must be an entity name (with letters or digits) or a concept id"),
+            )
+            .into());
+        }
+    }
+    let confidence = unit_interval("confidence", req.confidence.unwrap_or(0.9))?;
+    let request_id = state.request_id(&headers);
+    let learned = call_learner(&state, |reply| {
+        LearnerMsg::Associate(
+            AssociateRequest {
+                source: req.source,
+                target: req.target,
+                kind,
+                confidence,
+                request_id,
+            },
+            reply,
+        )
+    })
+    .await?;
+    Ok(Json(json!({
+        "source": learned.concept_ids[0].to_string(),
+        "target": learned.concept_ids[1].to_string(),
+        "associations": learned.associations,
+    })))
+}
+
+fn parse_id(s: &str) -> Result<ConceptId, SutraError> {
+    s.parse()
+        .map_err(|e: String| SutraError::bad("invalid_id", e))
+}
+
+fn assoc_json(a: &Association) -> Value {
+    json!({
+        "type": a.kind.as_str(),
+        "source": a.source.to_string(),
+        "target": a.target.to_string(),
+        "confidence": a.confidence,
+        "strength": a.strength,
+        "evidence": a.evidence,
+        "sources": a.provenance.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+/// The JSON form of a concept and its associations.
+pub fn concept_json(v: &ConceptView) -> Value {
+    let c = &v.concept;
+    json!({
+        "id": c.id.to_string(),
+        "content": c.content,
+        "kind": c.kind,
+        "semantic_type": c.semantic_type,
+        "strength": c.strength,
+        "confidence": c.confidence,
+        "evidence": c.evidence,
+        "created_ms": c.created_ms,
+        "updated_ms": c.updated_ms,
+        "source": c.source,
+        "associations": v.outgoing.iter().chain(&v.incoming).map(assoc_json).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+struct GetQuery {
+    fresh: Option<bool>,
+}
+
+async fn get_concept(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let fresh = query
+        .map_err(|e| SutraError::bad("invalid_query", e.body_text()))?
+        .fresh
+        .unwrap_or(false);
+    let shard = state.router.shard_of(id);
+    match state
+        .router
+        .call(shard, ShardRequest::Get { id, fresh })
+        .await?
+    {
+        ShardReply::Concept(Some(view)) => Ok(Json(concept_json(&view))),
+        ShardReply::Concept(None) => {
+            Err(SutraError::NotFound(format!("no concept has id {id}")).into())
+        }
+        other => Err(SutraError::Internal(format!("unexpected shard reply {other:?}")).into()),
+    }
+}
+
+async fn delete_concept(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    call_learner(&state, |reply| LearnerMsg::Delete(id, reply)).await?;
+    Ok(Json(json!({ "deleted": id.to_string() })))
+}
+
+async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
+    let mut shards = Vec::new();
+    let (mut concepts, mut assocs) = (0, 0);
+    for s in 0..state.router.shards {
+        match state.router.call(s, ShardRequest::Stats).await {
+            Ok(ShardReply::Stats(st)) => {
+                concepts += st.concepts;
+                assocs += st.associations;
+                shards.push(json!({"state": "running", "stats": st}));
+            }
+            Ok(_) | Err(_) => shards.push(json!({"shard": s, "state": "unavailable"})),
+        }
+    }
+    let coordinator = match ActorRef::<CoordinatorMsg>::where_is(COORDINATOR) {
+        Some(c) => match c.call(CoordinatorMsg::Stats, Some(state.timeout())).await {
+            Ok(CallResult::Success(st)) => json!(st),
+            _ => json!({"state": "unavailable"}),
+        },
+        None => json!({"state": "restarting"}),
+    };
+    Ok(Json(json!({
+        "node": state.node,
+        "uptime_s": state.started.elapsed().as_secs(),
+        "concepts": concepts,
+        "associations": assocs,
+        "shards": shards,
+        "coordinator": coordinator,
+        "restarts": admin::restart_table(),
+    })))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<Shared>) -> Response {
+    let missing = admin::missing_actors(state.router.shards);
+    if missing.is_empty() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        ApiError(SutraError::unavailable(format!(
+            "not ready: waiting for {}",
+            missing.join(", ")
+        )))
+        .into_response()
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError(SutraError::NotFound(format!(
+        "no endpoint {method} {}; the README lists the API",
+        uri.path()
+    )))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"error": {"code": "method_not_allowed", "message": format!("{method} is not allowed on {}; the README lists the API", uri.path())}})),
+    )
+        .into_response()
+}
+
+/// All routes of the API.
+pub fn routes(state: Shared) -> axum::Router {
+    let body_limit = state.limits.max_body_bytes;
+    let mut app = axum::Router::new()
+        .route("/v1/learn", post(learn))
+        .route("/v1/learn/batch", post(learn_batch))
+        .route("/v1/associations", post(associations))
+        .route("/v1/concepts/{id}", get(get_concept).delete(delete_concept))
+        .route("/v1/stats", get(stats))
+        .route("/v1/admin/actors", get(admin::actors))
+        .route("/v1/admin/actors/{name}/kill", post(admin::kill))
+        .route("/health", get(health))
+        .route("/ready", get(ready));
+    if state.faults_enabled {
+        app = app.route("/v1/admin/faults", post(admin::arm_fault));
+    }
+    app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_validated() {
+        assert!(validate_options(None).is_ok());
+        let bad = |o: OptionsIn| validate_options(Some(o)).unwrap_err().to_string();
+        assert!(bad(OptionsIn {
+            confidence: Some(1.5),
+            ..Default::default()
+        })
+        .contains("confidence"));
+        assert!(bad(OptionsIn {
+            strength: Some(0.0),
+            ..Default::default()
+        })
+        .contains("strength"));
+        assert!(bad(OptionsIn {
+            max_associations_per_concept: Some(0),
+            ..Default::default()
+        })
+        .contains("max_associations"));
+        assert!(bad(OptionsIn {
+            min_association_confidence: Some(f32::NAN),
+            ..Default::default()
+        })
+        .contains("min_association"));
+        assert!(bad(OptionsIn {
+            generate_embedding: Some(true),
+            ..Default::default()
+        })
+        .contains("embedding"));
+    }
+
+    #[test]
+    fn bodies_are_parsed_with_clear_errors() {
+        let ok: LearnIn = parse_body(Ok(Bytes::from_static(br#"{"content":"x"}"#))).unwrap();
+        assert_eq!(ok.content, "x");
+        let err = |b: &'static [u8]| {
+            parse_body::<LearnIn>(Ok(Bytes::from_static(b)))
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(err(b"").contains("empty"));
+        assert!(err(b"\xff\xfe").contains("UTF-8"));
+        assert!(err(b"{").contains("invalid request body"));
+        assert!(err(br#"{"content": 5}"#).contains("invalid type"));
+        assert!(err(br#"{"contents": "x"}"#).contains("unknown field"));
+    }
+}

@@ -1,0 +1,3 @@
+//! The learning pipeline's pure parts: normalization of names and statements.
+
+pub mod normalize;

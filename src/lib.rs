@@ -1,0 +1,14 @@
+//! Sutra: an explainable knowledge engine built as a supervised actor system.
+//!
+//! Pure logic lives in plain modules with no actor code ([`graph`], [`store`], [`learn`]);
+//! the [`actors`] are thin shells that own state and speak messages ([`protocol`]).
+
+pub mod actors;
+pub mod config;
+pub mod faults;
+pub mod graph;
+pub mod http;
+pub mod learn;
+pub mod protocol;
+pub mod router;
+pub mod store;

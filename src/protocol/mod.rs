@@ -1,0 +1,332 @@
+//! Messages between actors, and the wire types they carry.
+//!
+//! Shard and coordinator requests are plain serde types so the same request can later
+//! cross nodes unchanged through [`codec`]; the ractor message enums wrap them together
+//! with a typed reply port.
+
+pub mod codec;
+
+use crate::graph::{Association, Concept, ConceptId, Op, ShardId, TxId};
+use ractor::RpcReplyPort;
+use ractor_cluster_derive::RactorMessage;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An error the HTTP layer turns into a status code and a JSON body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum SutraError {
+    /// The request is malformed or invalid (400).
+    #[error("{message}")]
+    BadRequest {
+        /// Machine-readable code.
+        code: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A referenced thing does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Temporarily unable to serve (503 with Retry-After): an actor is restarting or busy.
+    #[error("{message}")]
+    Unavailable {
+        /// What is unavailable and why.
+        message: String,
+        /// Seconds after which a retry is likely to succeed.
+        retry_after_s: u32,
+    },
+    /// A bug or an unrecoverable storage failure (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl SutraError {
+    /// A 400 with a code.
+    pub fn bad(code: &str, message: impl Into<String>) -> Self {
+        SutraError::BadRequest {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+    /// A retryable 503.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        SutraError::Unavailable {
+            message: message.into(),
+            retry_after_s: 1,
+        }
+    }
+}
+
+/// A concept with the association copies its shard holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConceptView {
+    /// The concept.
+    pub concept: Concept,
+    /// Associations leaving it.
+    pub outgoing: Vec<Association>,
+    /// Associations arriving at it.
+    pub incoming: Vec<Association>,
+}
+
+/// Counters of one shard.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardStats {
+    /// Shard index.
+    pub shard: ShardId,
+    /// Concepts in the published snapshot.
+    pub concepts: u64,
+    /// Association copies leaving concepts of this shard.
+    pub associations: u64,
+    /// Log position of the published snapshot.
+    pub snapshot_lsn: u64,
+    /// Last durable log position.
+    pub durable_lsn: u64,
+    /// Durable records not yet folded into the snapshot.
+    pub unfolded_records: u64,
+    /// Transactions prepared here and not yet decided.
+    pub in_doubt: u64,
+    /// Log records written since start.
+    pub log_records: u64,
+    /// fdatasync calls since start (records / flushes = group-commit factor).
+    pub log_flushes: u64,
+    /// Bytes appended to the log since start.
+    pub log_bytes: u64,
+    /// Snapshots published since start.
+    pub folds: u64,
+    /// Checkpoints written since start.
+    pub checkpoints: u64,
+    /// Log position covered by the last checkpoint.
+    pub checkpoint_lsn: u64,
+    /// How long opening the shard took (checkpoint load + log replay), in ms.
+    pub recovery_ms: u64,
+}
+
+/// A request to one shard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShardRequest {
+    /// Read a concept; `fresh` folds every durable write first (read-your-writes).
+    Get {
+        /// The concept.
+        id: ConceptId,
+        /// Fold pending writes before reading.
+        fresh: bool,
+    },
+    /// A write confined to this shard; replies once durable.
+    Apply {
+        /// The ops.
+        ops: Vec<Op>,
+    },
+    /// 2PC phase 1: make this shard's part durable and vote.
+    Prepare {
+        /// Transaction.
+        txid: TxId,
+        /// This shard's ops.
+        ops: Vec<Op>,
+    },
+    /// 2PC phase 2: apply.
+    Commit {
+        /// Transaction.
+        txid: TxId,
+    },
+    /// 2PC phase 2: discard.
+    Abort {
+        /// Transaction.
+        txid: TxId,
+    },
+    /// Fold every durable write into the published snapshot now (read-your-writes).
+    Fold,
+    /// Counters.
+    Stats,
+}
+
+/// A shard's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShardReply {
+    /// The concept, if present.
+    Concept(Option<Box<ConceptView>>),
+    /// The write (or vote, or decision) is durable at this log position.
+    Durable {
+        /// Log position.
+        lsn: u64,
+    },
+    /// Counters.
+    Stats(ShardStats),
+    /// The request failed.
+    Failed(SutraError),
+}
+
+/// Messages of a shard actor.
+#[derive(RactorMessage)]
+pub enum ShardMsg {
+    /// A request with its reply port.
+    Request(ShardRequest, RpcReplyPort<ShardReply>),
+    /// Timer: ask the coordinator about transactions prepared here long ago.
+    ResolveInDoubt,
+    /// The coordinator's answer about an in-doubt transaction.
+    Resolved(TxId, TxnStatus),
+}
+
+/// Messages of a reconciler actor.
+#[derive(RactorMessage)]
+pub enum ReconcilerMsg {
+    /// Timer: fold, adapt the interval, maybe checkpoint.
+    Tick,
+    /// A background checkpoint finished.
+    CheckpointDone(Result<u64, String>),
+}
+
+/// A cross-shard write: each shard's ops.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxnPlan {
+    /// Ops per shard.
+    pub parts: BTreeMap<ShardId, Vec<Op>>,
+}
+
+impl TxnPlan {
+    /// Adds an op to the shard that stores it.
+    pub fn push(&mut self, shards: u32, op: Op) {
+        self.parts
+            .entry(op.home().shard(shards))
+            .or_default()
+            .push(op);
+    }
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.parts.values().map(Vec::len).sum()
+    }
+    /// No ops at all.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+/// What became of a transaction, as the coordinator knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnStatus {
+    /// The commit decision is durable.
+    Committed,
+    /// Aborted, or unknown to a coordinator that never logged a commit (presumed abort).
+    Aborted,
+    /// Still in phase 1.
+    Pending,
+}
+
+/// Counters of the transaction coordinator.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoordinatorStats {
+    /// This incarnation's epoch.
+    pub epoch: u32,
+    /// Transactions committed since start.
+    pub committed: u64,
+    /// Transactions aborted since start.
+    pub aborted: u64,
+    /// Transactions in flight.
+    pub active: u64,
+    /// Committed transactions whose commit has not reached every participant yet.
+    pub undelivered: u64,
+    /// Median commit latency in microseconds (last 1024 transactions).
+    pub p50_us: u64,
+    /// 99th percentile commit latency in microseconds (last 1024 transactions).
+    pub p99_us: u64,
+}
+
+/// Messages of the transaction coordinator.
+#[derive(RactorMessage)]
+pub enum CoordinatorMsg {
+    /// Run a transaction to its end; replies with its txid or why it aborted.
+    Run(TxnPlan, RpcReplyPort<Result<TxId, SutraError>>),
+    /// A participant asks about an in-doubt transaction.
+    Status(TxId, RpcReplyPort<TxnStatus>),
+    /// Counters.
+    Stats(RpcReplyPort<CoordinatorStats>),
+}
+
+/// How a statement should be learned (SPEC §3 options).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LearnOptions {
+    /// Embed the statement (needs the embedding work).
+    pub generate_embedding: bool,
+    /// Extract associations from the text.
+    pub extract_associations: bool,
+    /// Drop extracted associations below this confidence.
+    pub min_association_confidence: f32,
+    /// At most this many associations per concept.
+    pub max_associations_per_concept: u32,
+    /// Strength this evidence adds.
+    pub strength: f32,
+    /// Confidence of this evidence.
+    pub confidence: f32,
+    /// Reply only once the write is visible to readers (not just durable).
+    pub read_your_writes: bool,
+}
+
+impl Default for LearnOptions {
+    fn default() -> Self {
+        LearnOptions {
+            generate_embedding: false,
+            extract_associations: true,
+            min_association_confidence: 0.0,
+            max_associations_per_concept: 64,
+            strength: 1.0,
+            confidence: 0.9,
+            read_your_writes: false,
+        }
+    }
+}
+
+/// One association as reported to clients.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssociationOut {
+    /// Relation.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Source concept id.
+    pub source: String,
+    /// Target concept id.
+    pub target: String,
+    /// Confidence.
+    pub confidence: f32,
+}
+
+/// Result of learning statements.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Learned {
+    /// The statements' concept ids, in request order.
+    pub concept_ids: Vec<ConceptId>,
+    /// Associations made.
+    pub associations: Vec<AssociationOut>,
+}
+
+/// A typed association to store between two entities given by name or id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssociateRequest {
+    /// Source: a name, or an existing concept's id.
+    pub source: String,
+    /// Target: a name, or an existing concept's id.
+    pub target: String,
+    /// Relation.
+    pub kind: crate::graph::AssocType,
+    /// Confidence in [0, 1].
+    pub confidence: f32,
+    /// Who asked.
+    pub request_id: String,
+}
+
+/// Messages of the learner actor.
+#[derive(RactorMessage)]
+pub enum LearnerMsg {
+    /// Learn statements (one transaction).
+    Learn {
+        /// The statements.
+        contents: Vec<String>,
+        /// Options.
+        options: LearnOptions,
+        /// Who asked.
+        request_id: String,
+        /// Reply.
+        reply: RpcReplyPort<Result<Learned, SutraError>>,
+    },
+    /// Store an association between entities.
+    Associate(AssociateRequest, RpcReplyPort<Result<Learned, SutraError>>),
+    /// Delete a concept and every association touching it.
+    Delete(ConceptId, RpcReplyPort<Result<(), SutraError>>),
+}

@@ -1,0 +1,250 @@
+//! One shard's storage engine: write-ahead log first, then the in-memory write log, then
+//! folded into an immutable snapshot that is published atomically.
+//!
+//! Invariants:
+//! - A write is acknowledged only from the log's durability callback, i.e. after the
+//!   fdatasync covering its record ([`ShardCore::submit`]).
+//! - Records enter the write log in LSN order (callbacks run in LSN order on the one
+//!   flusher thread), so folding them in order reproduces exactly what replay would.
+//! - The published snapshot only moves forward (`lsn` never decreases).
+
+use crate::graph::snapshot::Record;
+use crate::graph::{GraphSnapshot, ShardId};
+use crate::protocol::codec;
+use crate::store::{checkpoint, wal};
+use arc_swap::ArcSwap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Why a shard could not open or write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write-ahead log failed.
+    #[error("shard {shard}: {source}")]
+    Wal {
+        /// Shard.
+        shard: ShardId,
+        /// Cause.
+        #[source]
+        source: wal::WalError,
+    },
+    /// The checkpoint failed.
+    #[error("shard {shard}: {source}")]
+    Checkpoint {
+        /// Shard.
+        shard: ShardId,
+        /// Cause.
+        #[source]
+        source: checkpoint::CheckpointError,
+    },
+    /// A record passed its checksum but could not be decoded.
+    #[error("shard {shard}: {what} in {dir} passed its checksum but cannot be decoded ({detail}); it was written by an incompatible version of Sutra or the data directory is damaged: restore it from a backup")]
+    Decode {
+        /// Shard.
+        shard: ShardId,
+        /// Which file(s).
+        dir: PathBuf,
+        /// Log record or checkpoint.
+        what: &'static str,
+        /// Decoder message.
+        detail: String,
+    },
+}
+
+/// Records made durable but not yet folded, with their LSNs.
+type WriteLog = Mutex<Vec<(u64, Record)>>;
+
+/// A shard's log, write log and published snapshot.
+pub struct ShardCore {
+    shard: ShardId,
+    dir: PathBuf,
+    wal: wal::Wal,
+    pending: Arc<WriteLog>,
+    published: ArcSwap<GraphSnapshot>,
+    /// Serializes folds so two never interleave their take-apply-publish steps.
+    fold_lock: Mutex<()>,
+    folds: AtomicU64,
+    checkpoints: AtomicU64,
+    checkpoint_lsn: AtomicU64,
+    recovery_ms: u64,
+}
+
+impl ShardCore {
+    /// Opens shard `shard` in `dir`: loads the checkpoint, replays the log after it, and
+    /// publishes the result. Takes the log's lock, waiting for a previous owner in this
+    /// process (a killed actor's flusher finishing its queue) to release it.
+    pub fn open(shard: ShardId, dir: &Path, opts: wal::WalOptions) -> Result<Self, StoreError> {
+        let started = Instant::now();
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Wal {
+            shard,
+            source: wal::WalError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            },
+        })?;
+        let mut snap = match checkpoint::read(dir)
+            .map_err(|source| StoreError::Checkpoint { shard, source })?
+        {
+            Some((_, bytes)) => {
+                GraphSnapshot::decode_checkpoint(&bytes).map_err(|e| StoreError::Decode {
+                    shard,
+                    dir: dir.to_path_buf(),
+                    what: "the checkpoint",
+                    detail: e.to_string(),
+                })?
+            }
+            None => GraphSnapshot::default(),
+        };
+        let checkpoint_lsn = snap.lsn;
+        let wal = wal::Wal::open(dir, opts, snap.lsn, |lsn, bytes| {
+            let record: Record = codec::decode(bytes).map_err(|e| e.to_string())?;
+            snap.apply_record(lsn, &record);
+            Ok::<(), String>(())
+        })
+        .map_err(|e| match e {
+            wal::OpenError::Wal(source) => StoreError::Wal { shard, source },
+            wal::OpenError::Visit(detail) => StoreError::Decode {
+                shard,
+                dir: dir.to_path_buf(),
+                what: "a write-ahead log record",
+                detail,
+            },
+        })?;
+        let recovery_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            shard,
+            concepts = snap.concepts,
+            lsn = snap.lsn,
+            checkpoint_lsn,
+            recovery_ms,
+            "shard opened"
+        );
+        Ok(ShardCore {
+            shard,
+            dir: dir.to_path_buf(),
+            wal,
+            pending: Arc::new(Mutex::new(Vec::new())),
+            published: ArcSwap::from_pointee(snap),
+            fold_lock: Mutex::new(()),
+            folds: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            checkpoint_lsn: AtomicU64::new(checkpoint_lsn),
+            recovery_ms,
+        })
+    }
+
+    /// The shard's index.
+    pub fn shard(&self) -> ShardId {
+        self.shard
+    }
+
+    /// Queues records for the log. `done` runs once they are durable (with the last
+    /// LSN) and already in the write log, or with an error text if the log failed.
+    /// Never blocks on I/O.
+    pub fn submit(
+        &self,
+        records: Vec<Record>,
+        done: impl FnOnce(Result<u64, String>) + Send + 'static,
+    ) -> Result<(), wal::WalError> {
+        let payloads = records.iter().map(codec::encode).collect();
+        let pending = Arc::clone(&self.pending);
+        self.wal.append(
+            payloads,
+            Box::new(move |result| match result {
+                Ok(range) => {
+                    let last = *range.end();
+                    let mut log = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    log.extend(range.zip(records));
+                    drop(log);
+                    done(Ok(last));
+                }
+                Err(e) => done(Err(e)),
+            }),
+        )
+    }
+
+    /// The current published snapshot (never blocks writers).
+    pub fn snapshot(&self) -> Arc<GraphSnapshot> {
+        self.published.load_full()
+    }
+
+    /// Folds every durable record into a new snapshot and publishes it; returns how many
+    /// records were folded.
+    pub fn fold(&self) -> usize {
+        let _guard = self.fold_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let records = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if records.is_empty() {
+            return 0;
+        }
+        let mut next = GraphSnapshot::clone(&self.published.load());
+        for (lsn, record) in &records {
+            next.apply_record(*lsn, record);
+        }
+        self.published.store(Arc::new(next));
+        self.folds.fetch_add(1, Ordering::Relaxed);
+        records.len()
+    }
+
+    /// Durable records not yet folded.
+    pub fn unfolded(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Records folded since the last checkpoint.
+    pub fn records_since_checkpoint(&self) -> u64 {
+        self.snapshot()
+            .lsn
+            .saturating_sub(self.checkpoint_lsn.load(Ordering::Relaxed))
+    }
+
+    /// Writes the published snapshot as the checkpoint and drops the log segments it
+    /// covers. Safe to run beside writes and folds: the snapshot is immutable.
+    pub fn checkpoint(&self) -> Result<u64, StoreError> {
+        let snap = self.snapshot();
+        if snap.lsn <= self.checkpoint_lsn.load(Ordering::Relaxed) {
+            return Ok(snap.lsn);
+        }
+        let bytes = snap.encode_checkpoint();
+        checkpoint::write(&self.dir, snap.lsn, &bytes).map_err(|source| {
+            StoreError::Checkpoint {
+                shard: self.shard,
+                source,
+            }
+        })?;
+        self.checkpoint_lsn.fetch_max(snap.lsn, Ordering::Relaxed);
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        // Only after the checkpoint is durable may the records it covers go.
+        self.wal.truncate_through(snap.lsn);
+        tracing::debug!(
+            shard = self.shard,
+            lsn = snap.lsn,
+            bytes = bytes.len(),
+            "checkpoint written"
+        );
+        Ok(snap.lsn)
+    }
+
+    /// Counters for `/v1/stats`.
+    pub fn stats(&self) -> crate::protocol::ShardStats {
+        let snap = self.snapshot();
+        let w = self.wal.stats();
+        crate::protocol::ShardStats {
+            shard: self.shard,
+            concepts: snap.concepts as u64,
+            associations: snap.edges as u64,
+            snapshot_lsn: snap.lsn,
+            durable_lsn: self.wal.last_lsn(),
+            unfolded_records: self.unfolded() as u64,
+            in_doubt: snap.prepared.len() as u64,
+            log_records: w.records,
+            log_flushes: w.flushes,
+            log_bytes: w.bytes,
+            folds: self.folds.load(Ordering::Relaxed),
+            checkpoints: self.checkpoints.load(Ordering::Relaxed),
+            checkpoint_lsn: self.checkpoint_lsn.load(Ordering::Relaxed),
+            recovery_ms: self.recovery_ms,
+        }
+    }
+}

@@ -1,0 +1,954 @@
+//! Write-ahead log: one per shard, owned by a single flusher thread that batches many
+//! writers into one `write` + `fdatasync` (group commit).
+//!
+//! Invariants:
+//! - A record is acknowledged (its callback gets `Ok`) only after an fdatasync covering
+//!   it succeeded; after any write or sync failure the log acknowledges nothing more.
+//! - LSNs start at 1 and grow by exactly 1 per record, across segments; callbacks run
+//!   in LSN order on the flusher thread.
+//! - At most one batch is ever unsynced, and it is always at the end of the last
+//!   segment: that is the only place recovery may cut away a damaged record.
+//!
+//! Segment files are `wal-{first_lsn:020}.log`; a record is
+//! `[len u32 LE][crc32c u32 LE over (lsn LE ++ payload)][lsn u64 LE][payload]`.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Log sequence number: the first record is 1, each record is the previous one plus 1.
+pub type Lsn = u64;
+
+/// Bytes before each record's payload.
+pub const HEADER_BYTES: usize = 16;
+/// Larger lengths can only come from damage: no caller writes records this big.
+pub const MAX_RECORD_BYTES: u32 = 256 << 20;
+
+/// Tuning for one log.
+#[derive(Debug, Clone)]
+pub struct WalOptions {
+    /// Start a new segment once the current one holds at least this many bytes.
+    pub segment_bytes: u64,
+    /// Stop gathering queued appends into one flush once this many bytes are in (a
+    /// single larger append is still written whole).
+    pub max_batch_bytes: usize,
+    /// How long `open` waits for the directory lock held by a previous owner.
+    pub lock_wait: Duration,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_bytes: 64 << 20,
+            max_batch_bytes: 8 << 20,
+            lock_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the log could not open or accept a write.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    /// A file operation failed.
+    #[error("write-ahead log I/O on {path} failed: {source}; check that the disk is present, writable and not full")]
+    Io {
+        /// File or directory involved.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another owner holds the directory lock.
+    #[error("{path} is locked by another process: another sutra-node is using this data directory; stop it or pick another --data-dir")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A segment holds damage that is not a torn, never-acknowledged final write.
+    #[error("write-ahead log {file} is corrupted at byte {offset} ({reason}); the records after it cannot be trusted. Restore this data directory from a backup, or move this file and every later wal-*.log file away to start the shard without the records from this point on (they will be lost).")]
+    Corrupt {
+        /// Damaged segment.
+        file: PathBuf,
+        /// Byte offset of the first bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An earlier write or sync failed, so nothing more is accepted.
+    #[error("the write-ahead log in {dir} failed earlier ({reason}) and accepts no more writes; restart the shard to recover it")]
+    Poisoned {
+        /// Log directory.
+        dir: PathBuf,
+        /// The first failure.
+        reason: String,
+    },
+    /// The flusher thread is gone.
+    #[error("the write-ahead log is closed (its flusher thread stopped); restart the shard to reopen it")]
+    Closed,
+}
+
+/// Why [`Wal::open`] failed: the log itself, or the caller's visitor.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError<E> {
+    /// The log could not be opened or is damaged.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// The visitor rejected a record; its error is passed through unchanged.
+    #[error("replaying the write-ahead log failed: {0}")]
+    Visit(E),
+}
+
+/// Counters since the log was opened.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct WalStats {
+    /// Records made durable.
+    pub records: u64,
+    /// fdatasync calls that covered at least one record.
+    pub flushes: u64,
+    /// Bytes written, headers included.
+    pub bytes: u64,
+    /// Segment files currently in the directory.
+    pub segments: u64,
+}
+
+/// Called once the records of one append are durable (or the log failed).
+pub type OnDurable = Box<dyn FnOnce(Result<RangeInclusive<Lsn>, String>) + Send>;
+
+enum Command {
+    Append(Vec<Vec<u8>>, OnDurable),
+    Truncate(Lsn),
+}
+
+struct Shared {
+    dir: PathBuf,
+    last_lsn: AtomicU64,
+    records: AtomicU64,
+    flushes: AtomicU64,
+    bytes: AtomicU64,
+    segments: AtomicU64,
+    failure: OnceLock<String>,
+}
+
+/// Handle to one log; clones share the flusher. When the last handle is dropped the
+/// flusher finishes what is queued, closes the log and releases the directory lock.
+#[derive(Clone)]
+pub struct Wal {
+    tx: Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+/// Appends one encoded record to `buf`.
+pub fn encode_record(buf: &mut Vec<u8>, lsn: Lsn, payload: &[u8]) {
+    let lsn_bytes = lsn.to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&lsn_bytes), payload);
+    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&crc.to_le_bytes());
+    buf.extend_from_slice(&lsn_bytes);
+    buf.extend_from_slice(payload);
+}
+
+/// What [`decode_record`] found at the start of a byte slice.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// A record whose checksum matches; `len` is its full encoded size.
+    Record {
+        /// Its number.
+        lsn: Lsn,
+        /// Its payload.
+        payload: &'a [u8],
+        /// Header plus payload bytes.
+        len: usize,
+    },
+    /// The slice ends before the record does.
+    Incomplete,
+    /// The length field exceeds [`MAX_RECORD_BYTES`].
+    TooLong(u32),
+    /// The checksum does not match.
+    BadChecksum,
+}
+
+/// Decodes the record at the start of `bytes`.
+pub fn decode_record(bytes: &[u8]) -> Decoded<'_> {
+    let Some(header) = bytes.get(..HEADER_BYTES) else {
+        return Decoded::Incomplete;
+    };
+    let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap());
+    let (len, crc) = (word(0), word(4));
+    if len > MAX_RECORD_BYTES {
+        return Decoded::TooLong(len);
+    }
+    let Some(payload) = bytes.get(HEADER_BYTES..HEADER_BYTES + len as usize) else {
+        return Decoded::Incomplete;
+    };
+    if crc32c::crc32c_append(crc32c::crc32c(&header[8..16]), payload) != crc {
+        return Decoded::BadChecksum;
+    }
+    let lsn = u64::from_le_bytes(header[8..16].try_into().unwrap());
+    Decoded::Record {
+        lsn,
+        payload,
+        len: HEADER_BYTES + len as usize,
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
+    move |source| WalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn segment_path(dir: &Path, first: Lsn) -> PathBuf {
+    dir.join(format!("wal-{first:020}.log"))
+}
+
+/// First LSNs of the segments in `dir`, ascending.
+fn list_segments(dir: &Path) -> Result<Vec<Lsn>, WalError> {
+    let mut firsts = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let name = entry.map_err(io(dir))?.file_name();
+        let lsn = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("wal-")?.strip_suffix(".log"));
+        if let Some(lsn) = lsn.filter(|s| s.len() == 20).and_then(|s| s.parse().ok()) {
+            firsts.push(lsn);
+        }
+    }
+    firsts.sort_unstable();
+    Ok(firsts)
+}
+
+/// Makes a created or renamed directory entry survive power loss.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Offset of a checksum-valid record after `bad`, whose LSN could follow `expected`.
+/// The LSN filter keeps the scan linear and keeps random bytes from passing as records.
+fn find_valid_after(data: &[u8], bad: usize, expected: Lsn) -> Option<usize> {
+    (bad + 1..data.len().saturating_sub(HEADER_BYTES - 1)).find(|&at| {
+        let lsn = u64::from_le_bytes(data[at + 8..at + 16].try_into().unwrap());
+        let most = expected + ((at - bad) / HEADER_BYTES) as u64;
+        (expected..=most).contains(&lsn)
+            && matches!(decode_record(&data[at..]), Decoded::Record { .. })
+    })
+}
+
+/// Scans one segment starting at `lsn`, visiting records after `after_lsn`. Returns the
+/// next LSN and the length of the valid prefix.
+fn scan_segment<E>(
+    path: &Path,
+    data: &[u8],
+    mut lsn: Lsn,
+    last: bool,
+    after_lsn: Lsn,
+    visit: &mut impl FnMut(Lsn, &[u8]) -> Result<(), E>,
+) -> Result<(Lsn, usize), OpenError<E>> {
+    let corrupt = |at: usize, reason: String| WalError::Corrupt {
+        file: path.to_path_buf(),
+        offset: at as u64,
+        reason,
+    };
+    let mut at = 0;
+    while at < data.len() {
+        let reason = match decode_record(&data[at..]) {
+            Decoded::Record { lsn: got, .. } if got != lsn => {
+                return Err(
+                    corrupt(at, format!("record number {got} where {lsn} was expected")).into(),
+                )
+            }
+            Decoded::Record { payload, len, .. } => {
+                if lsn > after_lsn {
+                    visit(lsn, payload).map_err(OpenError::Visit)?;
+                }
+                lsn += 1;
+                at += len;
+                continue;
+            }
+            Decoded::TooLong(n) => {
+                return Err(
+                    corrupt(at, format!("record length {n} exceeds the 256 MiB limit")).into(),
+                )
+            }
+            Decoded::Incomplete => "record cut short",
+            Decoded::BadChecksum => "checksum mismatch",
+        };
+        // Earlier segments were fully synced before the next one was created, so only
+        // the last one can end in a torn, never-acknowledged batch.
+        if !last {
+            return Err(corrupt(at, reason.to_string()).into());
+        }
+        if let Some(next) = find_valid_after(data, at, lsn) {
+            return Err(corrupt(
+                at,
+                format!("{reason}, but a valid record follows at byte {next}"),
+            )
+            .into());
+        }
+        tracing::warn!(
+            file = %path.display(),
+            offset = at,
+            bytes = data.len() - at,
+            "write-ahead log ends in a torn write that was never acknowledged ({reason}); cutting it off"
+        );
+        return Ok((lsn, at));
+    }
+    Ok((lsn, data.len()))
+}
+
+impl Wal {
+    /// Opens or creates the log in `dir`: locks `dir/LOCK` (waiting up to
+    /// `opts.lock_wait` for a previous owner in this process whose flusher is still
+    /// draining), verifies every segment, calls `visit` for each record after
+    /// `after_lsn` in LSN order, cuts off a torn final write, and starts the flusher.
+    /// `after_lsn` is what a checkpoint already holds: records up to it may be missing,
+    /// and new records are numbered after it even if the log ends earlier.
+    pub fn open<E>(
+        dir: &Path,
+        opts: WalOptions,
+        after_lsn: Lsn,
+        mut visit: impl FnMut(Lsn, &[u8]) -> Result<(), E>,
+    ) -> Result<Wal, OpenError<E>> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        let deadline = Instant::now() + opts.lock_wait;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(WalError::Locked { path: lock_path }.into())
+                }
+                Err(TryLockError::Error(e)) => return Err(io(&lock_path)(e).into()),
+            }
+        }
+
+        let mut segments = list_segments(dir)?;
+        // `next` is the LSN the following record must carry; `None` before any segment.
+        let mut next: Option<Lsn> = None;
+        let mut tail_len = 0;
+        for (i, &first) in segments.iter().enumerate() {
+            let path = segment_path(dir, first);
+            // Segments chain without overlap; a gap is tolerated only where the
+            // checkpoint already holds every missing record.
+            let broken = match next {
+                Some(n) if first < n => Some(format!("overlaps records up to {}", n - 1)),
+                _ if first > after_lsn + 1 && next != Some(first) => Some(format!(
+                    "starts at record {first}, but neither the log nor the checkpoint holds record {}",
+                    next.unwrap_or(1).max(after_lsn + 1)
+                )),
+                _ => None,
+            };
+            if let Some(reason) = broken {
+                return Err(WalError::Corrupt {
+                    file: path,
+                    offset: 0,
+                    reason,
+                }
+                .into());
+            }
+            let data = std::fs::read(&path).map_err(io(&path))?;
+            let last = i + 1 == segments.len();
+            let (n, valid) = scan_segment(&path, &data, first, last, after_lsn, &mut visit)?;
+            next = Some(n);
+            tail_len = valid as u64;
+            if valid < data.len() {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io(&path))?;
+                file.set_len(tail_len).map_err(io(&path))?;
+                file.sync_all().map_err(io(&path))?;
+            }
+        }
+
+        let log_end = next.map_or(0, |n| n - 1);
+        let next = log_end.max(after_lsn) + 1;
+        // Appending to the last segment is only valid if it ends right before `next`.
+        if segments.is_empty() || log_end < after_lsn {
+            if !segments.is_empty() {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    log_end,
+                    after_lsn,
+                    "write-ahead log ends before the checkpoint; numbering continues after it"
+                );
+            }
+            segments.push(next);
+            tail_len = 0;
+        }
+        let path = segment_path(dir, *segments.last().unwrap());
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        sync_dir(dir).map_err(io(dir))?;
+
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            last_lsn: AtomicU64::new(next - 1),
+            records: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            segments: AtomicU64::new(segments.len() as u64),
+            failure: OnceLock::new(),
+        });
+        let flusher = Flusher {
+            shared: Arc::clone(&shared),
+            opts,
+            file,
+            file_len: tail_len,
+            segments,
+            next_lsn: next,
+            buf: Vec::new(),
+            _lock: lock,
+        };
+        let name = dir.file_name().map_or("".into(), |n| n.to_string_lossy());
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("wal-{name}"))
+            .spawn(move || flusher.run(rx))
+            .map_err(io(dir))?;
+        Ok(Wal { tx, shared })
+    }
+
+    /// Queues `payloads` as consecutive records; `on_durable` runs on the flusher thread
+    /// once an fdatasync covers all of them, with their LSN range (empty for no payloads)
+    /// or the error text. Callbacks run in LSN order. Never blocks on I/O.
+    pub fn append(&self, payloads: Vec<Vec<u8>>, on_durable: OnDurable) -> Result<(), WalError> {
+        if let Some(reason) = self.shared.failure.get() {
+            return Err(WalError::Poisoned {
+                dir: self.shared.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        self.tx
+            .send(Command::Append(payloads, on_durable))
+            .map_err(|_| WalError::Closed)
+    }
+
+    /// Deletes whole segments whose every record is at or below `lsn` (which a durable
+    /// checkpoint covers), never the one being written. Ordered with appends.
+    pub fn truncate_through(&self, lsn: Lsn) {
+        // A closed log has nobody left to delete for; the next open may truncate.
+        let _ = self.tx.send(Command::Truncate(lsn));
+    }
+
+    /// The last durable LSN (or the checkpoint's, if the log held nothing after it).
+    pub fn last_lsn(&self) -> Lsn {
+        self.shared.last_lsn.load(Ordering::Acquire)
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> WalStats {
+        let s = &self.shared;
+        WalStats {
+            records: s.records.load(Ordering::Relaxed),
+            flushes: s.flushes.load(Ordering::Relaxed),
+            bytes: s.bytes.load(Ordering::Relaxed),
+            segments: s.segments.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal")
+            .field("dir", &self.shared.dir)
+            .field("last_lsn", &self.last_lsn())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Flusher {
+    shared: Arc<Shared>,
+    opts: WalOptions,
+    file: File,
+    file_len: u64,
+    /// First LSN of every segment on disk, ascending; the last one is being written.
+    segments: Vec<Lsn>,
+    next_lsn: Lsn,
+    buf: Vec<u8>,
+    /// Held until the thread exits, so a new owner cannot start before the queue drains.
+    _lock: File,
+}
+
+impl Flusher {
+    fn run(mut self, rx: Receiver<Command>) {
+        let mut batch = Vec::new();
+        // `recv` fails only once every handle is gone *and* the queue is empty, so
+        // everything queued before the last drop is still written and acknowledged.
+        while let Ok(first) = rx.recv() {
+            let mut bytes = 0;
+            let mut cmd = Some(first);
+            while let Some(c) = cmd {
+                if let Command::Append(p, _) = &c {
+                    bytes += p.iter().map(|p| p.len() + HEADER_BYTES).sum::<usize>();
+                }
+                batch.push(c);
+                cmd = if bytes < self.opts.max_batch_bytes {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            self.flush(&mut batch);
+        }
+    }
+
+    fn flush(&mut self, batch: &mut Vec<Command>) {
+        let batch_first = self.next_lsn;
+        let mut acks = Vec::with_capacity(batch.len());
+        let mut truncate = None;
+        self.buf.clear();
+        for cmd in batch.drain(..) {
+            match cmd {
+                Command::Append(payloads, done) => {
+                    let first = self.next_lsn;
+                    for p in &payloads {
+                        encode_record(&mut self.buf, self.next_lsn, p);
+                        self.next_lsn += 1;
+                    }
+                    acks.push((first..=self.next_lsn - 1, done));
+                }
+                Command::Truncate(lsn) => truncate = truncate.max(Some(lsn)),
+            }
+        }
+        let result = match self.shared.failure.get() {
+            Some(reason) => Err(reason.clone()),
+            None if self.buf.is_empty() => Ok(()),
+            None => self.write(batch_first).map_err(|e| self.poison(e)),
+        };
+        // Before the callbacks, so whoever appends after a truncation sees it done.
+        if let (Some(lsn), None) = (truncate, self.shared.failure.get()) {
+            self.truncate_through(lsn);
+        }
+        for (range, done) in acks {
+            done(result.clone().map(|()| range));
+        }
+    }
+
+    /// Refuses all further writes: after a failed write or fdatasync the file's state
+    /// (and, after a failed fdatasync, the page cache's) is unknown, and only recovery
+    /// on reopen can tell what is really on disk.
+    fn poison(&self, e: WalError) -> String {
+        let reason = e.to_string();
+        tracing::error!(
+            dir = %self.shared.dir.display(),
+            error = %reason,
+            "write-ahead log failed; refusing further writes"
+        );
+        self.shared.failure.get_or_init(|| reason).clone()
+    }
+
+    /// Writes and syncs `self.buf`, whose first record is `first`.
+    fn write(&mut self, first: Lsn) -> Result<(), WalError> {
+        if self.file_len >= self.opts.segment_bytes && self.file_len > 0 {
+            // The old segment is fully synced, so from here on only the new one can
+            // hold an unsynced write.
+            let path = segment_path(&self.shared.dir, first);
+            self.file = OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            sync_dir(&self.shared.dir).map_err(io(&path))?;
+            self.segments.push(first);
+            self.file_len = 0;
+            self.shared
+                .segments
+                .store(self.segments.len() as u64, Ordering::Relaxed);
+        }
+        let path = segment_path(&self.shared.dir, *self.segments.last().unwrap());
+        use std::io::Write;
+        self.file.write_all(&self.buf).map_err(io(&path))?;
+        self.file.sync_data().map_err(io(&path))?;
+        let s = &self.shared;
+        self.file_len += self.buf.len() as u64;
+        s.records
+            .fetch_add(self.next_lsn - first, Ordering::Relaxed);
+        s.flushes.fetch_add(1, Ordering::Relaxed);
+        s.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        // Published before the callbacks run, so they observe their own LSNs as durable.
+        s.last_lsn.store(self.next_lsn - 1, Ordering::Release);
+        Ok(())
+    }
+
+    fn truncate_through(&mut self, lsn: Lsn) {
+        // Segment i holds records segments[i]..segments[i+1]-1; the last is never removed.
+        while self.segments.len() > 1 && self.segments[1] - 1 <= lsn {
+            let path = segment_path(&self.shared.dir, self.segments[0]);
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(
+                    file = %path.display(),
+                    error = %e,
+                    "could not delete an old write-ahead log segment; will retry at the next checkpoint"
+                );
+                break;
+            }
+            self.segments.remove(0);
+        }
+        self.shared
+            .segments
+            .store(self.segments.len() as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    type Visited = Vec<(Lsn, Vec<u8>)>;
+    type Done = Result<RangeInclusive<Lsn>, String>;
+
+    fn open(dir: &Path, opts: WalOptions, after: Lsn) -> Result<(Wal, Visited), WalError> {
+        let mut seen = Vec::new();
+        let visit = |lsn, p: &[u8]| {
+            seen.push((lsn, p.to_vec()));
+            Ok::<(), String>(())
+        };
+        match Wal::open(dir, opts, after, visit) {
+            Ok(wal) => Ok((wal, seen)),
+            Err(OpenError::Wal(e)) => Err(e),
+            Err(OpenError::Visit(e)) => panic!("{e}"),
+        }
+    }
+
+    fn small() -> WalOptions {
+        WalOptions {
+            segment_bytes: 200,
+            ..WalOptions::default()
+        }
+    }
+
+    fn payload(i: u64) -> Vec<u8> {
+        format!("record-{i:04}-{}", "x".repeat(i as usize % 7)).into_bytes()
+    }
+
+    fn records(lsns: RangeInclusive<Lsn>) -> Visited {
+        lsns.map(|i| (i, payload(i))).collect()
+    }
+
+    /// Appends without waiting; the result arrives on `tx`.
+    fn send(wal: &Wal, payloads: Vec<Vec<u8>>, tx: &mpsc::Sender<Done>) {
+        let tx = tx.clone();
+        wal.append(payloads, Box::new(move |r| tx.send(r).unwrap()))
+            .unwrap();
+    }
+
+    fn append_wait(wal: &Wal, payloads: Vec<Vec<u8>>) -> RangeInclusive<Lsn> {
+        let (tx, rx) = mpsc::channel();
+        send(wal, payloads, &tx);
+        rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap()
+    }
+
+    /// Writes records 1..=n, one flush each; returns the segment paths.
+    fn fill(dir: &Path, opts: WalOptions, n: u64) -> Vec<PathBuf> {
+        let (wal, _) = open(dir, opts, 0).unwrap();
+        (1..=n).for_each(|i| assert_eq!(append_wait(&wal, vec![payload(i)]), i..=i));
+        list_segments(dir)
+            .unwrap()
+            .into_iter()
+            .map(|f| segment_path(dir, f))
+            .collect()
+    }
+
+    fn corrupt_at(result: Result<(Wal, Visited), WalError>) -> (PathBuf, u64, String) {
+        match result.err() {
+            Some(e @ WalError::Corrupt { .. }) => {
+                let text = e.to_string();
+                let WalError::Corrupt { file, offset, .. } = e else {
+                    unreachable!()
+                };
+                (file, offset, text)
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    fn edit(path: &Path, change: impl FnOnce(&mut Vec<u8>)) {
+        let mut data = std::fs::read(path).unwrap();
+        change(&mut data);
+        std::fs::write(path, data).unwrap();
+    }
+
+    fn record_len(i: u64) -> usize {
+        HEADER_BYTES + payload(i).len()
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 42, b"hello");
+        let whole = Decoded::Record {
+            lsn: 42,
+            payload: &b"hello"[..],
+            len: HEADER_BYTES + 5,
+        };
+        assert_eq!(decode_record(&buf), whole);
+        assert_eq!(decode_record(&buf[..buf.len() - 1]), Decoded::Incomplete);
+        assert_eq!(decode_record(&buf[..10]), Decoded::Incomplete);
+        buf[HEADER_BYTES + 1] ^= 1;
+        assert_eq!(decode_record(&buf), Decoded::BadChecksum);
+        buf[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_record(&buf), Decoded::TooLong(u32::MAX));
+    }
+
+    #[test]
+    fn append_reopen_round_trip_and_after_lsn_skips() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wal, seen) = open(tmp.path(), WalOptions::default(), 0).unwrap();
+        assert!(seen.is_empty());
+        assert_eq!(append_wait(&wal, vec![payload(1)]), 1..=1);
+        assert_eq!(
+            append_wait(&wal, vec![payload(2), payload(3), payload(4)]),
+            2..=4
+        );
+        assert!(append_wait(&wal, vec![]).is_empty());
+        assert_eq!(wal.last_lsn(), 4);
+        drop(wal);
+        let (wal, seen) = open(tmp.path(), WalOptions::default(), 0).unwrap();
+        assert_eq!(seen, records(1..=4));
+        assert_eq!(append_wait(&wal, vec![payload(5)]), 5..=5);
+        drop(wal);
+        assert_eq!(
+            open(tmp.path(), WalOptions::default(), 3).unwrap().1,
+            records(4..=5)
+        );
+    }
+
+    #[test]
+    fn empty_log_numbers_after_the_checkpoint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wal, _) = open(tmp.path(), WalOptions::default(), 10).unwrap();
+        assert_eq!(wal.last_lsn(), 10);
+        assert_eq!(append_wait(&wal, vec![payload(11)]), 11..=11);
+        drop(wal);
+        assert_eq!(
+            open(tmp.path(), WalOptions::default(), 10).unwrap().1,
+            records(11..=11)
+        );
+    }
+
+    #[test]
+    fn concurrent_appenders_get_consecutive_lsns_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wal, _) = open(tmp.path(), WalOptions::default(), 0).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (wal, order, done_tx) = (&wal, &order, &done_tx);
+                s.spawn(move || {
+                    for i in 0..500 {
+                        let (order, done_tx) = (Arc::clone(order), done_tx.clone());
+                        let cb = move |r: Done| {
+                            order.lock().unwrap().push(*r.unwrap().start());
+                            done_tx.send(()).unwrap();
+                        };
+                        wal.append(vec![payload(t * 1000 + i)], Box::new(cb))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        (0..4000).for_each(|_| done_rx.recv_timeout(Duration::from_secs(30)).unwrap());
+        assert_eq!(*order.lock().unwrap(), (1..=4000).collect::<Vec<_>>());
+        let stats = wal.stats();
+        assert_eq!((stats.records, wal.last_lsn()), (4000, 4000));
+        eprintln!("8 threads x 500 appends: {} flushes", stats.flushes);
+    }
+
+    #[test]
+    fn queued_appends_share_one_flush() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wal, _) = open(tmp.path(), WalOptions::default(), 0).unwrap();
+        // The first callback holds the flusher until the burst is queued, so the burst
+        // is necessarily gathered into one flush.
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (tx, rx) = mpsc::channel();
+        let first_tx = tx.clone();
+        let hold = move |r| {
+            release_rx.recv().unwrap();
+            first_tx.send(r).unwrap();
+        };
+        wal.append(vec![payload(1)], Box::new(hold)).unwrap();
+        (2..=1001).for_each(|i| send(&wal, vec![payload(i)], &tx));
+        release_tx.send(()).unwrap();
+        for lsn in 1..=1001 {
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+                Ok(lsn..=lsn)
+            );
+        }
+        // 1 if the flusher only woke after the whole burst was queued.
+        assert_eq!(wal.stats().records, 1001);
+        assert!(wal.stats().flushes <= 2, "{:?}", wal.stats());
+    }
+
+    #[test]
+    fn rotation_and_reopen_across_segments() {
+        let tmp = tempfile::tempdir().unwrap();
+        let segs = fill(tmp.path(), small(), 40);
+        assert!(segs.len() >= 4, "only {} segments", segs.len());
+        let (wal, seen) = open(tmp.path(), small(), 0).unwrap();
+        assert_eq!(seen, records(1..=40));
+        assert_eq!(wal.stats().segments, segs.len() as u64);
+        assert_eq!(append_wait(&wal, vec![payload(41)]), 41..=41);
+    }
+
+    #[test]
+    fn truncate_through_deletes_only_covered_segments() {
+        let tmp = tempfile::tempdir().unwrap();
+        fill(tmp.path(), small(), 40);
+        let firsts = list_segments(tmp.path()).unwrap();
+        let (wal, _) = open(tmp.path(), small(), 0).unwrap();
+        // Segment 1 ends at firsts[2] - 1, so it and segment 0 are covered; 2 is not.
+        wal.truncate_through(firsts[2]);
+        append_wait(&wal, vec![payload(41)]); // acknowledged after the truncation
+        assert_eq!(list_segments(tmp.path()).unwrap(), firsts[2..]);
+        wal.truncate_through(u64::MAX);
+        append_wait(&wal, vec![payload(42)]);
+        let left = list_segments(tmp.path()).unwrap();
+        assert_eq!(left.len(), 1, "the segment being written stays");
+        drop(wal);
+        // The checkpoint must hold everything the deleted segments held.
+        corrupt_at(open(tmp.path(), small(), firsts[2]));
+        assert_eq!(
+            open(tmp.path(), small(), left[0] - 1).unwrap().1,
+            records(left[0]..=42)
+        );
+    }
+
+    #[test]
+    fn torn_tail_is_cut_off_and_numbering_continues() {
+        let mut partial = Vec::new();
+        encode_record(&mut partial, 21, b"never acknowledged");
+        partial.truncate(partial.len() - 3);
+        let mut bad_crc = Vec::new();
+        encode_record(&mut bad_crc, 21, b"half written");
+        *bad_crc.last_mut().unwrap() ^= 0xff;
+        bad_crc.extend_from_slice(&[0; 7]);
+        for tail in [partial, vec![0; 4096], bad_crc] {
+            let tmp = tempfile::tempdir().unwrap();
+            let last = fill(tmp.path(), small(), 20).pop().unwrap();
+            let len = std::fs::metadata(&last).unwrap().len();
+            edit(&last, |data| data.extend_from_slice(&tail));
+            let (wal, seen) = open(tmp.path(), small(), 0).unwrap();
+            assert_eq!(
+                (seen.len(), std::fs::metadata(&last).unwrap().len()),
+                (20, len)
+            );
+            assert_eq!(append_wait(&wal, vec![payload(21)]), 21..=21);
+            drop(wal);
+            assert_eq!(open(tmp.path(), small(), 0).unwrap().1, records(1..=21));
+        }
+    }
+
+    #[test]
+    fn flipped_byte_in_earlier_segment_is_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let segs = fill(tmp.path(), small(), 40);
+        let (second_lsn, seg) = (list_segments(tmp.path()).unwrap()[1] + 1, &segs[1]);
+        let at = record_len(second_lsn - 1);
+        edit(seg, |data| data[at + HEADER_BYTES + 2] ^= 0x40);
+        let (file, offset, text) = corrupt_at(open(tmp.path(), small(), 0));
+        assert_eq!((&file, offset), (seg, at as u64));
+        assert!(text.contains(&format!("{} is corrupted at byte {at}", seg.display())));
+        assert!(text.contains("backup"), "{text}");
+        // Damage below `after_lsn` is still found.
+        corrupt_at(open(tmp.path(), small(), 40));
+    }
+
+    #[test]
+    fn flipped_byte_mid_last_segment_is_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let seg = fill(tmp.path(), WalOptions::default(), 10).pop().unwrap();
+        edit(&seg, |data| data[record_len(1) + 9] ^= 1); // record 2's LSN field
+        let (file, offset, _) = corrupt_at(open(tmp.path(), WalOptions::default(), 0));
+        assert_eq!((file, offset), (seg, record_len(1) as u64));
+    }
+
+    #[test]
+    fn lsn_gap_and_absurd_length_are_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = segment_path(tmp.path(), 1);
+        let mut buf = Vec::new();
+        [1, 2, 4]
+            .into_iter()
+            .for_each(|lsn| encode_record(&mut buf, lsn, b"x"));
+        std::fs::write(&path, &buf).unwrap();
+        let one = HEADER_BYTES as u64 + 1;
+        assert_eq!(
+            corrupt_at(open(tmp.path(), WalOptions::default(), 0)).1,
+            2 * one
+        );
+        buf.truncate(one as usize);
+        buf.extend_from_slice(&(MAX_RECORD_BYTES + 1).to_le_bytes());
+        buf.extend_from_slice(&[0; 12]);
+        std::fs::write(&path, &buf).unwrap();
+        assert_eq!(
+            corrupt_at(open(tmp.path(), WalOptions::default(), 0)).1,
+            one
+        );
+    }
+
+    #[test]
+    fn locked_dir_waits_then_fails_and_opens_after_drop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (first, _) = open(tmp.path(), WalOptions::default(), 0).unwrap();
+        let short = WalOptions {
+            lock_wait: Duration::from_millis(50),
+            ..WalOptions::default()
+        };
+        let started = Instant::now();
+        let err = open(tmp.path(), short, 0).err().unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(matches!(err, WalError::Locked { .. }), "{err:?}");
+        assert!(err.to_string().contains("--data-dir"));
+        append_wait(&first, vec![payload(1)]);
+        drop(first);
+        assert_eq!(
+            open(tmp.path(), WalOptions::default(), 0).unwrap().1,
+            records(1..=1)
+        );
+    }
+
+    #[test]
+    fn dropping_the_wal_flushes_queued_appends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wal, _) = open(tmp.path(), WalOptions::default(), 0).unwrap();
+        let (tx, rx) = mpsc::channel();
+        (1..=100).for_each(|i| send(&wal, vec![payload(i)], &tx));
+        drop(wal);
+        for lsn in 1..=100 {
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+                Ok(lsn..=lsn)
+            );
+        }
+        assert_eq!(
+            open(tmp.path(), WalOptions::default(), 0).unwrap().1,
+            records(1..=100)
+        );
+    }
+}

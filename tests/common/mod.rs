@@ -1,0 +1,201 @@
+//! Test harness: starts a real `sutra-node` process on port 0 with its own data
+//! directory and speaks HTTP to it. Every node is killed when its handle drops.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running node process.
+pub struct Node {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+/// The repository's default topology.
+pub fn default_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")
+}
+
+/// Starts `sutra-node` and waits for its `http listening on` line; panics with its
+/// stderr if it exits first.
+pub fn start(data_dir: &Path) -> Node {
+    try_start(data_dir, &[]).unwrap_or_else(|log| panic!("node failed to start:\n{log}"))
+}
+
+/// Like [`start`], but returns the node's stderr if it fails to start.
+pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Node, String> {
+    let log = data_dir.with_extension(format!(
+        "stderr-{}.log",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-node"))
+        .arg("--config")
+        .arg(default_config())
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--enable-fault-injection",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(extra)
+        .env("SUTRA_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn sutra-node");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                if let Some(addr) = line.strip_prefix("http listening on ") {
+                    return Ok(Node {
+                        child: Some(child),
+                        base: addr.trim().to_string(),
+                        data_dir: data_dir.to_path_buf(),
+                        log,
+                    });
+                }
+            }
+            Err(_) => {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Err(std::fs::read_to_string(&log).unwrap_or_default());
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    return Err(format!(
+                        "no listening line within 60 s\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// A response: status and JSON body (Null if the body is not JSON).
+pub type Resp = (u16, Value);
+
+fn finish(r: Result<ureq::Response, ureq::Error>) -> Resp {
+    match r {
+        Ok(resp) => {
+            let status = resp.status();
+            (status, resp.into_json().unwrap_or(Value::Null))
+        }
+        Err(ureq::Error::Status(status, resp)) => (status, resp.into_json().unwrap_or(Value::Null)),
+        Err(e) => (0, Value::String(e.to_string())),
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+impl Node {
+    /// POST a JSON value.
+    pub fn post(&self, path: &str, body: Value) -> Resp {
+        finish(
+            agent()
+                .post(&format!("{}{path}", self.base))
+                .send_json(body),
+        )
+    }
+    /// POST raw bytes.
+    pub fn post_raw(&self, path: &str, body: &[u8]) -> Resp {
+        finish(
+            agent()
+                .post(&format!("{}{path}", self.base))
+                .set("content-type", "application/json")
+                .send_bytes(body),
+        )
+    }
+    /// GET.
+    pub fn get(&self, path: &str) -> Resp {
+        finish(agent().get(&format!("{}{path}", self.base)).call())
+    }
+    /// DELETE.
+    pub fn delete(&self, path: &str) -> Resp {
+        finish(agent().delete(&format!("{}{path}", self.base)).call())
+    }
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    /// SIGTERM, and wait for a clean exit; returns the exit status success.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    /// The node's stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    /// Polls until `GET path` gives `status`, or panics after `secs`.
+    pub fn wait_status(&self, path: &str, status: u16, secs: u64) -> Resp {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let r = self.get(path);
+            if r.0 == status {
+                return r;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "GET {path} never gave {status}; last: {r:?}\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

@@ -103,6 +103,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             let args = SupervisorArgs {
                 children: Vec::clone(&shard_children),
                 policy: policy.clone(),
+                parallel_start: true,
             };
             async move {
                 Actor::spawn_linked(Some(SHARDS.into()), Supervisor, args, sup)
@@ -162,6 +163,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         SupervisorArgs {
             children: vec![shards, coordinator, learner, ingress],
             policy,
+            parallel_start: false,
         },
     )
     .await

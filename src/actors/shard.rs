@@ -84,6 +84,18 @@ impl Actor for Shard {
             ..WalOptions::default()
         };
         let (shard, dir) = (args.shard, args.dir.clone());
+        // A killed predecessor's engine may still be alive in a background checkpoint or
+        // its flusher's queue; opening before it is gone would race on its files.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while local_core(shard).is_some() {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "shard {shard}: the previous instance did not release its files within 10 s"
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let core = tokio::task::spawn_blocking(move || ShardCore::open(shard, &dir, opts))
             .await
             .map_err(|e| format!("opening shard {shard} panicked: {e}"))??;

@@ -7,6 +7,7 @@
 //! A graceful stop of the supervisor stops its children in reverse start order and
 //! waits for each, so their `post_stop` (final fold, checkpoint) runs.
 
+use futures::future::join_all;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use ractor_cluster_derive::RactorMessage;
 use std::collections::{HashMap, VecDeque};
@@ -119,6 +120,9 @@ pub struct SupervisorArgs {
     pub children: Vec<ChildSpec>,
     /// Restart policy.
     pub policy: RestartPolicy,
+    /// Start the children concurrently (they do not depend on each other) instead of
+    /// in order.
+    pub parallel_start: bool,
 }
 
 struct Child {
@@ -189,15 +193,45 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut children = Vec::with_capacity(args.children.len());
-        for spec in args.children {
-            let cell = (spec.spawn)(myself.get_cell())
-                .await
-                .map_err(|e| format!("cannot start {}: {}", spec.name, spawn_err_text(&e)))?;
-            children.push(Child {
-                spec,
-                cell: Some(cell),
-                crashes: VecDeque::new(),
-            });
+        if args.parallel_start {
+            let cells = join_all(args.children.iter().map(|s| (s.spawn)(myself.get_cell()))).await;
+            let mut failure = None;
+            for (spec, cell) in args.children.into_iter().zip(cells) {
+                match cell {
+                    Ok(cell) => children.push(Child {
+                        spec,
+                        cell: Some(cell),
+                        crashes: VecDeque::new(),
+                    }),
+                    Err(e) => {
+                        failure.get_or_insert(format!(
+                            "cannot start {}: {}",
+                            spec.name,
+                            spawn_err_text(&e)
+                        ));
+                    }
+                }
+            }
+            if let Some(why) = failure {
+                // Do not leave the siblings that did start running unsupervised.
+                for child in &children {
+                    if let Some(cell) = &child.cell {
+                        cell.kill();
+                    }
+                }
+                return Err(why.into());
+            }
+        } else {
+            for spec in args.children {
+                let cell = (spec.spawn)(myself.get_cell())
+                    .await
+                    .map_err(|e| format!("cannot start {}: {}", spec.name, spawn_err_text(&e)))?;
+                children.push(Child {
+                    spec,
+                    cell: Some(cell),
+                    crashes: VecDeque::new(),
+                });
+            }
         }
         Ok(SupervisorState {
             children,
@@ -351,6 +385,7 @@ mod tests {
             SupervisorArgs {
                 children: vec![spec("worker-test-1", starts.clone())],
                 policy: RestartPolicy::default(),
+                parallel_start: false,
             },
         )
         .await
@@ -383,6 +418,7 @@ mod tests {
                     backoff_min: Duration::from_millis(1),
                     ..Default::default()
                 },
+                parallel_start: false,
             },
         )
         .await

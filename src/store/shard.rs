@@ -84,9 +84,10 @@ impl ShardCore {
                 source: e,
             },
         })?;
-        let mut snap = match checkpoint::read(dir)
-            .map_err(|source| StoreError::Checkpoint { shard, source })?
-        {
+        let read =
+            checkpoint::read(dir).map_err(|source| StoreError::Checkpoint { shard, source })?;
+        let read_ms = started.elapsed().as_millis() as u64;
+        let mut snap = match read {
             Some((_, bytes)) => {
                 GraphSnapshot::decode_checkpoint(&bytes).map_err(|e| StoreError::Decode {
                     shard,
@@ -98,6 +99,7 @@ impl ShardCore {
             None => GraphSnapshot::default(),
         };
         let checkpoint_lsn = snap.lsn;
+        let decode_ms = started.elapsed().as_millis() as u64 - read_ms;
         let wal = wal::Wal::open(dir, opts, snap.lsn, |lsn, bytes| {
             let record: Record = codec::decode(bytes).map_err(|e| e.to_string())?;
             snap.apply_record(lsn, &record);
@@ -118,8 +120,10 @@ impl ShardCore {
             concepts = snap.concepts,
             lsn = snap.lsn,
             checkpoint_lsn,
+            checkpoint_read_ms = read_ms,
+            checkpoint_decode_ms = decode_ms,
             recovery_ms,
-            "shard opened"
+            "shard opened (checkpoint loaded, log replayed)"
         );
         Ok(ShardCore {
             shard,

@@ -242,6 +242,71 @@ fn in_doubt_transactions_survive_kill9_of_the_whole_node() {
     assert_eq!(present(&node, &aborted), 0);
 }
 
+#[test]
+fn coordinator_checkpoint_keeps_decisions_and_epochs_across_kill9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Checkpoint (and compact the coordinator log) every 20 transactions.
+    let text = std::fs::read_to_string(common::default_config())
+        .unwrap()
+        .replace(
+            "checkpoint_every_records = 200000",
+            "checkpoint_every_records = 20",
+        );
+    assert!(text.contains("checkpoint_every_records = 20\n"));
+    let config = dir.path().join("cluster.toml");
+    std::fs::write(&config, text).unwrap();
+
+    let mut all = Vec::new();
+    let decided = batch("after-compaction", 30);
+    let epoch_before;
+    {
+        let mut node = common::start_with(&config, &data);
+        for i in 0..70 {
+            let texts = batch(&format!("compaction-{i}"), 6);
+            assert_eq!(
+                node.post("/v1/learn/batch", json!({ "contents": texts })).0,
+                200
+            );
+            all.extend(texts);
+        }
+        assert!(
+            data.join("txn").join("checkpoint.bin").exists(),
+            "no coordinator checkpoint"
+        );
+        node.post(
+            "/v1/admin/faults",
+            json!({ "point": "coordinator_after_decision" }),
+        );
+        assert_eq!(
+            node.post("/v1/learn/batch", json!({ "contents": decided }))
+                .0,
+            503
+        );
+        // Let the supervisor restart the coordinator (a new epoch) before the kill.
+        node.wait_status("/ready", 200, 20);
+        let (_, stats) = node.get("/v1/stats");
+        epoch_before = stats["coordinator"]["epoch"].as_u64().unwrap();
+        assert_eq!(
+            epoch_before, 2,
+            "the restarted coordinator starts a new epoch"
+        );
+        node.kill9();
+    }
+    let node = common::start_with(&config, &data);
+    wait_resolved(&node);
+    assert_eq!(
+        present(&node, &decided),
+        decided.len(),
+        "a decision logged after the checkpoint was lost"
+    );
+    assert_eq!(present(&node, &all), all.len());
+    let (_, stats) = node.get("/v1/stats");
+    // An epoch is never reused, even when the record that started it lies after the
+    // last coordinator checkpoint.
+    assert_eq!(stats["coordinator"]["epoch"], epoch_before + 1, "{stats}");
+}
+
 fn flip_byte(path: &std::path::Path, at: u64) {
     let mut bytes = std::fs::read(path).unwrap();
     let i = at as usize;

@@ -21,7 +21,8 @@ use crate::protocol::{
     TxnStatus,
 };
 use crate::router::Router;
-use crate::store::wal::{Wal, WalOptions};
+use crate::store::checkpoint;
+use crate::store::wal::{OpenError, Wal, WalOptions};
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
@@ -49,9 +50,35 @@ enum CoordRecord {
 struct Table {
     active: HashSet<TxId>,
     committed: HashMap<TxId, Vec<ShardId>>,
+    /// Every log record up to here is reflected in `committed` (records are applied in
+    /// the log's durability callback, in LSN order), so a checkpoint of `committed` is
+    /// exact as of this LSN.
+    applied_lsn: u64,
     committed_total: u64,
     aborted_total: u64,
     latencies_us: VecDeque<u64>,
+}
+
+impl Table {
+    fn apply(&mut self, record: &CoordRecord) {
+        match record {
+            CoordRecord::Epoch(_) => {}
+            CoordRecord::Commit { txid, shards } => {
+                self.committed.insert(*txid, shards.clone());
+            }
+            CoordRecord::Forget(txid) => {
+                self.committed.remove(txid);
+            }
+        }
+    }
+}
+
+/// What the coordinator's checkpoint holds: everything a restart needs from the log
+/// records it replaces.
+#[derive(Serialize, Deserialize)]
+struct CoordCheckpoint {
+    epoch: u32,
+    committed: Vec<(TxId, Vec<ShardId>)>,
 }
 
 /// The coordinator actor.
@@ -63,11 +90,15 @@ pub struct CoordinatorArgs {
     pub dir: PathBuf,
     /// How it reaches shards.
     pub router: Router,
+    /// Checkpoint after this many transactions (at least 1).
+    pub compact_every: u64,
 }
 
 /// The coordinator's state.
 pub struct CoordinatorState {
     wal: Wal,
+    dir: PathBuf,
+    compact_every: u64,
     epoch: u32,
     next_seq: u32,
     table: Arc<Mutex<Table>>,
@@ -86,42 +117,51 @@ impl Actor for Coordinator {
         args: CoordinatorArgs,
     ) -> Result<CoordinatorState, ActorProcessingErr> {
         let dir = args.dir.clone();
-        let (wal, last_epoch, committed) = tokio::task::spawn_blocking(move || {
+        let (wal, last_epoch, table) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
+            let mut table = Table::default();
             let mut last_epoch = 0u32;
-            let mut committed: HashMap<TxId, Vec<ShardId>> = HashMap::new();
-            let wal = Wal::open(&dir, WalOptions::default(), 0, |_, bytes| {
-                match codec::decode::<CoordRecord>(bytes).map_err(|e| e.to_string())? {
-                    CoordRecord::Epoch(e) => last_epoch = last_epoch.max(e),
-                    CoordRecord::Commit { txid, shards } => {
-                        committed.insert(txid, shards);
-                    }
-                    CoordRecord::Forget(txid) => {
-                        committed.remove(&txid);
-                    }
+            if let Some((lsn, bytes)) = checkpoint::read(&dir)? {
+                let cp: CoordCheckpoint = codec::decode(&bytes).map_err(|e| {
+                    format!("transaction coordinator checkpoint in {}: {e}; restore the data directory from a backup", dir.display())
+                })?;
+                last_epoch = cp.epoch;
+                table.committed = cp.committed.into_iter().collect();
+                table.applied_lsn = lsn;
+            }
+            let after = table.applied_lsn;
+            let wal = Wal::open(&dir, WalOptions::default(), after, |lsn, bytes| {
+                let record = codec::decode::<CoordRecord>(bytes).map_err(|e| e.to_string())?;
+                if let CoordRecord::Epoch(e) = record {
+                    last_epoch = last_epoch.max(e);
                 }
+                table.apply(&record);
+                table.applied_lsn = lsn;
                 Ok::<(), String>(())
             })
-            .map_err(|e| format!("transaction coordinator log in {}: {e:?}", dir.display()))?;
-            Ok::<_, ActorProcessingErr>((wal, last_epoch, committed))
+            .map_err(|e| match e {
+                OpenError::Wal(e) => format!("transaction coordinator: {e}"),
+                OpenError::Visit(e) => format!(
+                    "transaction coordinator log in {} has a record that cannot be decoded ({e}); restore the data directory from a backup",
+                    dir.display()
+                ),
+            })?;
+            Ok::<_, ActorProcessingErr>((wal, last_epoch, table))
         })
         .await
         .map_err(|e| e.to_string())??;
         let epoch = last_epoch + 1;
-        durable(&wal, &CoordRecord::Epoch(epoch)).await?;
-        tracing::info!(
-            epoch,
-            undelivered = committed.len(),
-            "transaction coordinator started"
-        );
+        let undelivered = table.committed.len();
+        let table = Arc::new(Mutex::new(table));
+        durable(&wal, &table, CoordRecord::Epoch(epoch)).await?;
+        tracing::info!(epoch, undelivered, "transaction coordinator started");
         Ok(CoordinatorState {
             wal,
+            dir: args.dir,
+            compact_every: args.compact_every.max(1),
             epoch,
             next_seq: 0,
-            table: Arc::new(Mutex::new(Table {
-                committed,
-                ..Default::default()
-            })),
+            table,
             router: args.router,
             tasks: JoinSet::new(),
         })
@@ -141,6 +181,11 @@ impl Actor for Coordinator {
                     .next_seq
                     .checked_add(1)
                     .ok_or("transaction sequence exhausted for this epoch; restarting the coordinator starts a new epoch")?;
+                // Checkpoint the table and drop the log it covers every so often, so a
+                // restart replays at most that many transactions.
+                if u64::from(state.next_seq) % state.compact_every == 0 {
+                    state.compact();
+                }
                 let txid = TxId::new(state.epoch, state.next_seq);
                 lock(&state.table).active.insert(txid);
                 let run = Txn {
@@ -252,21 +297,20 @@ impl Txn {
             });
         }
         self.crash_if(FaultPoint::CoordinatorAfterPrepare).await;
-        // Decision: durable before anyone hears of it.
+        // Decision: durable before anyone hears of it. The durability callback puts
+        // txid in `committed` while it is still `active`, so a status query never finds
+        // it in neither.
         durable(
             &self.wal,
-            &CoordRecord::Commit {
+            &self.table,
+            CoordRecord::Commit {
                 txid,
                 shards: shards.clone(),
             },
         )
         .await
         .map_err(|e| SutraError::Internal(format!("cannot log the commit of {txid}: {e}")))?;
-        {
-            let mut t = lock(&self.table);
-            t.committed.insert(txid, shards.clone());
-            t.active.remove(&txid);
-        }
+        lock(&self.table).active.remove(&txid);
         self.crash_if(FaultPoint::CoordinatorAfterDecision).await;
         // Phase 2. The transaction is committed whatever happens now; participants that
         // miss the message resolve it from our log.
@@ -278,12 +322,8 @@ impl Txn {
             )
             .await;
         if delivered {
-            lock(&self.table).committed.remove(&txid);
             // Not waited for: losing it only means a later restart keeps the decision.
-            let _ = self.wal.append(
-                vec![codec::encode(&CoordRecord::Forget(txid))],
-                Box::new(|_| {}),
-            );
+            let _ = append(&self.wal, &self.table, CoordRecord::Forget(txid), |_| {});
         }
         Ok(txid)
     }
@@ -322,19 +362,60 @@ impl Txn {
     }
 }
 
-/// Appends one record and waits until it is durable.
-async fn durable(wal: &Wal, record: &CoordRecord) -> Result<(), String> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
+/// Appends one record; once it is durable, applies it to the table (on the log's
+/// flusher thread, in LSN order) and then calls `done`.
+fn append(
+    wal: &Wal,
+    table: &Arc<Mutex<Table>>,
+    record: CoordRecord,
+    done: impl FnOnce(Result<(), String>) + Send + 'static,
+) -> Result<(), String> {
+    let table = table.clone();
+    let bytes = codec::encode(&record);
     wal.append(
-        vec![codec::encode(record)],
+        vec![bytes],
         Box::new(move |r| {
-            let _ = tx.send(r);
+            done(r.map(|range| {
+                let mut t = lock(&table);
+                t.apply(&record);
+                t.applied_lsn = *range.end();
+            }))
         }),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// Appends one record and waits until it is durable and applied.
+async fn durable(wal: &Wal, table: &Arc<Mutex<Table>>, record: CoordRecord) -> Result<(), String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    append(wal, table, record, move |r| {
+        let _ = tx.send(r);
+    })?;
     rx.await
         .map_err(|_| "the coordinator log closed".to_string())?
-        .map(|_| ())
+}
+
+impl CoordinatorState {
+    /// Checkpoints the table as of `applied_lsn` and drops the log segments it covers,
+    /// in the background.
+    fn compact(&mut self) {
+        let (lsn, cp) = {
+            let t = lock(&self.table);
+            let cp = CoordCheckpoint {
+                epoch: self.epoch,
+                committed: t.committed.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            };
+            (t.applied_lsn, cp)
+        };
+        let (dir, wal) = (self.dir.clone(), self.wal.clone());
+        self.tasks.spawn_blocking(move || {
+            match checkpoint::write(&dir, lsn, &codec::encode(&cp)) {
+                // Only once the checkpoint is durable may the records it covers go.
+                Ok(()) => wal.truncate_through(lsn),
+                Err(e) => tracing::error!(error = %e, "coordinator checkpoint failed; the log keeps everything"),
+            }
+        });
+    }
 }
 
 fn lock(t: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {

@@ -114,10 +114,12 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
     };
     let coordinator = {
         let (dir, router) = (data_dir.join("txn"), router.clone());
+        let compact_every = cfg.storage.checkpoint_every_records;
         ChildSpec::new(COORDINATOR, move |sup| {
             let args = CoordinatorArgs {
                 dir: dir.clone(),
                 router: router.clone(),
+                compact_every,
             };
             async move {
                 Actor::spawn_linked(Some(COORDINATOR.into()), Coordinator, args, sup)

@@ -33,6 +33,17 @@ pub fn start(data_dir: &Path) -> Node {
 
 /// Like [`start`], but returns the node's stderr if it fails to start.
 pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Node, String> {
+    try_start_with(&default_config(), data_dir, extra)
+}
+
+/// Starts a node from another topology file.
+pub fn start_with(config: &Path, data_dir: &Path) -> Node {
+    try_start_with(config, data_dir, &[])
+        .unwrap_or_else(|log| panic!("node failed to start:\n{log}"))
+}
+
+/// Like [`start_with`], but returns the node's stderr if it fails to start.
+pub fn try_start_with(config: &Path, data_dir: &Path, extra: &[&str]) -> Result<Node, String> {
     let log = data_dir.with_extension(format!(
         "stderr-{}.log",
         std::time::SystemTime::now()
@@ -42,7 +53,7 @@ pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Node, String> {
     ));
     let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-node"))
         .arg("--config")
-        .arg(default_config())
+        .arg(config)
         .args([
             "--http",
             "127.0.0.1:0",

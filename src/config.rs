@@ -32,6 +32,9 @@ pub struct ClusterConfig {
     /// `[limits]`: optional, defaults to [`LimitsConfig::default`].
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[reasoning]`: optional, defaults to [`ReasoningConfig::default`].
+    #[serde(default)]
+    pub reasoning: ReasoningConfig,
     /// The file this was read from, for messages; not a key of the file.
     #[serde(skip)]
     pub source: PathBuf,
@@ -147,6 +150,31 @@ impl Default for LimitsConfig {
             max_content_bytes: 16384,
             max_batch: 10_000,
             request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[reasoning]`; every key is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReasoningConfig {
+    /// Quality gate: answers below this confidence are "unknown" (0 to 1). Default 0.1.
+    pub quality_gate: f32,
+    /// Confidence multiplier per hop after the first (0 to 1). Default 0.95.
+    pub decay_per_hop: f32,
+    /// Default longest reasoning path in hops (1 to 12). Default 6.
+    pub max_depth: usize,
+    /// Default number of paths returned (1 to 20). Default 3.
+    pub num_paths: usize,
+}
+
+impl Default for ReasoningConfig {
+    fn default() -> Self {
+        Self {
+            quality_gate: 0.1,
+            decay_per_hop: 0.95,
+            max_depth: 6,
+            num_paths: 3,
         }
     }
 }
@@ -440,6 +468,27 @@ impl ClusterConfig {
         ensure!(
             l.request_timeout_ms > 0,
             "limits.request_timeout_ms must be at least 1 (got 0)"
+        );
+        let r = &self.reasoning;
+        ensure!(
+            (0.0..=1.0).contains(&r.quality_gate),
+            "reasoning.quality_gate must be from 0 to 1 (got {})",
+            r.quality_gate
+        );
+        ensure!(
+            r.decay_per_hop > 0.0 && r.decay_per_hop <= 1.0,
+            "reasoning.decay_per_hop must be greater than 0 and at most 1 (got {})",
+            r.decay_per_hop
+        );
+        ensure!(
+            (1..=12).contains(&r.max_depth),
+            "reasoning.max_depth must be from 1 to 12 (got {})",
+            r.max_depth
+        );
+        ensure!(
+            (1..=20).contains(&r.num_paths),
+            "reasoning.num_paths must be from 1 to 20 (got {})",
+            r.num_paths
         );
         Ok(())
     }

@@ -15,6 +15,8 @@ pub enum FaultPoint {
     CoordinatorAfterPrepare,
     /// The coordinator dies after logging the commit decision, before phase 2.
     CoordinatorAfterDecision,
+    /// The next query session panics while reasoning.
+    QueryPanic,
     /// A participant shard panics on receiving Commit, before logging it.
     ShardBeforeCommit {
         /// The shard.

@@ -10,5 +10,6 @@ pub mod graph;
 pub mod http;
 pub mod learn;
 pub mod protocol;
+pub mod reason;
 pub mod router;
 pub mod store;

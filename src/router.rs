@@ -22,6 +22,8 @@ pub fn reconciler_name(s: ShardId) -> String {
 pub const COORDINATOR: &str = "txn-coordinator";
 /// Registered name of the learner.
 pub const LEARNER: &str = "learner";
+/// Registered name of the query-session supervisor.
+pub const QUERIES: &str = "queries";
 /// Registered name of the HTTP ingress.
 pub const INGRESS: &str = "ingress";
 /// Registered name of the shards supervisor.

@@ -9,6 +9,7 @@ use crate::graph::{
     Source,
 };
 use crate::learn::normalize::{display_name, entity_key, sentence_key};
+use crate::learn::patterns::{extract, Extraction};
 use crate::protocol::{
     AssociateRequest, AssociationOut, ConceptView, LearnOptions, Learned, LearnerMsg, ShardReply,
     ShardRequest, SutraError, TxnPlan,
@@ -77,7 +78,8 @@ impl Actor for Learner {
     }
 }
 
-/// Stores statements as sentence concepts, in one transaction.
+/// Stores statements as sentence concepts with the entities and associations read
+/// from them (each association keeps its sentence as provenance), in one transaction.
 pub async fn learn(
     router: &Router,
     contents: Vec<String>,
@@ -87,31 +89,122 @@ pub async fn learn(
     let at_ms = now_ms();
     let mut plan = TxnPlan::default();
     let mut ids = Vec::with_capacity(contents.len());
+    let mut made = Vec::new();
+    let source = Source {
+        request_id: Some(request_id),
+        ..Default::default()
+    };
     for content in contents {
         let id = ConceptId::derive(ConceptKind::Sentence, &sentence_key(&content));
         ids.push(id);
+        let extraction = if options.extract_associations {
+            extract(&content)
+        } else {
+            Extraction {
+                semantic_type: SemanticType::Unclassified,
+                associations: Vec::new(),
+            }
+        };
         plan.push(
             router.shards,
             Op::PutConcept(ConceptUpsert {
                 id,
                 content: content.trim().to_string(),
                 kind: ConceptKind::Sentence,
-                semantic_type: SemanticType::Unclassified,
+                semantic_type: extraction.semantic_type,
                 strength: options.strength,
                 confidence: options.confidence,
                 at_ms,
-                source: Source {
-                    request_id: Some(request_id.clone()),
-                    ..Default::default()
-                },
+                source: source.clone(),
             }),
         );
+        let mut kept = 0u32;
+        for a in extraction.associations {
+            let confidence = a.confidence * options.confidence;
+            if confidence < options.min_association_confidence
+                || kept >= options.max_associations_per_concept
+            {
+                continue;
+            }
+            let (Some(s), Some(t)) = (
+                entity(router, &mut plan, &a.source, options, at_ms, &source),
+                entity(router, &mut plan, &a.target, options, at_ms, &source),
+            ) else {
+                continue;
+            };
+            if s == t {
+                continue;
+            }
+            kept += 1;
+            for (from, to, kind, negated, conf) in [
+                (s, t, a.kind, a.negated, confidence),
+                (id, s, AssocType::Mentions, false, 1.0),
+                (id, t, AssocType::Mentions, false, 1.0),
+            ] {
+                for side in [Side::Out, Side::In] {
+                    plan.push(
+                        router.shards,
+                        Op::PutEdge(EdgeUpsert {
+                            side,
+                            source: from,
+                            target: to,
+                            kind,
+                            negated,
+                            confidence: conf,
+                            strength: options.strength,
+                            provenance: Some(id),
+                            at_ms,
+                        }),
+                    );
+                }
+            }
+            made.push(AssociationOut {
+                kind: if a.negated {
+                    format!("not_{}", a.kind.as_str())
+                } else {
+                    a.kind.as_str().to_string()
+                },
+                source: s.to_string(),
+                target: t.to_string(),
+                confidence,
+            });
+        }
     }
     commit(router, plan, options.read_your_writes).await?;
     Ok(Learned {
         concept_ids: ids,
-        associations: Vec::new(),
+        associations: made,
     })
+}
+
+/// Adds (or reinforces) the entity named `name`; `None` if the name has no words.
+fn entity(
+    router: &Router,
+    plan: &mut TxnPlan,
+    name: &str,
+    options: &LearnOptions,
+    at_ms: u64,
+    source: &Source,
+) -> Option<ConceptId> {
+    let key = entity_key(name);
+    if key.is_empty() {
+        return None;
+    }
+    let id = ConceptId::derive(ConceptKind::Entity, &key);
+    plan.push(
+        router.shards,
+        Op::PutConcept(ConceptUpsert {
+            id,
+            content: display_name(name),
+            kind: ConceptKind::Entity,
+            semantic_type: SemanticType::Entity,
+            strength: options.strength,
+            confidence: options.confidence,
+            at_ms,
+            source: source.clone(),
+        }),
+    );
+    Some(id)
 }
 
 /// Commits a plan; with `visible`, also folds the touched shards before returning.
@@ -229,6 +322,7 @@ pub async fn associate(router: &Router, req: AssociateRequest) -> Result<Learned
                 source,
                 target,
                 kind: req.kind,
+                negated: false,
                 confidence: req.confidence,
                 strength: 1.0,
                 provenance: None,
@@ -261,6 +355,7 @@ pub async fn delete(router: &Router, id: ConceptId) -> Result<(), SutraError> {
         source: a.source,
         target: a.target,
         kind: a.kind,
+        negated: a.negated,
     };
     for a in &view.outgoing {
         plan.push(router.shards, remove(Side::In, a));

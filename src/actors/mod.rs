@@ -5,6 +5,7 @@ pub mod coordinator;
 pub mod ingress;
 pub mod learner;
 pub mod node;
+pub mod query;
 pub mod reconciler;
 pub mod shard;
 pub mod supervisor;

@@ -7,6 +7,7 @@
 //! │   └── ...
 //! ├── txn-coordinator
 //! ├── learner
+//! ├── queries ── query-<n> (one per question, temporary)
 //! └── ingress
 //! ```
 //! Children start in that order and stop in reverse, so the ingress stops taking
@@ -15,13 +16,15 @@
 use crate::actors::coordinator::{Coordinator, CoordinatorArgs};
 use crate::actors::ingress::{Ingress, IngressArgs};
 use crate::actors::learner::Learner;
+use crate::actors::query::{Queries, QueriesArgs};
 use crate::actors::shard::{Shard, ShardArgs};
 use crate::actors::supervisor::{
     ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
 };
-use crate::config::{ClusterConfig, NodeConfig};
+use crate::config::{ClusterConfig, NodeConfig, ReasoningConfig};
 use crate::http::AppState;
-use crate::router::{shard_name, Router, COORDINATOR, INGRESS, LEARNER, NODE, SHARDS};
+use crate::reason::ReasonConfig;
+use crate::router::{shard_name, Router, COORDINATOR, INGRESS, LEARNER, NODE, QUERIES, SHARDS};
 use ractor::{Actor, ActorRef};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +61,17 @@ impl RunningNode {
             .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(120)))
             .await;
         let _ = self.handle.await;
+    }
+}
+
+/// The reasoner's settings from `[reasoning]`.
+pub fn reason_config(r: &ReasoningConfig) -> ReasonConfig {
+    ReasonConfig {
+        gate: r.quality_gate,
+        decay: r.decay_per_hop,
+        max_depth: r.max_depth,
+        num_paths: r.num_paths,
+        ..ReasonConfig::default()
     }
 }
 
@@ -139,6 +153,20 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             }
         })
     };
+    let queries = {
+        let args = QueriesArgs {
+            config: reason_config(&cfg.reasoning),
+            shards: cfg.cluster.shards,
+        };
+        ChildSpec::new(QUERIES, move |sup| {
+            let args = args.clone();
+            async move {
+                Actor::spawn_linked(Some(QUERIES.into()), Queries, args, sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            }
+        })
+    };
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(None);
     let ingress_args = IngressArgs {
         app: Arc::new(AppState::new(
@@ -146,6 +174,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             cfg.limits.clone(),
             opts.node.name.clone(),
             opts.fault_injection,
+            reason_config(&cfg.reasoning),
         )),
         addr: Arc::new(Mutex::new(opts.node.http_addr)),
         ready: ready_tx,
@@ -163,7 +192,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         Some(NODE.into()),
         Supervisor,
         SupervisorArgs {
-            children: vec![shards, coordinator, learner, ingress],
+            children: vec![shards, coordinator, learner, queries, ingress],
             policy,
             parallel_start: false,
         },

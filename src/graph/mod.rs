@@ -251,6 +251,8 @@ pub struct Association {
     pub target: ConceptId,
     /// The relation.
     pub kind: AssocType,
+    /// Negative evidence ("Paris is not in Germany"): never chained as a positive edge.
+    pub negated: bool,
     /// Belief in [0, 1] (noisy-or over evidence).
     pub confidence: f32,
     /// Accumulated weight of evidence.
@@ -311,6 +313,8 @@ pub struct EdgeUpsert {
     pub target: ConceptId,
     /// Relation.
     pub kind: AssocType,
+    /// Negative evidence.
+    pub negated: bool,
     /// Confidence of this evidence.
     pub confidence: f32,
     /// Strength this evidence adds.
@@ -341,6 +345,8 @@ pub enum Op {
         target: ConceptId,
         /// Relation.
         kind: AssocType,
+        /// Whether it is the negative-evidence edge.
+        negated: bool,
     },
 }
 

@@ -166,6 +166,7 @@ impl GraphSnapshot {
                 source,
                 target,
                 kind,
+                negated,
             } => {
                 let (home, other) = match side {
                     Side::Out => (*source, *target),
@@ -179,7 +180,7 @@ impl GraphSnapshot {
                     Side::In => &mut node.inc,
                 };
                 if let Some(list) = list {
-                    if let Ok(i) = search(list, *side, *kind, other) {
+                    if let Ok(i) = search(list, *side, *kind, *negated, other) {
                         Arc::make_mut(list).remove(i);
                         if *side == Side::Out {
                             self.edges -= 1;
@@ -206,7 +207,7 @@ impl GraphSnapshot {
             Side::In => &mut node.inc,
         };
         let list = Arc::make_mut(list.get_or_insert_with(Default::default));
-        match search(list, e.side, e.kind, other) {
+        match search(list, e.side, e.kind, e.negated, other) {
             Ok(i) => {
                 let a = &mut list[i];
                 a.evidence = a.evidence.saturating_add(1);
@@ -229,6 +230,7 @@ impl GraphSnapshot {
                         source: e.source,
                         target: e.target,
                         kind: e.kind,
+                        negated: e.negated,
                         confidence: e.confidence,
                         strength: e.strength,
                         evidence: 1,
@@ -299,11 +301,12 @@ impl GraphSnapshot {
     }
 }
 
-/// Binary search of a sorted association list by (kind, other end).
+/// Binary search of a sorted association list by (kind, negated, other end).
 fn search(
     list: &[Association],
     side: Side,
     kind: super::AssocType,
+    negated: bool,
     other: ConceptId,
 ) -> Result<usize, usize> {
     list.binary_search_by(|a| {
@@ -311,7 +314,7 @@ fn search(
             Side::Out => a.target,
             Side::In => a.source,
         };
-        (a.kind, a_other).cmp(&(kind, other))
+        (a.kind, a.negated, a_other).cmp(&(kind, negated, other))
     })
 }
 
@@ -373,6 +376,7 @@ mod tests {
             source: id(s),
             target: id(t),
             kind: AssocType::LocatedIn,
+            negated: false,
             confidence: 0.8,
             strength: 1.0,
             provenance: Some(ConceptId(7)),
@@ -419,15 +423,16 @@ mod tests {
         }
         let out = s.nodes[&id("europe-city")].out().to_vec();
         assert_eq!(out.len(), 3);
-        assert!(out
-            .windows(2)
-            .all(|w| (w[0].kind, w[0].target) < (w[1].kind, w[1].target)));
+        assert!(out.windows(2).all(
+            |w| (w[0].kind, w[0].negated, w[0].target) < (w[1].kind, w[1].negated, w[1].target)
+        ));
         assert_eq!(s.edges, 3);
         s.apply(&Op::DeleteEdge {
             side: Side::Out,
             source: id("europe-city"),
             target: id("france"),
             kind: AssocType::LocatedIn,
+            negated: false,
         });
         assert_eq!(s.nodes[&id("europe-city")].out().len(), 2);
         assert_eq!(s.edges, 2);

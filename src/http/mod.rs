@@ -4,6 +4,7 @@
 //! Retry-After when an actor is restarting), never a hang.
 
 pub mod admin;
+pub mod reason;
 
 use crate::config::LimitsConfig;
 use crate::graph::{Association, ConceptId};
@@ -41,17 +42,26 @@ pub struct AppState {
     pub faults_enabled: bool,
     /// When the node started.
     pub started: Instant,
+    /// Reasoning defaults.
+    pub reasoning: crate::reason::ReasonConfig,
     requests: AtomicU64,
 }
 
 impl AppState {
     /// Shared state for the routes.
-    pub fn new(router: Router, limits: LimitsConfig, node: String, faults_enabled: bool) -> Self {
+    pub fn new(
+        router: Router,
+        limits: LimitsConfig,
+        node: String,
+        faults_enabled: bool,
+        reasoning: crate::reason::ReasonConfig,
+    ) -> Self {
         AppState {
             router,
             limits,
             node,
             faults_enabled,
+            reasoning,
             started: Instant::now(),
             requests: AtomicU64::new(0),
         }
@@ -128,10 +138,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Parses a JSON body into `T`, mapping every failure to a clear 4xx.
-fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, SutraError> {
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, SutraError> {
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             SutraError::bad(
@@ -503,8 +515,19 @@ async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
         },
         None => json!({"state": "restarting"}),
     };
+    let queries = match ActorRef::<crate::protocol::QueriesMsg>::where_is(crate::router::QUERIES) {
+        Some(q) => match q
+            .call(crate::protocol::QueriesMsg::Stats, Some(state.timeout()))
+            .await
+        {
+            Ok(CallResult::Success(st)) => json!(st),
+            _ => json!({"state": "unavailable"}),
+        },
+        None => json!({"state": "restarting"}),
+    };
     Ok(Json(json!({
         "node": state.node,
+        "queries": queries,
         "uptime_s": state.started.elapsed().as_secs(),
         "concepts": concepts,
         "associations": assocs,
@@ -555,6 +578,8 @@ pub fn routes(state: Shared) -> axum::Router {
         .route("/v1/associations", post(associations))
         .route("/v1/concepts/{id}", get(get_concept).delete(delete_concept))
         .route("/v1/stats", get(stats))
+        .route("/v1/reason", post(reason::reason))
+        .route("/v1/path", post(reason::path))
         .route("/v1/admin/actors", get(admin::actors))
         .route("/v1/admin/actors/{name}/kill", post(admin::kill))
         .route("/health", get(health))

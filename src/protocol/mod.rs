@@ -330,3 +330,60 @@ pub enum LearnerMsg {
     /// Delete a concept and every association touching it.
     Delete(ConceptId, RpcReplyPort<Result<(), SutraError>>),
 }
+
+/// A progress event of a reasoning query (streamed as SSE when asked for).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Progress {
+    /// What the query is doing.
+    pub stage: &'static str,
+    /// Details for people.
+    pub detail: String,
+    /// Microseconds since the query started.
+    pub elapsed_us: u64,
+}
+
+/// A reasoning request.
+pub struct ReasonRequest {
+    /// The question.
+    pub question: String,
+    /// Paths to return.
+    pub num_paths: usize,
+    /// Longest path in hops.
+    pub max_depth: usize,
+    /// Where progress events go, if the client streams them.
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+}
+
+/// Counters of the query sessions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryStats {
+    /// Questions answered.
+    pub completed: u64,
+    /// Query sessions that crashed (each failed only its own request).
+    pub failed: u64,
+    /// Sessions running now.
+    pub running: u64,
+    /// Median time to answer in microseconds (last 1024).
+    pub p50_us: u64,
+    /// 99th percentile in microseconds (last 1024).
+    pub p99_us: u64,
+}
+
+/// Messages of the `queries` supervisor.
+#[derive(RactorMessage)]
+pub enum QueriesMsg {
+    /// Answer a question in a new query-session actor.
+    Ask(
+        ReasonRequest,
+        RpcReplyPort<Result<crate::reason::Answer, SutraError>>,
+    ),
+    /// Counters.
+    Stats(RpcReplyPort<QueryStats>),
+}
+
+/// Messages of one query-session actor.
+#[derive(RactorMessage)]
+pub enum QueryMsg {
+    /// Start working (sent by the session to itself once started).
+    Run,
+}

@@ -1,0 +1,228 @@
+//! `queries` and `query-<n>`: every reasoning request runs in its own short-lived
+//! session actor under the `queries` supervisor. The session takes one consistent view
+//! of every shard's snapshot, reasons over it, replies and stops. A session that
+//! panics fails only its own request (its reply port drops, the client gets a clear
+//! error) and is counted; sessions are never restarted.
+
+use crate::actors::shard::local_core;
+use crate::faults::{self, FaultPoint};
+use crate::protocol::{Progress, QueriesMsg, QueryMsg, QueryStats, ReasonRequest, SutraError};
+use crate::reason::{self, Answer, GraphView, ReasonConfig};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Shared counters of the sessions.
+#[derive(Default)]
+struct Counters {
+    completed: AtomicU64,
+    latencies_us: Mutex<VecDeque<u64>>,
+}
+
+/// The `queries` supervisor.
+pub struct Queries;
+
+/// What `queries` starts with.
+#[derive(Clone)]
+pub struct QueriesArgs {
+    /// Reasoning defaults and the gate.
+    pub config: ReasonConfig,
+    /// Number of logical shards.
+    pub shards: u32,
+}
+
+/// State of `queries`.
+pub struct QueriesState {
+    args: QueriesArgs,
+    next: u64,
+    running: u64,
+    failed: u64,
+    counters: Arc<Counters>,
+}
+
+impl Actor for Queries {
+    type Msg = QueriesMsg;
+    type State = QueriesState;
+    type Arguments = QueriesArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<QueriesMsg>,
+        args: QueriesArgs,
+    ) -> Result<QueriesState, ActorProcessingErr> {
+        Ok(QueriesState {
+            args,
+            next: 0,
+            running: 0,
+            failed: 0,
+            counters: Arc::default(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<QueriesMsg>,
+        msg: QueriesMsg,
+        state: &mut QueriesState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            QueriesMsg::Ask(request, reply) => {
+                state.next += 1;
+                let session = Session {
+                    request: Some((request, reply)),
+                    config: state.args.config.clone(),
+                    shards: state.args.shards,
+                    counters: state.counters.clone(),
+                };
+                // Unnamed would be fine for ractor, but a name makes it visible in the
+                // admin tree while it runs.
+                let name = format!("query-{}", state.next);
+                match Actor::spawn_linked(Some(name), Query, session, myself.get_cell()).await {
+                    Ok(_) => state.running += 1,
+                    Err(e) => tracing::error!(error = %e, "could not start a query session"),
+                }
+            }
+            QueriesMsg::Stats(reply) => {
+                let mut lat: Vec<u64> = state
+                    .counters
+                    .latencies_us
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .copied()
+                    .collect();
+                lat.sort_unstable();
+                let pct = |p: f64| {
+                    lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+                        .copied()
+                        .unwrap_or(0)
+                };
+                let _ = reply.send(QueryStats {
+                    completed: state.counters.completed.load(Ordering::Relaxed),
+                    failed: state.failed,
+                    running: state.running,
+                    p50_us: pct(0.5),
+                    p99_us: pct(0.99),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<QueriesMsg>,
+        evt: SupervisionEvent,
+        state: &mut QueriesState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Sessions are temporary: count their ends, never restart them.
+        match evt {
+            SupervisionEvent::ActorTerminated(..) => {
+                state.running = state.running.saturating_sub(1)
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                state.running = state.running.saturating_sub(1);
+                state.failed += 1;
+                tracing::error!(session = ?cell.get_name(), error = %err, "query session crashed; only its own request failed");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// One query session.
+pub struct Query;
+
+/// A session's work.
+pub struct Session {
+    request: Option<(ReasonRequest, RpcReplyPort<Result<Answer, SutraError>>)>,
+    config: ReasonConfig,
+    shards: u32,
+    counters: Arc<Counters>,
+}
+
+impl Actor for Query {
+    type Msg = QueryMsg;
+    type State = Session;
+    type Arguments = Session;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<QueryMsg>,
+        session: Session,
+    ) -> Result<Session, ActorProcessingErr> {
+        myself.cast(QueryMsg::Run)?;
+        Ok(session)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<QueryMsg>,
+        QueryMsg::Run: QueryMsg,
+        session: &mut Session,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some((request, reply)) = session.request.take() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let progress = |stage: &'static str, detail: String| {
+            if let Some(tx) = &request.progress {
+                let _ = tx.send(Progress {
+                    stage,
+                    detail,
+                    elapsed_us: started.elapsed().as_micros() as u64,
+                });
+            }
+        };
+        // One consistent view: each shard's snapshot is immutable once taken.
+        let mut snaps = Vec::with_capacity(session.shards as usize);
+        for s in 0..session.shards {
+            match local_core(s) {
+                Some(core) => snaps.push(core.snapshot()),
+                None => {
+                    let _ = reply.send(Err(SutraError::unavailable(format!(
+                        "shard-{s} is restarting; retry shortly"
+                    ))));
+                    myself.stop(None);
+                    return Ok(());
+                }
+            }
+        }
+        let lsns: Vec<u64> = snaps.iter().map(|s| s.lsn).collect();
+        progress(
+            "snapshot",
+            format!("reading shard snapshots at log positions {lsns:?}"),
+        );
+        if faults::fire(FaultPoint::QueryPanic) {
+            panic!("injected fault: query session panicked while reasoning");
+        }
+        let view = GraphView::new(snaps);
+        let config = ReasonConfig {
+            num_paths: request.num_paths,
+            max_depth: request.max_depth,
+            ..session.config.clone()
+        };
+        progress("reasoning", format!("question: {}", request.question));
+        let answer = reason::reason(&view, &config, &request.question);
+        let us = started.elapsed().as_micros() as u64;
+        progress("done", format!("verdict {:?} in {us} us", answer.verdict));
+        session.counters.completed.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut lat = session
+                .counters
+                .latencies_us
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if lat.len() == 1024 {
+                lat.pop_front();
+            }
+            lat.push_back(us);
+        }
+        let _ = reply.send(Ok(answer));
+        myself.stop(None);
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! `POST /v1/reason` (JSON, or Server-Sent Events with `Accept: text/event-stream`) and
+//! the raw path API `POST /v1/path`.
+
+use super::{parse_body, ApiError, ApiResult, Shared};
+use crate::actors::shard::local_core;
+use crate::protocol::{Progress, QueriesMsg, ReasonRequest, SutraError};
+use crate::reason::{paths_between, Answer, GraphView};
+use crate::router::QUERIES;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ractor::rpc::CallResult;
+use ractor::ActorRef;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::convert::Infallible;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonIn {
+    query: String,
+    num_paths: Option<u64>,
+    max_depth: Option<u64>,
+}
+
+fn bounded(name: &str, v: Option<u64>, default: usize, max: usize) -> Result<usize, SutraError> {
+    let v = v.unwrap_or(default as u64);
+    if v == 0 || v > max as u64 {
+        return Err(SutraError::bad(
+            "invalid_option",
+            format!("{name} must be from 1 to {max} (got {v})"),
+        ));
+    }
+    Ok(v as usize)
+}
+
+async fn ask(state: &Shared, request: ReasonRequest) -> Result<Answer, SutraError> {
+    let Some(queries) = ActorRef::<QueriesMsg>::where_is(QUERIES) else {
+        return Err(SutraError::unavailable(
+            "the query supervisor is restarting; retry shortly",
+        ));
+    };
+    match queries
+        .call(|tx| QueriesMsg::Ask(request, tx), Some(state.timeout()))
+        .await
+    {
+        Ok(CallResult::Success(r)) => r,
+        Ok(CallResult::Timeout) => Err(SutraError::unavailable(format!(
+            "the question was not answered within limits.request_timeout_ms ({} ms); retry, or lower max_depth",
+            state.limits.request_timeout_ms
+        ))),
+        Ok(CallResult::SenderError) | Err(_) => Err(SutraError::Internal(
+            "the query session crashed while reasoning (counted in /v1/stats as queries.failed); the node is unaffected: retry, and report the question if it keeps failing".into(),
+        )),
+    }
+}
+
+/// `POST /v1/reason {"query", "num_paths"?, "max_depth"?}`.
+pub async fn reason(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let req: ReasonIn = parse_body(body)?;
+    if req.query.trim().is_empty() {
+        return Err(SutraError::bad("invalid_query", "query is empty; send a question").into());
+    }
+    if req.query.len() > state.limits.max_content_bytes {
+        return Err(SutraError::bad(
+            "invalid_query",
+            format!(
+                "query is longer than limits.max_content_bytes ({})",
+                state.limits.max_content_bytes
+            ),
+        )
+        .into());
+    }
+    let num_paths = bounded("num_paths", req.num_paths, state.reasoning.num_paths, 20)?;
+    let max_depth = bounded("max_depth", req.max_depth, state.reasoning.max_depth, 12)?;
+    let streaming = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !streaming {
+        let answer = ask(
+            &state,
+            ReasonRequest {
+                question: req.query,
+                num_paths,
+                max_depth,
+                progress: None,
+            },
+        )
+        .await?;
+        return Ok(Json(answer).into_response());
+    }
+    // Streaming: progress events, then one `result` (or `error`) event with the answer.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let request = ReasonRequest {
+        question: req.query,
+        num_paths,
+        max_depth,
+        progress: Some(tx),
+    };
+    let st = state.clone();
+    tokio::spawn(async move {
+        let _ = done_tx.send(ask(&st, request).await);
+    });
+    let stream = async_stream(move |emit| async move {
+        while let Some(p) = rx.recv().await {
+            emit(
+                Event::default()
+                    .event("progress")
+                    .json_data(&p)
+                    .unwrap_or_default(),
+            );
+        }
+        let last = match done_rx.await {
+            Ok(Ok(answer)) => Event::default().event("result").json_data(&answer),
+            Ok(Err(e)) => Event::default()
+                .event("error")
+                .json_data(json!({"error": {"code": "query_failed", "message": e.to_string()}})),
+            Err(_) => Event::default().event("error").json_data(
+                json!({"error": {"code": "query_failed", "message": "the query was dropped"}}),
+            ),
+        };
+        emit(last.unwrap_or_default());
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// A stream fed by an async producer through a channel.
+fn async_stream<F, Fut>(produce: F) -> impl futures::Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(Box<dyn Fn(Event) + Send>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    tokio::spawn(produce(Box::new(move |e| {
+        let _ = tx.send(e);
+    })));
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathIn {
+    from: String,
+    to: String,
+    max_depth: Option<u64>,
+    num_paths: Option<u64>,
+}
+
+/// `POST /v1/path {"from", "to", "max_depth"?, "num_paths"?}`: paths between two
+/// concepts (names or ids) over any associations.
+pub async fn path(
+    State(state): State<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let req: PathIn = parse_body(body)?;
+    for (field, v) in [("from", &req.from), ("to", &req.to)] {
+        if v.trim().is_empty() || v.len() > state.limits.max_content_bytes {
+            return Err(SutraError::bad(
+                "invalid_name",
+                format!("{field} must name a concept (a name or an id)"),
+            )
+            .into());
+        }
+    }
+    let config = crate::reason::ReasonConfig {
+        max_depth: bounded("max_depth", req.max_depth, state.reasoning.max_depth, 12)?,
+        num_paths: bounded("num_paths", req.num_paths, state.reasoning.num_paths, 20)?,
+        ..state.reasoning.clone()
+    };
+    let mut snaps = Vec::new();
+    for s in 0..state.router.shards {
+        snaps.push(
+            local_core(s)
+                .ok_or_else(|| {
+                    SutraError::unavailable(format!("shard-{s} is restarting; retry shortly"))
+                })?
+                .snapshot(),
+        );
+    }
+    let paths = tokio::task::spawn_blocking(move || {
+        paths_between(&GraphView::new(snaps), &config, &req.from, &req.to)
+    })
+    .await
+    .map_err(|e| SutraError::Internal(format!("path search failed: {e}")))?
+    .map_err(|e| ApiError(SutraError::NotFound(e)))?;
+    Ok(Json(json!({ "paths": paths })))
+}

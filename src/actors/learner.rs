@@ -8,8 +8,8 @@ use crate::graph::{
     now_ms, AssocType, ConceptId, ConceptKind, ConceptUpsert, EdgeUpsert, Op, SemanticType, Side,
     Source,
 };
-use crate::learn::normalize::{display_name, entity_key, sentence_key};
-use crate::learn::patterns::{extract, Extraction};
+use crate::learn::extract::{extract, Extraction};
+use crate::learn::normalize::{display_name, entity_key, generic_singular, sentence_key};
 use crate::protocol::{
     AssociateRequest, AssociationOut, ConceptView, LearnOptions, Learned, LearnerMsg, ShardReply,
     ShardRequest, SutraError, TxnPlan,
@@ -126,9 +126,26 @@ pub async fn learn(
             {
                 continue;
             }
+            // In "Dogs are mammals" / "Dogs can bark" the plural is grammar, not part of
+            // the name: show such classes in the singular.
+            let generic = |n: &str, applies: bool| {
+                if applies {
+                    generic_singular(n)
+                } else {
+                    display_name(n)
+                }
+            };
+            let source_name = generic(
+                &a.source,
+                matches!(
+                    a.kind,
+                    AssocType::IsA | AssocType::CapableOf | AssocType::HasProperty
+                ),
+            );
+            let target_name = generic(&a.target, a.kind == AssocType::IsA);
             let (Some(s), Some(t)) = (
-                entity(router, &mut plan, &a.source, options, at_ms, &source),
-                entity(router, &mut plan, &a.target, options, at_ms, &source),
+                entity(router, &mut plan, &source_name, options, at_ms, &source),
+                entity(router, &mut plan, &target_name, options, at_ms, &source),
             ) else {
                 continue;
             };

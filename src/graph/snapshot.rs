@@ -128,6 +128,14 @@ impl GraphSnapshot {
                 match &mut node.concept {
                     Some(c) => {
                         let c = Arc::make_mut(c);
+                        // An entity keeps its first written name unless that was a
+                        // non-canonical form ("Dogs") and this one is canonical ("dog").
+                        if c.kind == crate::graph::ConceptKind::Entity
+                            && !is_canonical(&c.content)
+                            && is_canonical(&u.content)
+                        {
+                            c.content = u.content.clone();
+                        }
                         c.evidence = c.evidence.saturating_add(1);
                         c.strength += u.strength;
                         c.confidence = combine_confidence(c.confidence, u.confidence);
@@ -299,6 +307,13 @@ impl GraphSnapshot {
             .collect();
         Ok(snap)
     }
+}
+
+/// Whether a name reads as its own normalization key (singular, no article), ignoring
+/// case and hyphens.
+fn is_canonical(name: &str) -> bool {
+    let key = crate::learn::normalize::entity_key(name);
+    key == name.to_lowercase().replace('-', " ")
 }
 
 /// Binary search of a sorted association list by (kind, negated, other end).

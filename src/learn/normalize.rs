@@ -63,6 +63,44 @@ pub fn display_name(name: &str) -> String {
     words[skip..].join(" ")
 }
 
+/// The display form of a name used as a generic plural ("Speckled marsh beetles are
+/// moths." -> "Speckled marsh beetle"), so a class reads the same whichever way it was
+/// first written. Proper names keep their form: a name written with an article ("the
+/// Netherlands") or with a capital after its first word ("United States").
+pub fn generic_singular(name: &str) -> String {
+    let shown = display_name(name);
+    let first_is_article = name
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| ARTICLES.contains(&w.to_lowercase().as_str()));
+    let mut words: Vec<&str> = shown.split(' ').collect();
+    let proper = words[1..]
+        .iter()
+        .any(|w| w.chars().next().is_some_and(char::is_uppercase));
+    let Some(last) = words.pop() else {
+        return shown;
+    };
+    if first_is_article || proper || last.chars().any(|c| !c.is_alphabetic() && c != '-') {
+        return shown;
+    }
+    let lower = last.to_lowercase();
+    let one = singular(&lower);
+    if one == lower {
+        return shown;
+    }
+    // Keep a capital the writer gave the word (a sentence-initial one).
+    let one = if last.chars().next().is_some_and(char::is_uppercase) {
+        let mut c = one.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect())
+            .unwrap_or_default()
+    } else {
+        one
+    };
+    words.push(&one);
+    words.join(" ")
+}
+
 /// The key of an entity name: case, articles, punctuation, hyphens and the plural of
 /// the head (last) word are ignored, so "Dogs", "a dog" and "the dog" are one concept.
 pub fn entity_key(name: &str) -> String {
@@ -159,6 +197,25 @@ mod tests {
         );
         assert_eq!(display_name("Vulpes fulva"), "Vulpes fulva");
         assert_eq!(display_name("  United   States. "), "United States");
+    }
+
+    #[test]
+    fn generic_plurals_read_singular_proper_names_do_not() {
+        assert_eq!(
+            generic_singular("Speckled marsh beetles"),
+            "Speckled marsh beetle"
+        );
+        assert_eq!(generic_singular("Dogs"), "Dog");
+        assert_eq!(generic_singular("mammals"), "mammal");
+        assert_eq!(generic_singular("boxes"), "box");
+        assert_eq!(generic_singular("United States"), "United States");
+        assert_eq!(generic_singular("the Netherlands"), "Netherlands");
+        assert_eq!(generic_singular("glass"), "glass");
+        assert_eq!(generic_singular("a dog"), "dog");
+        assert_eq!(
+            entity_key(&generic_singular("Black-throated poarveills")),
+            entity_key("black-throated poarveill")
+        );
     }
 
     #[test]

@@ -157,6 +157,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         let args = QueriesArgs {
             config: reason_config(&cfg.reasoning),
             shards: cfg.cluster.shards,
+            deadline: Duration::from_millis(cfg.limits.request_timeout_ms / 2),
         };
         ChildSpec::new(QUERIES, move |sup| {
             let args = args.clone();

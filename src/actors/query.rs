@@ -31,6 +31,9 @@ pub struct QueriesArgs {
     pub config: ReasonConfig,
     /// Number of logical shards.
     pub shards: u32,
+    /// A session's reasoning deadline (below the request timeout, so the client gets
+    /// an answer rather than a timeout).
+    pub deadline: std::time::Duration,
 }
 
 /// State of `queries`.
@@ -72,6 +75,7 @@ impl Actor for Queries {
                 state.next += 1;
                 let session = Session {
                     request: Some((request, reply)),
+                    deadline: state.args.deadline,
                     config: state.args.config.clone(),
                     shards: state.args.shards,
                     counters: state.counters.clone(),
@@ -139,6 +143,8 @@ pub struct Query;
 /// A session's work.
 pub struct Session {
     request: Option<(ReasonRequest, RpcReplyPort<Result<Answer, SutraError>>)>,
+    /// How long reasoning may take before answering from what was found.
+    deadline: std::time::Duration,
     config: ReasonConfig,
     shards: u32,
     counters: Arc<Counters>,
@@ -203,6 +209,7 @@ impl Actor for Query {
         let config = ReasonConfig {
             num_paths: request.num_paths,
             max_depth: request.max_depth,
+            deadline: Some(started + session.deadline),
             ..session.config.clone()
         };
         progress("reasoning", format!("question: {}", request.question));

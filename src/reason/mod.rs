@@ -38,6 +38,8 @@ pub struct ReasonConfig {
     pub num_paths: usize,
     /// Partial paths explored at most (bounds the work of one question).
     pub max_expansions: usize,
+    /// When searching must stop; paths found by then are still used.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for ReasonConfig {
@@ -48,6 +50,7 @@ impl Default for ReasonConfig {
             max_depth: 6,
             num_paths: 3,
             max_expansions: 50_000,
+            deadline: None,
         }
     }
 }
@@ -347,6 +350,14 @@ fn search(
         }
         if walk.edges.len() >= depth || budget == 0 {
             continue;
+        }
+        // Checked every 256 expansions: Instant::now() is cheap but not free.
+        if budget % 256 == 0 && cfg.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            tracing::warn!(
+                expanded = cfg.max_expansions - budget,
+                "reasoning deadline reached; answering from the paths found so far"
+            );
+            break;
         }
         let n = expanded.entry(at).or_default();
         if *n >= k {

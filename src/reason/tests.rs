@@ -272,3 +272,28 @@ fn open_questions_causes_and_stems() {
         Verdict::Unknown
     );
 }
+
+#[test]
+fn a_passed_deadline_stops_the_search_without_hanging() {
+    let mut g = G::new();
+    // A wide, deep hierarchy: many partial paths before the goal.
+    for i in 0..60 {
+        g.rel("root", IsA, &format!("m{i}"));
+        for j in 0..20 {
+            g.rel(&format!("m{i}"), IsA, &format!("leaf{i}x{j}"));
+        }
+    }
+    g.rel("leaf59x19", IsA, "goal");
+    let expired = ReasonConfig {
+        deadline: Some(std::time::Instant::now()),
+        max_expansions: 1 << 20,
+        ..Default::default()
+    };
+    let a = reason(&g.view(), &expired, "Is root a kind of goal?");
+    assert_eq!(
+        a.verdict,
+        Verdict::Unknown,
+        "stopped before reaching the goal: {a:?}"
+    );
+    assert_eq!(ask(&g, "Is root a kind of goal?").verdict, Verdict::Yes);
+}

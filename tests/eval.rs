@@ -17,16 +17,6 @@ fn eval_dir() -> PathBuf {
     dir
 }
 
-/// Names compared after lower-casing and dropping articles.
-fn norm(name: &str) -> String {
-    let lower = name.to_lowercase();
-    let words: Vec<&str> = lower
-        .split_whitespace()
-        .filter(|w| !matches!(*w, "a" | "an" | "the"))
-        .collect();
-    words.join(" ")
-}
-
 /// Scores one answer; `Err` says why it fails.
 pub fn score(q: &Value, a: &Value) -> Result<(), String> {
     let verdict = a["verdict"].as_str().unwrap_or("");
@@ -39,13 +29,13 @@ pub fn score(q: &Value, a: &Value) -> Result<(), String> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|n| norm(n.as_str().unwrap()))
+                .map(|n| common::norm_name(n.as_str().unwrap()))
                 .collect();
             let got: Vec<String> = a["paths"][0]["concepts"]
                 .as_array()
                 .map(|c| {
                     c.iter()
-                        .map(|n| norm(n["name"].as_str().unwrap()))
+                        .map(|n| common::norm_name(n["name"].as_str().unwrap()))
                         .collect()
                 })
                 .unwrap_or_default();

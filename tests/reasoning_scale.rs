@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 use sutra::graph::{ConceptId, ConceptKind};
-use sutra::learn::normalize::{entity_key, singular};
+use sutra::learn::normalize::entity_key;
 
 const SEED: u64 = 0x5E7A_2024_0BAD_CAFE;
 const TREES: usize = 8;
@@ -306,43 +306,6 @@ fn article(word: &str) -> &'static str {
     }
 }
 
-/// Names compared after lower-casing and dropping articles (as `tests/eval.rs`).
-fn norm(name: &str) -> String {
-    let lower = name.to_lowercase();
-    let words: Vec<&str> = lower
-        .split_whitespace()
-        .filter(|w| !matches!(*w, "a" | "an" | "the"))
-        .collect();
-    words.join(" ")
-}
-
-/// The engine's loose-matching stems (copied from `src/reason/mod.rs`), used only to make
-/// sure the never-learned names cannot be stem-matched to a learned one.
-fn stems(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .filter(|w| !matches!(w.as_str(), "a" | "an" | "the" | "of"))
-        .map(|w| {
-            let w = singular(&w);
-            for suffix in [
-                "ations", "ation", "ures", "ure", "ings", "ing", "ed", "es", "e", "s",
-            ] {
-                if let Some(stem) = w.strip_suffix(suffix) {
-                    if stem.len() >= 3 {
-                        return stem.to_string();
-                    }
-                }
-            }
-            w
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Domain {
     Taxon {
@@ -416,13 +379,13 @@ impl Namer {
         loop {
             let syllables = 1 + rng.below(2);
             let mut w = String::new();
-            w.push_str(*rng.pick(ONSETS));
-            w.push_str(*rng.pick(VOWELS));
+            w.push_str(rng.pick(ONSETS));
+            w.push_str(rng.pick(VOWELS));
             for _ in 0..syllables {
-                w.push_str(*rng.pick(MIDS));
-                w.push_str(*rng.pick(VOWELS));
+                w.push_str(rng.pick(MIDS));
+                w.push_str(rng.pick(VOWELS));
             }
-            w.push_str(*rng.pick(FINALS));
+            w.push_str(rng.pick(FINALS));
             let p = plural_word(&w);
             let ok = (5..=11).contains(&w.len())
                 && !STOP.contains(&w.as_str())
@@ -789,7 +752,11 @@ impl World {
             w.negatives.push((x, y, s));
         }
         // 4. Names never learned: new keys whose stems match no learned name either.
-        let learned_stems: HashSet<Vec<String>> = w.ents.iter().map(|e| stems(&e.name)).collect();
+        let learned_stems: HashSet<Vec<String>> = w
+            .ents
+            .iter()
+            .map(|e| sutra::reason::stems(&e.name))
+            .collect();
         while w.fresh.len() < 12 {
             let e = if w.fresh.len() % 2 == 0 {
                 namer.taxon(&mut rng, usize::MAX, 1)
@@ -797,7 +764,7 @@ impl World {
                 let level = 2 + rng.below(2);
                 namer.place(&mut rng, level)
             };
-            if !learned_stems.contains(&stems(&e.name)) {
+            if !learned_stems.contains(&sutra::reason::stems(&e.name)) {
                 w.fresh.push(e);
             }
         }
@@ -1045,9 +1012,9 @@ fn questions(w: &World, seed: u64) -> Vec<Question> {
             .iter()
             .flat_map(|&p| {
                 let e = &w.ents[p];
-                let mut v = vec![norm(&e.name)];
+                let mut v = vec![common::norm_name(&e.name)];
                 if !e.proper {
-                    v.push(norm(&e.pl()));
+                    v.push(common::norm_name(&e.pl()));
                 }
                 v
             })
@@ -1114,7 +1081,7 @@ fn score(
             let names = path_names(a);
             let mut ids = Vec::new();
             for n in &names {
-                match by_norm.get(&norm(n)) {
+                match by_norm.get(&common::norm_name(n)) {
                     Some(&i) => ids.push(i),
                     None => {
                         return Err(match by_key.get(&entity_key(n)) {
@@ -1238,7 +1205,7 @@ fn held_out_style_data_at_scale() {
         .ents
         .iter()
         .enumerate()
-        .map(|(i, e)| (norm(&e.name), i))
+        .map(|(i, e)| (common::norm_name(&e.name), i))
         .collect();
     assert_eq!(
         by_norm.len(),
@@ -1330,7 +1297,9 @@ fn held_out_style_data_at_scale() {
         let (status, c) = node.get(&format!("/v1/concepts/{id}"));
         if status != 200 {
             missing.push(e.name.clone());
-        } else if norm(c["content"].as_str().unwrap_or("")) != norm(&e.name) {
+        } else if common::norm_name(c["content"].as_str().unwrap_or(""))
+            != common::norm_name(&e.name)
+        {
             plural_display.push(format!("{:?} shown as {}", e.name, c["content"]));
         }
     }

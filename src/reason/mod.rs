@@ -156,8 +156,9 @@ impl GraphView {
     }
 }
 
-/// Word stems for loose matching: lower case, no articles, singular, common suffixes off.
-fn stems(text: &str) -> Vec<String> {
+/// Word stems for loose matching (sorted, deduplicated): lower case, no articles,
+/// singular, common suffixes off. Two names match loosely when their stems are equal.
+pub fn stems(text: &str) -> Vec<String> {
     let mut out: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -352,7 +353,9 @@ fn search(
             continue;
         }
         // Checked every 256 expansions: Instant::now() is cheap but not free.
-        if budget % 256 == 0 && cfg.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        if budget.is_multiple_of(256)
+            && cfg.deadline.is_some_and(|d| std::time::Instant::now() >= d)
+        {
             tracing::warn!(
                 expanded = cfg.max_expansions - budget,
                 "reasoning deadline reached; answering from the paths found so far"

@@ -210,3 +210,13 @@ impl Drop for Node {
         self.kill9();
     }
 }
+
+/// Concept names as the evaluation compares them: lower case, articles dropped.
+pub fn norm_name(name: &str) -> String {
+    let lower = name.to_lowercase();
+    let words: Vec<&str> = lower
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect();
+    words.join(" ")
+}

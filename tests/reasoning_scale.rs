@@ -379,13 +379,13 @@ impl Namer {
         loop {
             let syllables = 1 + rng.below(2);
             let mut w = String::new();
-            w.push_str(rng.pick(ONSETS));
-            w.push_str(rng.pick(VOWELS));
+            w.push_str(rng.pick::<&str>(ONSETS));
+            w.push_str(rng.pick::<&str>(VOWELS));
             for _ in 0..syllables {
-                w.push_str(rng.pick(MIDS));
-                w.push_str(rng.pick(VOWELS));
+                w.push_str(rng.pick::<&str>(MIDS));
+                w.push_str(rng.pick::<&str>(VOWELS));
             }
-            w.push_str(rng.pick(FINALS));
+            w.push_str(rng.pick::<&str>(FINALS));
             let p = plural_word(&w);
             let ok = (5..=11).contains(&w.len())
                 && !STOP.contains(&w.as_str())
@@ -758,7 +758,7 @@ impl World {
             .map(|e| sutra::reason::stems(&e.name))
             .collect();
         while w.fresh.len() < 12 {
-            let e = if w.fresh.len() % 2 == 0 {
+            let e = if w.fresh.len().is_multiple_of(2) {
                 namer.taxon(&mut rng, usize::MAX, 1)
             } else {
                 let level = 2 + rng.below(2);

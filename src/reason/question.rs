@@ -228,14 +228,17 @@ pub fn parse(text: &str) -> Result<Question, ParseError> {
                 (&["before"], AssocType::Precedes),
                 (&["belong", "to"], AssocType::PartOf),
                 (&["lie", "in"], AssocType::LocatedIn),
+                (&["be", "found", "in"], AssocType::LocatedIn),
+                (&["be", "located", "in"], AssocType::LocatedIn),
             ] {
                 let s = splits_on(rest, lrest, kw);
                 if !s.is_empty() {
                     return check(rel, s);
                 }
             }
-            if matches!(first, "can" | "could") {
-                // "Can a poodle bark?": subject, then the ability (every split point).
+            if matches!(first, "can" | "could" | "do" | "does") {
+                // "Can a poodle bark?", "Do birds fly?": subject, then the ability
+                // (every split point).
                 let s: Vec<_> = (1..rest.len())
                     .map(|i| (join(&rest[..i]), join(&rest[i..])))
                     .collect();
@@ -326,6 +329,13 @@ mod tests {
         let (rel, splits) = check("Can a poodle bark?");
         assert_eq!(rel, AssocType::CapableOf);
         assert!(splits.contains(&("a poodle".into(), "bark".into())));
+        let (rel, splits) = check("Do birds fly?");
+        assert_eq!(rel, AssocType::CapableOf);
+        assert_eq!(splits, vec![("birds".to_string(), "fly".to_string())]);
+        assert_eq!(
+            first_split("Can the Mona Lisa be found in Paris?"),
+            (AssocType::LocatedIn, "the Mona Lisa".into(), "Paris".into())
+        );
         let (rel, splits) = check("Is the sun hot?");
         assert_eq!(rel, AssocType::HasProperty);
         assert!(splits.contains(&("the sun".into(), "hot".into())));

@@ -181,6 +181,8 @@ fn abilities_and_properties_inherit_down_not_up_nor_through_part_of() {
     g.rel("car", CapableOf, "drive");
     let a = ask(&g, "Can a poodle bark?");
     assert_eq!(a.verdict, Verdict::Yes);
+    assert_eq!(ask(&g, "Do poodles bark?").verdict, Verdict::Yes);
+    assert_eq!(ask(&g, "Do poodles fly?").verdict, Verdict::Unknown);
     assert_eq!(names(&a.paths[0]), ["poodle", "dog", "bark"]);
     assert_eq!(
         ask(&g, "Can a mammal bark?").verdict,

@@ -124,7 +124,8 @@ impl GraphSnapshot {
     pub fn apply(&mut self, op: &Op) {
         match op {
             Op::PutConcept(u) => {
-                let mut node = self.nodes.get(&u.id).cloned().unwrap_or_default();
+                let mut created = false;
+                let node = self.node_mut(u.id);
                 match &mut node.concept {
                     Some(c) => {
                         let c = Arc::make_mut(c);
@@ -142,7 +143,7 @@ impl GraphSnapshot {
                         c.updated_ms = c.updated_ms.max(u.at_ms);
                     }
                     None => {
-                        self.concepts += 1;
+                        created = true;
                         node.concept = Some(Arc::new(Concept {
                             id: u.id,
                             content: u.content.clone(),
@@ -158,7 +159,7 @@ impl GraphSnapshot {
                         }));
                     }
                 }
-                self.nodes.insert(u.id, node);
+                self.concepts += usize::from(created);
             }
             Op::PutEdge(e) => self.put_edge(e),
             Op::DeleteConcept(id) => {
@@ -180,25 +181,26 @@ impl GraphSnapshot {
                     Side::Out => (*source, *target),
                     Side::In => (*target, *source),
                 };
-                let Some(mut node) = self.nodes.get(&home).cloned() else {
+                let Some(node) = self.nodes.get_mut(&home) else {
                     return;
                 };
                 let list = match side {
                     Side::Out => &mut node.out,
                     Side::In => &mut node.inc,
                 };
+                let mut removed = false;
                 if let Some(list) = list {
                     if let Ok(i) = search(list, *side, *kind, *negated, other) {
                         Arc::make_mut(list).remove(i);
-                        if *side == Side::Out {
-                            self.edges -= 1;
-                        }
+                        removed = true;
                     }
                 }
-                if node.is_empty() {
+                let empty = node.is_empty();
+                if removed && *side == Side::Out {
+                    self.edges -= 1;
+                }
+                if empty {
                     self.nodes.remove(&home);
-                } else {
-                    self.nodes.insert(home, node);
                 }
             }
         }
@@ -209,7 +211,8 @@ impl GraphSnapshot {
             Side::Out => (e.source, e.target),
             Side::In => (e.target, e.source),
         };
-        let mut node = self.nodes.get(&home).cloned().unwrap_or_default();
+        let mut added = false;
+        let node = self.node_mut(home);
         let list = match e.side {
             Side::Out => &mut node.out,
             Side::In => &mut node.inc,
@@ -229,9 +232,7 @@ impl GraphSnapshot {
                 }
             }
             Err(i) => {
-                if e.side == Side::Out {
-                    self.edges += 1;
-                }
+                added = true;
                 list.insert(
                     i,
                     Association {
@@ -249,7 +250,23 @@ impl GraphSnapshot {
                 );
             }
         }
-        self.nodes.insert(home, node);
+        if added && e.side == Side::Out {
+            self.edges += 1;
+        }
+    }
+
+    /// The node stored under `id`, created empty if absent, for in-place change.
+    ///
+    /// Invariant (performance): mutate in place, never clone a node out and insert it
+    /// back. A clone holds a second reference to its association list, so
+    /// `Arc::make_mut` would copy the whole list on every op — quadratic for a hub.
+    /// In place, only the first change per fold copies (the previous snapshot still
+    /// shares it); later ops in the same fold find the list unshared.
+    fn node_mut(&mut self, id: ConceptId) -> &mut Node {
+        if !self.nodes.contains_key(&id) {
+            self.nodes.insert(id, Node::default());
+        }
+        self.nodes.get_mut(&id).expect("just inserted")
     }
 
     /// Serializes the whole snapshot for a checkpoint.
@@ -509,6 +526,35 @@ mod tests {
         assert_eq!(back.prepared, s.prepared);
         assert_eq!((back.concepts, back.edges), (s.concepts, s.edges));
         assert!(GraphSnapshot::decode_checkpoint(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn ops_within_a_fold_mutate_lists_in_place() {
+        // A hub's list is copied at most once per fold (when the previous snapshot
+        // shares it), never once per op: that would make hubs quadratic.
+        let mut s = GraphSnapshot::default();
+        s.apply(&edge(Side::In, "a", "hub"));
+        let published = s.clone();
+        s.apply(&edge(Side::In, "b", "hub"));
+        let first = Arc::as_ptr(s.nodes[&id("hub")].inc.as_ref().unwrap());
+        assert_ne!(
+            first,
+            Arc::as_ptr(published.nodes[&id("hub")].inc.as_ref().unwrap())
+        );
+        for n in ["c", "d", "e", "f"] {
+            s.apply(&edge(Side::In, n, "hub"));
+            assert_eq!(
+                Arc::as_ptr(s.nodes[&id("hub")].inc.as_ref().unwrap()),
+                first,
+                "copied at {n}"
+            );
+        }
+        assert_eq!(s.nodes[&id("hub")].inc().len(), 6);
+        assert_eq!(
+            published.nodes[&id("hub")].inc().len(),
+            1,
+            "the published snapshot is untouched"
+        );
     }
 
     #[test]

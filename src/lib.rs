@@ -8,6 +8,7 @@ pub mod config;
 pub mod faults;
 pub mod graph;
 pub mod http;
+pub mod latency;
 pub mod learn;
 pub mod protocol;
 pub mod reason;

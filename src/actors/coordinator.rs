@@ -16,6 +16,7 @@
 
 use crate::faults::{self, FaultPoint};
 use crate::graph::{ShardId, TxId};
+use crate::latency::LatencyWindow;
 use crate::protocol::{
     codec, CoordinatorMsg, CoordinatorStats, ShardReply, ShardRequest, SutraError, TxnPlan,
     TxnStatus,
@@ -26,7 +27,7 @@ use crate::store::wal::{OpenError, Wal, WalOptions};
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ struct Table {
     applied_lsn: u64,
     committed_total: u64,
     aborted_total: u64,
-    latencies_us: VecDeque<u64>,
+    latencies_us: LatencyWindow,
 }
 
 impl Table {
@@ -204,11 +205,7 @@ impl Actor for Coordinator {
                     match &result {
                         Ok(_) => {
                             t.committed_total += 1;
-                            if t.latencies_us.len() == 1024 {
-                                t.latencies_us.pop_front();
-                            }
-                            t.latencies_us
-                                .push_back(started.elapsed().as_micros() as u64);
+                            t.latencies_us.push(started.elapsed().as_micros() as u64);
                         }
                         Err(_) => t.aborted_total += 1,
                     }
@@ -232,21 +229,15 @@ impl Actor for Coordinator {
             }
             CoordinatorMsg::Stats(reply) => {
                 let t = lock(&state.table);
-                let mut lat: Vec<u64> = t.latencies_us.iter().copied().collect();
-                lat.sort_unstable();
-                let pct = |p: f64| {
-                    lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
-                        .copied()
-                        .unwrap_or(0)
-                };
+                let (p50_us, p99_us) = t.latencies_us.p50_p99();
                 let _ = reply.send(CoordinatorStats {
                     epoch: state.epoch,
                     committed: t.committed_total,
                     aborted: t.aborted_total,
                     active: t.active.len() as u64,
                     undelivered: t.committed.len() as u64,
-                    p50_us: pct(0.5),
-                    p99_us: pct(0.99),
+                    p50_us,
+                    p99_us,
                 });
             }
         }

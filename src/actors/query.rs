@@ -6,10 +6,10 @@
 
 use crate::actors::shard::local_core;
 use crate::faults::{self, FaultPoint};
+use crate::latency::LatencyWindow;
 use crate::protocol::{Progress, QueriesMsg, QueryMsg, QueryStats, ReasonRequest, SutraError};
 use crate::reason::{self, Answer, GraphView, ReasonConfig};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,7 +18,7 @@ use std::time::Instant;
 #[derive(Default)]
 struct Counters {
     completed: AtomicU64,
-    latencies_us: Mutex<VecDeque<u64>>,
+    latencies_us: Mutex<LatencyWindow>,
 }
 
 /// The `queries` supervisor.
@@ -89,26 +89,18 @@ impl Actor for Queries {
                 }
             }
             QueriesMsg::Stats(reply) => {
-                let mut lat: Vec<u64> = state
+                let (p50_us, p99_us) = state
                     .counters
                     .latencies_us
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .copied()
-                    .collect();
-                lat.sort_unstable();
-                let pct = |p: f64| {
-                    lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
-                        .copied()
-                        .unwrap_or(0)
-                };
+                    .p50_p99();
                 let _ = reply.send(QueryStats {
                     completed: state.counters.completed.load(Ordering::Relaxed),
                     failed: state.failed,
                     running: state.running,
-                    p50_us: pct(0.5),
-                    p99_us: pct(0.99),
+                    p50_us,
+                    p99_us,
                 });
             }
         }
@@ -217,17 +209,12 @@ impl Actor for Query {
         let us = started.elapsed().as_micros() as u64;
         progress("done", format!("verdict {:?} in {us} us", answer.verdict));
         session.counters.completed.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut lat = session
-                .counters
-                .latencies_us
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if lat.len() == 1024 {
-                lat.pop_front();
-            }
-            lat.push_back(us);
-        }
+        session
+            .counters
+            .latencies_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(us);
         let _ = reply.send(Ok(answer));
         myself.stop(None);
         Ok(())

@@ -283,6 +283,7 @@ fn main() {
                     id: sentence_id(&text), content: text, kind: ConceptKind::Sentence,
                     semantic_type: SemanticType::Unclassified, strength: 1.0, confidence: 0.9,
                     at_ms: 0, source: Source::default(),
+                    vector: None,
                 }));
             }
             if plan.parts.len() != 2 { continue; }

@@ -35,6 +35,9 @@ pub struct ClusterConfig {
     /// `[reasoning]`: optional, defaults to [`ReasoningConfig::default`].
     #[serde(default)]
     pub reasoning: ReasoningConfig,
+    /// The embedding model, its replicas' batching, cache and queue.
+    #[serde(default)]
+    pub embedding: EmbeddingConfig,
     /// The file this was read from, for messages; not a key of the file.
     #[serde(skip)]
     pub source: PathBuf,
@@ -180,6 +183,56 @@ impl Default for ReasoningConfig {
 }
 
 /// Why a cluster config cannot be used; every message names the file.
+/// `[embedding]`: where the model lives and how the embedder pool batches.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingConfig {
+    /// Directory prepared by `scripts/setup-model.py` (relative to this file's
+    /// directory); the `SUTRA_MODEL_DIR` environment variable overrides it.
+    pub model_dir: PathBuf,
+    /// `int8` (dynamically quantized, about twice as fast) or `fp32`.
+    pub variant: String,
+    /// ONNX Runtime threads per replica.
+    pub threads_per_replica: usize,
+    /// Texts longer than this many tokens are truncated (counted in stats).
+    pub max_tokens: usize,
+    /// Most texts in one batch.
+    pub max_batch: usize,
+    /// Most tokens (texts x padded length) in one batch.
+    pub max_batch_tokens: usize,
+    /// How long a partial batch may wait for more texts while a replica is idle.
+    pub max_wait_ms: u64,
+    /// Embeddings kept in the LRU cache (0 disables it).
+    pub cache_entries: usize,
+    /// Texts waiting for a replica beyond which requests are refused with 503.
+    pub queue_limit: usize,
+    /// A batch taking longer than this is re-run elsewhere and its replica restarted.
+    pub batch_deadline_ms: u64,
+    /// With every replica down, how long a caller waits before a 503.
+    pub unavailable_wait_ms: u64,
+    /// Minimum cosine similarity for a question's mention to resolve to a concept.
+    pub resolve_similarity: f32,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        Self {
+            model_dir: PathBuf::from("models/minilm"),
+            variant: "int8".into(),
+            threads_per_replica: 1,
+            max_tokens: 256,
+            max_batch: 32,
+            max_batch_tokens: 8192,
+            max_wait_ms: 2,
+            cache_entries: 50_000,
+            queue_limit: 20_000,
+            batch_deadline_ms: 10_000,
+            unavailable_wait_ms: 3_000,
+            resolve_similarity: 0.86,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
@@ -268,6 +321,9 @@ impl ClusterConfig {
             if n.data_dir.is_relative() {
                 n.data_dir = base.join(&n.data_dir);
             }
+        }
+        if cfg.embedding.model_dir.is_relative() {
+            cfg.embedding.model_dir = base.join(&cfg.embedding.model_dir);
         }
         Ok(cfg)
     }
@@ -489,6 +545,48 @@ impl ClusterConfig {
             (1..=20).contains(&r.num_paths),
             "reasoning.num_paths must be from 1 to 20 (got {})",
             r.num_paths
+        );
+        let e = &self.embedding;
+        ensure!(
+            e.variant == "int8" || e.variant == "fp32",
+            "embedding.variant must be \"int8\" or \"fp32\" (got \"{}\")",
+            e.variant
+        );
+        ensure!(
+            (1..=64).contains(&e.threads_per_replica),
+            "embedding.threads_per_replica must be from 1 to 64 (got {})",
+            e.threads_per_replica
+        );
+        ensure!(
+            (8..=512).contains(&e.max_tokens),
+            "embedding.max_tokens must be from 8 to 512, the model's limit (got {})",
+            e.max_tokens
+        );
+        ensure!(
+            (1..=1024).contains(&e.max_batch),
+            "embedding.max_batch must be from 1 to 1024 (got {})",
+            e.max_batch
+        );
+        ensure!(
+            e.max_batch_tokens >= e.max_tokens,
+            "embedding.max_batch_tokens ({}) must be at least embedding.max_tokens ({}) so one long text fits",
+            e.max_batch_tokens,
+            e.max_tokens
+        );
+        ensure!(
+            e.queue_limit >= e.max_batch,
+            "embedding.queue_limit ({}) must be at least embedding.max_batch ({})",
+            e.queue_limit,
+            e.max_batch
+        );
+        ensure!(
+            e.batch_deadline_ms >= 100 && e.unavailable_wait_ms >= 10,
+            "embedding.batch_deadline_ms must be at least 100 and embedding.unavailable_wait_ms at least 10"
+        );
+        ensure!(
+            (0.0..=1.0).contains(&e.resolve_similarity),
+            "embedding.resolve_similarity must be from 0 to 1 (got {})",
+            e.resolve_similarity
         );
         Ok(())
     }

@@ -17,6 +17,19 @@ pub enum FaultPoint {
     CoordinatorAfterDecision,
     /// The next query session panics while reasoning.
     QueryPanic,
+    /// Embedder replica `replica` panics on its next batch.
+    EmbedderPanic {
+        /// The replica index.
+        replica: usize,
+    },
+    /// Embedder replica `replica` stalls for `ms` milliseconds in its next batch (a hung
+    /// model, for the batch deadline).
+    EmbedderStall {
+        /// The replica index.
+        replica: usize,
+        /// How long.
+        ms: u64,
+    },
     /// A participant shard panics on receiving Commit, before logging it.
     ShardBeforeCommit {
         /// The shard.
@@ -41,6 +54,24 @@ pub fn fire(point: FaultPoint) -> bool {
             true
         }
         None => false,
+    }
+}
+
+/// The embedder replica `replica`'s fault points: panics or stalls if one is armed.
+pub fn hit_embedder(replica: usize) {
+    if fire(FaultPoint::EmbedderPanic { replica }) {
+        panic!("injected fault: embedder-{replica} panics");
+    }
+    let stall = {
+        let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
+        let at = armed.iter().position(
+            |p| matches!(p, FaultPoint::EmbedderStall { replica: r, .. } if *r == replica),
+        );
+        at.map(|i| armed.remove(i))
+    };
+    if let Some(FaultPoint::EmbedderStall { ms, .. }) = stall {
+        tracing::warn!(replica, ms, "injected fault: embedder stalls");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 

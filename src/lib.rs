@@ -5,6 +5,8 @@
 
 pub mod actors;
 pub mod config;
+pub mod embed;
+pub mod index;
 pub mod faults;
 pub mod graph;
 pub mod http;

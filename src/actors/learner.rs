@@ -116,6 +116,7 @@ pub async fn learn(
                 confidence: options.confidence,
                 at_ms,
                 source: source.clone(),
+                vector: None,
             }),
         );
         let mut kept = 0u32;
@@ -187,11 +188,43 @@ pub async fn learn(
             });
         }
     }
+    if options.generate_embedding {
+        attach_vectors(&mut plan, router.timeout).await?;
+    }
     commit(router, plan, options.read_your_writes).await?;
     Ok(Learned {
         concept_ids: ids,
         associations: made,
     })
+}
+
+/// Texts per call to the embedder pool: a large batch is embedded in chunks so one
+/// request never holds more than this many places in the pool's bounded queue.
+const EMBED_CHUNK: usize = 512;
+
+/// Embeds the content of every concept the plan writes (sentences, and entity names so
+/// questions can resolve concepts by similarity) and puts the vectors on the ops.
+async fn attach_vectors(plan: &mut TxnPlan, timeout: std::time::Duration) -> Result<(), SutraError> {
+    let mut texts: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for op in plan.parts.values().flatten() {
+        if let Op::PutConcept(u) = op {
+            seen.entry(u.content.clone()).or_insert_with(|| {
+                texts.push(u.content.clone());
+                texts.len() - 1
+            });
+        }
+    }
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(EMBED_CHUNK) {
+        vectors.extend(crate::actors::embedder::embed(chunk.to_vec(), timeout).await?);
+    }
+    for op in plan.parts.values_mut().flatten() {
+        if let Op::PutConcept(u) = op {
+            u.vector = Some(vectors[seen[&u.content]].to_vec());
+        }
+    }
+    Ok(())
 }
 
 /// Adds (or reinforces) the entity named `name`; `None` if the name has no words.
@@ -219,6 +252,7 @@ fn entity(
             confidence: options.confidence,
             at_ms,
             source: source.clone(),
+            vector: None,
         }),
     );
     Some(id)
@@ -297,6 +331,7 @@ async fn endpoint(
                 request_id: Some(request_id.to_string()),
                 ..Default::default()
             },
+            vector: None,
         }),
     );
     Ok(id)

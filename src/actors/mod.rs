@@ -2,6 +2,7 @@
 //! One file per actor kind; [`node`] assembles them into one node's supervision tree.
 
 pub mod coordinator;
+pub mod embedder;
 pub mod ingress;
 pub mod learner;
 pub mod node;

@@ -6,6 +6,9 @@
 //! │   ├── shard-0 ── reconciler-0
 //! │   └── ...
 //! ├── txn-coordinator
+//! ├── embedders (pool; supervises its replicas itself)
+//! │   ├── embedder-0
+//! │   └── ...
 //! ├── learner
 //! ├── queries ── query-<n> (one per question, temporary)
 //! └── ingress
@@ -14,6 +17,7 @@
 //! requests before the shards take their final checkpoint.
 
 use crate::actors::coordinator::{Coordinator, CoordinatorArgs};
+use crate::actors::embedder::{Pool, PoolArgs, POOL};
 use crate::actors::ingress::{Ingress, IngressArgs};
 use crate::actors::learner::Learner;
 use crate::actors::query::{Queries, QueriesArgs};
@@ -64,9 +68,10 @@ impl RunningNode {
     }
 }
 
-/// The reasoner's settings from `[reasoning]`.
-pub fn reason_config(r: &ReasoningConfig) -> ReasonConfig {
+/// The reasoner's settings from `[reasoning]` (and `[embedding]`'s similarity floor).
+pub fn reason_config(r: &ReasoningConfig, resolve_similarity: f32) -> ReasonConfig {
     ReasonConfig {
+        resolve_similarity,
         gate: r.quality_gate,
         decay: r.decay_per_hop,
         max_depth: r.max_depth,
@@ -142,6 +147,30 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             }
         })
     };
+    let replicas = opts.node.embedder_replicas as usize;
+    let embedders = if replicas > 0 {
+        // Located here so a missing model stops the start with the set-up command,
+        // before any actor runs.
+        let files = Arc::new(
+            crate::embed::ModelFiles::locate(&cfg.embedding.model_dir, &cfg.embedding.variant)
+                .map_err(|e| e.to_string())?,
+        );
+        let config = cfg.embedding.clone();
+        Some(ChildSpec::new(POOL, move |sup| {
+            let args = PoolArgs {
+                replicas,
+                files: Arc::clone(&files),
+                config: config.clone(),
+            };
+            async move {
+                Actor::spawn_linked(Some(POOL.into()), Pool, args, sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            }
+        }))
+    } else {
+        None
+    };
     let learner = {
         let router = router.clone();
         ChildSpec::new(LEARNER, move |sup| {
@@ -155,7 +184,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
     };
     let queries = {
         let args = QueriesArgs {
-            config: reason_config(&cfg.reasoning),
+            config: reason_config(&cfg.reasoning, cfg.embedding.resolve_similarity),
             shards: cfg.cluster.shards,
             deadline: Duration::from_millis(cfg.limits.request_timeout_ms / 2),
         };
@@ -175,7 +204,8 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             cfg.limits.clone(),
             opts.node.name.clone(),
             opts.fault_injection,
-            reason_config(&cfg.reasoning),
+            reason_config(&cfg.reasoning, cfg.embedding.resolve_similarity),
+            replicas,
         )),
         addr: Arc::new(Mutex::new(opts.node.http_addr)),
         ready: ready_tx,
@@ -193,7 +223,11 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         Some(NODE.into()),
         Supervisor,
         SupervisorArgs {
-            children: vec![shards, coordinator, learner, queries, ingress],
+            children: [shards, coordinator]
+                .into_iter()
+                .chain(embedders)
+                .chain([learner, queries, ingress])
+                .collect(),
             policy,
             parallel_start: false,
         },

@@ -12,7 +12,57 @@ use crate::reason::{self, Answer, GraphView, ReasonConfig};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Matches the question's mentions that no name matches to entities by embedding
+/// similarity (SPEC §4: exact name first, vector similarity next). Without embedders, or
+/// if they are busy, resolution simply stays by name.
+async fn resolve_by_similarity(
+    view: &mut GraphView,
+    question: &str,
+    config: &ReasonConfig,
+    progress: &(dyn Fn(&'static str, String) + Sync),
+) {
+    let unresolved: Vec<String> = reason::mentions(question)
+        .into_iter()
+        .filter(|m| view.resolve_by_name(m).is_none())
+        .collect();
+    if unresolved.is_empty()
+        || ractor::registry::where_is(crate::actors::embedder::POOL.to_string()).is_none()
+    {
+        return;
+    }
+    let vectors =
+        match crate::actors::embedder::embed(unresolved.clone(), Duration::from_secs(2)).await {
+            Ok(v) => v,
+            Err(e) => {
+                progress("resolve", format!("embeddings unavailable ({e}); resolving by name only"));
+                return;
+            }
+        };
+    let cores: Vec<_> = (0..view.shard_count()).filter_map(local_core).collect();
+    for (mention, vector) in unresolved.iter().zip(vectors) {
+        let best = cores
+            .iter()
+            .filter_map(|core| core.search(&vector, 16).ok())
+            .flatten()
+            .filter(|(id, _)| {
+                view.concept(*id)
+                    .is_some_and(|c| c.kind == crate::graph::ConceptKind::Entity)
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((id, similarity)) = best.filter(|b| b.1 >= config.resolve_similarity) {
+            progress(
+                "resolve",
+                format!(
+                    "'{mention}' matches '{}' by similarity {similarity:.3}",
+                    view.name(id)
+                ),
+            );
+            view.add_similar(mention, id);
+        }
+    }
+}
 
 /// Shared counters of the sessions.
 #[derive(Default)]
@@ -197,7 +247,8 @@ impl Actor for Query {
         if faults::fire(FaultPoint::QueryPanic) {
             panic!("injected fault: query session panicked while reasoning");
         }
-        let view = GraphView::new(snaps);
+        let mut view = GraphView::new(snaps);
+        resolve_by_similarity(&mut view, &request.question, &session.config, &progress).await;
         let config = ReasonConfig {
             num_paths: request.num_paths,
             max_depth: request.max_depth,

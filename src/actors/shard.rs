@@ -11,7 +11,7 @@ use crate::config::StorageConfig;
 use crate::faults::{self, FaultPoint};
 use crate::graph::{Record, ShardId, TxId};
 use crate::protocol::{
-    ConceptView, CoordinatorMsg, ShardMsg, ShardReply, ShardRequest, SutraError, TxnStatus,
+    ConceptView, CoordinatorMsg, SearchHit, ShardMsg, ShardReply, ShardRequest, SutraError, TxnStatus,
 };
 use crate::router::{reconciler_name, COORDINATOR};
 use crate::store::shard::ShardCore;
@@ -212,6 +212,30 @@ impl Shard {
                 let mut stats = state.core.stats();
                 stats.in_doubt = state.in_doubt.len() as u64;
                 let _ = reply.send(ShardReply::Stats(stats));
+                return Ok(());
+            }
+            ShardRequest::Search { vector, k, kind } => {
+                // With a kind filter, over-fetch so filtering still leaves k.
+                let fetch = if kind.is_some() { (k * 8).min(2048) } else { k };
+                let snap = state.core.snapshot();
+                let reply_with = match state.core.search(&vector, fetch) {
+                    Ok(hits) => ShardReply::Hits(
+                        hits.into_iter()
+                            .filter_map(|(id, similarity)| {
+                                let c = snap.concept(id)?;
+                                (kind.is_none() || kind == Some(c.kind)).then(|| SearchHit {
+                                    concept_id: id,
+                                    content: c.content.clone(),
+                                    kind: c.kind,
+                                    similarity,
+                                })
+                            })
+                            .take(k)
+                            .collect(),
+                    ),
+                    Err(e) => ShardReply::Failed(SutraError::bad("invalid_vector", e.to_string())),
+                };
+                let _ = reply.send(reply_with);
                 return Ok(());
             }
             ShardRequest::Apply { ops } => vec![Record::Apply(ops)],

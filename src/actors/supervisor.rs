@@ -96,7 +96,9 @@ pub fn restart_counts() -> HashMap<String, u64> {
         .unwrap_or_default()
 }
 
-fn count_restart(name: &str) {
+/// Counts one restart of `name` (for supervisors other than [`Supervisor`] that restart
+/// their own children, like the embedder pool).
+pub fn count_restart(name: &str) {
     let mut guard = RESTARTS.lock().unwrap_or_else(|e| e.into_inner());
     *guard
         .get_or_insert_with(HashMap::new)
@@ -128,7 +130,34 @@ pub struct SupervisorArgs {
 struct Child {
     spec: ChildSpec,
     cell: Option<ActorCell>,
+    crashes: CrashHistory,
+}
+
+/// One child's recent crashes: decides the backoff before its restart, or that the
+/// restart intensity is exceeded.
+#[derive(Debug, Default)]
+pub struct CrashHistory {
     crashes: VecDeque<Instant>,
+}
+
+impl CrashHistory {
+    /// Records a crash at `now`: `Ok(backoff)` to wait before restarting, or
+    /// `Err(crashes)` when more than `policy.max_restarts` fell within `policy.window`.
+    pub fn crashed(&mut self, policy: &RestartPolicy, now: Instant) -> Result<Duration, usize> {
+        self.crashes.push_back(now);
+        while self
+            .crashes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > policy.window)
+        {
+            self.crashes.pop_front();
+        }
+        if self.crashes.len() > policy.max_restarts {
+            return Err(self.crashes.len());
+        }
+        let exp = (self.crashes.len() as u32).saturating_sub(1).min(16);
+        Ok((policy.backoff_min * 2u32.pow(exp)).min(policy.backoff_max))
+    }
 }
 
 /// A supervisor's state.
@@ -155,27 +184,18 @@ impl Supervisor {
         let policy = state.policy.clone();
         let child = &mut state.children[i];
         child.cell = None;
-        let now = Instant::now();
-        child.crashes.push_back(now);
-        while child
-            .crashes
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > policy.window)
-        {
-            child.crashes.pop_front();
-        }
         let name = child.spec.name.clone();
-        if child.crashes.len() > policy.max_restarts {
-            tracing::error!(child = %name, %why, "restart intensity exceeded; escalating");
-            return Err(format!(
-                "{name} crashed {} times within {:?} (last: {why}); giving up and escalating",
-                child.crashes.len(),
-                policy.window
-            )
-            .into());
-        }
-        let exp = (child.crashes.len() as u32).saturating_sub(1).min(16);
-        let backoff = (policy.backoff_min * 2u32.pow(exp)).min(policy.backoff_max);
+        let backoff = match child.crashes.crashed(&policy, Instant::now()) {
+            Ok(backoff) => backoff,
+            Err(crashes) => {
+                tracing::error!(child = %name, %why, "restart intensity exceeded; escalating");
+                return Err(format!(
+                    "{name} crashed {crashes} times within {:?} (last: {why}); giving up and escalating",
+                    policy.window
+                )
+                .into());
+            }
+        };
         tracing::warn!(child = %name, %why, ?backoff, "child stopped unexpectedly; restarting");
         myself.send_after(backoff, move || SupervisorMsg::Restart(name));
         Ok(())
@@ -201,7 +221,7 @@ impl Actor for Supervisor {
                     Ok(cell) => children.push(Child {
                         spec,
                         cell: Some(cell),
-                        crashes: VecDeque::new(),
+                        crashes: CrashHistory::default(),
                     }),
                     Err(e) => {
                         failure.get_or_insert(format!(
@@ -229,7 +249,7 @@ impl Actor for Supervisor {
                 children.push(Child {
                     spec,
                     cell: Some(cell),
-                    crashes: VecDeque::new(),
+                    crashes: CrashHistory::default(),
                 });
             }
         }

@@ -30,6 +30,10 @@ struct Args {
     /// Override the node's data directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Override the node's embedder replica count (0 runs no embedding model: no
+    /// vectors, no /v1/search).
+    #[arg(long)]
+    embedders: Option<u32>,
     /// Serve POST /v1/admin/faults, which arms crash points for chaos tests.
     /// Never use it in production.
     #[arg(long)]
@@ -65,6 +69,12 @@ fn run(args: Args) -> Result<(), String> {
     }
     if let Some(dir) = args.data_dir {
         node.data_dir = dir;
+    }
+    if let Some(n) = args.embedders {
+        if n > 64 {
+            return Err(format!("--embedders {n}: at most 64 replicas per node"));
+        }
+        node.embedder_replicas = n;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

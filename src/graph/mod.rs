@@ -162,8 +162,9 @@ pub struct Concept {
     pub confidence: f32,
     /// How many times it was learned.
     pub evidence: u32,
-    /// Embedding, once the embedding work lands.
-    pub vector: Option<Vec<f32>>,
+    /// Whether the concept has an embedding in its shard's vector index (the vector
+    /// itself lives only there and in the log, not in the snapshot).
+    pub has_vector: bool,
     /// When it was first learned.
     pub created_ms: Millis,
     /// When it was last reinforced.
@@ -300,6 +301,8 @@ pub struct ConceptUpsert {
     pub at_ms: Millis,
     /// Who taught it.
     pub source: Source,
+    /// Its embedding (unit length), when learned with one.
+    pub vector: Option<Vec<f32>>,
 }
 
 /// Create-or-reinforce one copy of an association.

@@ -50,6 +50,15 @@ pub enum Record {
     Abort(TxId),
 }
 
+/// A change to a shard's vector index, reported while ops are applied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum VectorChange<'a> {
+    /// The concept has this embedding.
+    Put(ConceptId, &'a [f32]),
+    /// The concept is gone.
+    Remove(ConceptId),
+}
+
 /// Everything one shard stores under one concept id. Association lists are kept sorted
 /// by (kind, other end) so upserts are a binary search; `None` means empty so the
 /// millions of leaf concepts with no edges cost no allocation.
@@ -101,16 +110,27 @@ impl GraphSnapshot {
     /// Folds one durable log record in. Records must arrive in LSN order; replaying the
     /// same sequence always gives the same snapshot.
     pub fn apply_record(&mut self, lsn: u64, record: &Record) {
+        self.apply_record_with(lsn, record, &mut |_| {});
+    }
+
+    /// [`GraphSnapshot::apply_record`], telling `vectors` about every vector the applied
+    /// ops add or remove (in order), so the shard's vector index follows the graph.
+    pub fn apply_record_with(
+        &mut self,
+        lsn: u64,
+        record: &Record,
+        vectors: &mut dyn FnMut(VectorChange<'_>),
+    ) {
         debug_assert!(lsn > self.lsn || lsn == 0, "records fold in log order");
         match record {
-            Record::Apply(ops) => ops.iter().for_each(|op| self.apply(op)),
+            Record::Apply(ops) => ops.iter().for_each(|op| self.apply_with(op, vectors)),
             Record::Prepare { txid, ops } => {
                 self.prepared.insert(*txid, Arc::new(ops.clone()));
             }
             Record::Commit(txid) => {
                 // A commit of an unknown txid is a duplicate delivery: already applied.
                 if let Some(ops) = self.prepared.remove(txid) {
-                    ops.iter().for_each(|op| self.apply(op));
+                    ops.iter().for_each(|op| self.apply_with(op, vectors));
                 }
             }
             Record::Abort(txid) => {
@@ -122,8 +142,16 @@ impl GraphSnapshot {
 
     /// Applies one op.
     pub fn apply(&mut self, op: &Op) {
+        self.apply_with(op, &mut |_| {});
+    }
+
+    /// Applies one op, reporting its vector change.
+    pub fn apply_with(&mut self, op: &Op, vectors: &mut dyn FnMut(VectorChange<'_>)) {
         match op {
             Op::PutConcept(u) => {
+                if let Some(v) = &u.vector {
+                    vectors(VectorChange::Put(u.id, v));
+                }
                 let mut created = false;
                 let node = self.node_mut(u.id);
                 match &mut node.concept {
@@ -141,6 +169,7 @@ impl GraphSnapshot {
                         c.strength += u.strength;
                         c.confidence = combine_confidence(c.confidence, u.confidence);
                         c.updated_ms = c.updated_ms.max(u.at_ms);
+                        c.has_vector |= u.vector.is_some();
                     }
                     None => {
                         created = true;
@@ -152,7 +181,7 @@ impl GraphSnapshot {
                             strength: u.strength,
                             confidence: u.confidence,
                             evidence: 1,
-                            vector: None,
+                            has_vector: u.vector.is_some(),
                             created_ms: u.at_ms,
                             updated_ms: u.at_ms,
                             source: u.source.clone(),
@@ -163,6 +192,7 @@ impl GraphSnapshot {
             }
             Op::PutEdge(e) => self.put_edge(e),
             Op::DeleteConcept(id) => {
+                vectors(VectorChange::Remove(*id));
                 if let Some(node) = self.nodes.remove(id) {
                     if node.concept.is_some() {
                         self.concepts -= 1;
@@ -395,6 +425,7 @@ mod tests {
             confidence: 0.5,
             at_ms: at,
             source: Source::default(),
+            vector: None,
         })
     }
 

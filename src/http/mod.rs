@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod reason;
+pub mod search;
 
 use crate::config::LimitsConfig;
 use crate::graph::{Association, ConceptId};
@@ -44,6 +45,8 @@ pub struct AppState {
     pub started: Instant,
     /// Reasoning defaults.
     pub reasoning: crate::reason::ReasonConfig,
+    /// Embedder replicas on this node (0: no embeddings, no search).
+    pub embedders: usize,
     requests: AtomicU64,
 }
 
@@ -55,6 +58,7 @@ impl AppState {
         node: String,
         faults_enabled: bool,
         reasoning: crate::reason::ReasonConfig,
+        embedders: usize,
     ) -> Self {
         AppState {
             router,
@@ -62,6 +66,7 @@ impl AppState {
             node,
             faults_enabled,
             reasoning,
+            embedders,
             started: Instant::now(),
             requests: AtomicU64::new(0),
         }
@@ -216,13 +221,15 @@ fn unit_interval(name: &str, v: f32) -> Result<f32, SutraError> {
     }
 }
 
-fn validate_options(o: Option<OptionsIn>) -> Result<LearnOptions, SutraError> {
+/// Validates learn options; `embeddings` says whether this node runs embedders (the
+/// default of `generate_embedding`).
+fn validate_options(o: Option<OptionsIn>, embeddings: bool) -> Result<LearnOptions, SutraError> {
     let o = o.unwrap_or_default();
     let d = LearnOptions::default();
-    if o.generate_embedding == Some(true) {
+    if o.generate_embedding == Some(true) && !embeddings {
         return Err(SutraError::bad(
             "invalid_option",
-            "generate_embedding is not available yet: this version has no embedding model; omit the option or set it to false",
+            "generate_embedding is true but this node runs no embedder replicas (embedder_replicas = 0 or --embedders 0); omit the option, set it to false, or start the node with embedders",
         ));
     }
     let max_assoc = o
@@ -249,7 +256,7 @@ fn validate_options(o: Option<OptionsIn>) -> Result<LearnOptions, SutraError> {
         ));
     }
     Ok(LearnOptions {
-        generate_embedding: false,
+        generate_embedding: o.generate_embedding.unwrap_or(embeddings),
         extract_associations: o.extract_associations.unwrap_or(d.extract_associations),
         min_association_confidence: unit_interval(
             "min_association_confidence",
@@ -263,7 +270,7 @@ fn validate_options(o: Option<OptionsIn>) -> Result<LearnOptions, SutraError> {
     })
 }
 
-fn validate_content(limits: &LimitsConfig, field: &str, s: &str) -> Result<(), SutraError> {
+pub(crate) fn validate_content(limits: &LimitsConfig, field: &str, s: &str) -> Result<(), SutraError> {
     if s.trim().is_empty() {
         return Err(SutraError::bad(
             "invalid_content",
@@ -303,7 +310,7 @@ async fn learn(
 ) -> ApiResult<Json<Value>> {
     let req: LearnIn = parse_body(body)?;
     validate_content(&state.limits, "content", &req.content)?;
-    let options = validate_options(req.options)?;
+    let options = validate_options(req.options, state.embedders > 0)?;
     let request_id = state.request_id(&headers);
     let learned: Learned = call_learner(&state, |reply| LearnerMsg::Learn {
         contents: vec![req.content],
@@ -352,7 +359,7 @@ async fn learn_batch(
     for (i, c) in req.contents.iter().enumerate() {
         validate_content(&state.limits, &format!("contents[{i}]"), c)?;
     }
-    let options = validate_options(req.options)?;
+    let options = validate_options(req.options, state.embedders > 0)?;
     let request_id = state.request_id(&headers);
     let learned = call_learner(&state, |reply| LearnerMsg::Learn {
         contents: req.contents,
@@ -525,9 +532,18 @@ async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
         },
         None => json!({"state": "restarting"}),
     };
+    let embedders = if state.embedders == 0 {
+        json!({"state": "off", "replicas": []})
+    } else {
+        match crate::actors::embedder::stats().await {
+            Some(st) => json!(st),
+            None => json!({"state": "restarting"}),
+        }
+    };
     Ok(Json(json!({
         "node": state.node,
         "queries": queries,
+        "embedders": embedders,
         "uptime_s": state.started.elapsed().as_secs(),
         "concepts": concepts,
         "associations": assocs,
@@ -578,6 +594,8 @@ pub fn routes(state: Shared) -> axum::Router {
         .route("/v1/associations", post(associations))
         .route("/v1/concepts/{id}", get(get_concept).delete(delete_concept))
         .route("/v1/stats", get(stats))
+        .route("/v1/search", post(search::search))
+        .route("/v1/embed", post(search::embed))
         .route("/v1/reason", post(reason::reason))
         .route("/v1/path", post(reason::path))
         .route("/v1/admin/actors", get(admin::actors))
@@ -599,8 +617,10 @@ mod tests {
 
     #[test]
     fn options_are_validated() {
-        assert!(validate_options(None).is_ok());
-        let bad = |o: OptionsIn| validate_options(Some(o)).unwrap_err().to_string();
+        assert!(validate_options(None, false).is_ok());
+        assert!(validate_options(None, true).unwrap().generate_embedding);
+        assert!(!validate_options(None, false).unwrap().generate_embedding);
+        let bad = |o: OptionsIn| validate_options(Some(o), false).unwrap_err().to_string();
         assert!(bad(OptionsIn {
             confidence: Some(1.5),
             ..Default::default()

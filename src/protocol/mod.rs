@@ -6,7 +6,7 @@
 
 pub mod codec;
 
-use crate::graph::{Association, Concept, ConceptId, Op, ShardId, TxId};
+use crate::graph::{Association, Concept, ConceptId, ConceptKind, Op, ShardId, TxId};
 use ractor::RpcReplyPort;
 use ractor_cluster_derive::RactorMessage;
 use serde::{Deserialize, Serialize};
@@ -98,6 +98,12 @@ pub struct ShardStats {
     pub checkpoint_lsn: u64,
     /// How long opening the shard took (checkpoint load + log replay), in ms.
     pub recovery_ms: u64,
+    /// Vectors in the shard's index.
+    pub vectors: u64,
+    /// Memory held by the vector index.
+    pub vector_index_bytes: u64,
+    /// Milliseconds the vector index took to load at start.
+    pub index_load_ms: u64,
 }
 
 /// A request to one shard.
@@ -136,6 +142,28 @@ pub enum ShardRequest {
     Fold,
     /// Counters.
     Stats,
+    /// The `k` concepts (of `kind`, if given) whose vectors are nearest to `vector`.
+    Search {
+        /// Unit-length query embedding.
+        vector: Vec<f32>,
+        /// How many.
+        k: usize,
+        /// Only concepts of this kind.
+        kind: Option<ConceptKind>,
+    },
+}
+
+/// One vector search result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The concept.
+    pub concept_id: ConceptId,
+    /// Its content.
+    pub content: String,
+    /// Sentence or entity.
+    pub kind: ConceptKind,
+    /// Cosine similarity to the query.
+    pub similarity: f32,
 }
 
 /// A shard's answer.
@@ -150,6 +178,8 @@ pub enum ShardReply {
     },
     /// Counters.
     Stats(ShardStats),
+    /// Search results, best first.
+    Hits(Vec<SearchHit>),
     /// The request failed.
     Failed(SutraError),
 }
@@ -243,7 +273,8 @@ pub enum CoordinatorMsg {
 /// How a statement should be learned (SPEC §3 options).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LearnOptions {
-    /// Embed the statement (needs the embedding work).
+    /// Embed the statement and its entities' names (default: on when the node runs
+    /// embedder replicas).
     pub generate_embedding: bool,
     /// Extract associations from the text.
     pub extract_associations: bool,

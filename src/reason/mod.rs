@@ -40,6 +40,9 @@ pub struct ReasonConfig {
     pub max_expansions: usize,
     /// When searching must stop; paths found by then are still used.
     pub deadline: Option<std::time::Instant>,
+    /// A mention no name matches resolves to the entity whose name embedding is at
+    /// least this similar (cosine).
+    pub resolve_similarity: f32,
 }
 
 impl Default for ReasonConfig {
@@ -51,6 +54,7 @@ impl Default for ReasonConfig {
             num_paths: 3,
             max_expansions: 50_000,
             deadline: None,
+            resolve_similarity: 0.86,
         }
     }
 }
@@ -58,19 +62,49 @@ impl Default for ReasonConfig {
 /// A consistent read view over every shard's snapshot, taken once per question.
 pub struct GraphView {
     shards: Vec<Arc<GraphSnapshot>>,
+    /// Entities matched to mentions by embedding similarity, by the mention's
+    /// normalized key (computed by the query session, which can reach the embedders).
+    similar: std::collections::HashMap<String, ConceptId>,
 }
 
 impl GraphView {
     /// A view over these snapshots (index = shard).
     pub fn new(shards: Vec<Arc<GraphSnapshot>>) -> Self {
         assert!(!shards.is_empty(), "a view needs at least one shard");
-        GraphView { shards }
+        GraphView {
+            shards,
+            similar: Default::default(),
+        }
+    }
+
+    /// Adds a mention's match by embedding similarity (the last resort of
+    /// [`GraphView::resolve`]).
+    pub fn add_similar(&mut self, mention: &str, id: ConceptId) {
+        self.similar.insert(entity_key(mention), id);
+    }
+
+    /// The entity matched to `text` by embedding similarity, if any.
+    pub fn by_vector(&self, text: &str) -> Option<ConceptId> {
+        self.similar
+            .get(&entity_key(text))
+            .copied()
+            .filter(|id| self.concept(*id).is_some())
+    }
+
+    /// Exact or stem match, without embeddings.
+    pub fn resolve_by_name(&self, text: &str) -> Option<ConceptId> {
+        self.exact(text).or_else(|| self.by_stems(text))
     }
 
     fn node(&self, id: ConceptId) -> Option<&crate::graph::Node> {
         self.shards[id.shard(self.shards.len() as u32) as usize]
             .nodes
             .get(&id)
+    }
+
+    /// Number of shards in the view.
+    pub fn shard_count(&self) -> u32 {
+        self.shards.len() as u32
     }
 
     /// A concept by id.
@@ -142,9 +176,10 @@ impl GraphView {
         }
     }
 
-    /// Exact, then stem matching.
+    /// Exact, then stem matching, then embedding similarity.
     pub fn resolve(&self, text: &str) -> Option<ConceptId> {
-        self.exact(text).or_else(|| self.by_stems(text))
+        self.resolve_by_name(text)
+            .or_else(|| self.by_vector(text))
     }
 
     /// The text of the sentences an association was read from.
@@ -528,6 +563,20 @@ fn unknown(answer: String) -> Answer {
     }
 }
 
+/// The names a question mentions (every candidate split), for resolving them by
+/// embedding similarity before reasoning; empty if it does not parse.
+pub fn mentions(text: &str) -> Vec<String> {
+    match question::parse(text) {
+        Ok(Question::Check { splits, .. }) => {
+            let mut names: Vec<String> = splits.into_iter().flat_map(|(s, o)| [s, o]).collect();
+            names.dedup();
+            names
+        }
+        Ok(Question::Open { subject, .. }) | Ok(Question::About { subject }) => vec![subject],
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Answers a question from a graph view.
 pub fn reason(view: &GraphView, cfg: &ReasonConfig, text: &str) -> Answer {
     match question::parse(text) {
@@ -554,7 +603,10 @@ fn check(
             .iter()
             .find_map(|(s, o)| Some((resolve(s)?, resolve(o)?)))
     };
-    let Some((from, to)) = pick(&|t| view.exact(t)).or_else(|| pick(&|t| view.resolve(t))) else {
+    let Some((from, to)) = pick(&|t| view.exact(t))
+        .or_else(|| pick(&|t| view.resolve_by_name(t)))
+        .or_else(|| pick(&|t| view.resolve(t)))
+    else {
         let (s, o) = &splits[0];
         let missing: Vec<&str> = [s.as_str(), o.as_str()]
             .into_iter()

@@ -30,6 +30,7 @@ impl G {
             confidence: 0.9,
             at_ms: 0,
             source: Source::default(),
+            vector: None,
         }));
         id
     }

@@ -8,14 +8,15 @@
 //!   flusher thread), so folding them in order reproduces exactly what replay would.
 //! - The published snapshot only moves forward (`lsn` never decreases).
 
-use crate::graph::snapshot::Record;
-use crate::graph::{GraphSnapshot, ShardId};
+use crate::graph::snapshot::{Record, VectorChange};
+use crate::graph::{ConceptId, GraphSnapshot, ShardId};
+use crate::index::{IndexError, IndexParams, VectorIndex};
 use crate::protocol::codec;
 use crate::store::{checkpoint, wal};
 use arc_swap::ArcSwap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// Why a shard could not open or write.
@@ -38,6 +39,25 @@ pub enum StoreError {
         /// Cause.
         #[source]
         source: checkpoint::CheckpointError,
+    },
+    /// The vector index could not be loaded or saved.
+    #[error("shard {shard}: {source}")]
+    Index {
+        /// Shard.
+        shard: ShardId,
+        /// Cause.
+        #[source]
+        source: IndexError,
+    },
+    /// The saved vector index is older than the checkpoint, so vectors are missing.
+    #[error("shard {shard}: {detail} in {dir}; restore the data directory from a backup (vectors cannot be recovered from the checkpoint alone)")]
+    IndexBehind {
+        /// Shard.
+        shard: ShardId,
+        /// Directory.
+        dir: PathBuf,
+        /// What is missing.
+        detail: String,
     },
     /// A record passed its checksum but could not be decoded.
     #[error("shard {shard}: {what} in {dir} passed its checksum but cannot be decoded ({detail}); it was written by an incompatible version of Sutra or the data directory is damaged: restore it from a backup")]
@@ -63,6 +83,10 @@ pub struct ShardCore {
     wal: wal::Wal,
     pending: Arc<WriteLog>,
     published: ArcSwap<GraphSnapshot>,
+    /// The shard's embeddings, kept in step with `published` by every fold (under the
+    /// fold lock); searches take the read side.
+    vectors: RwLock<VectorIndex>,
+    index_load_ms: u64,
     /// Serializes folds so two never interleave their take-apply-publish steps.
     fold_lock: Mutex<()>,
     folds: AtomicU64,
@@ -100,9 +124,51 @@ impl ShardCore {
         };
         let checkpoint_lsn = snap.lsn;
         let decode_ms = started.elapsed().as_millis() as u64 - read_ms;
+        let index_started = Instant::now();
+        let index_err = |source| StoreError::Index { shard, source };
+        let saved = VectorIndex::load_latest(dir, IndexParams::default()).map_err(index_err)?;
+        let from_disk = saved.is_some();
+        let mut vectors = match saved {
+            Some((index, index_lsn)) => {
+                // Saved before its checkpoint, so never behind it; replay from the
+                // checkpoint re-applies changes idempotently (see crate::index).
+                if index_lsn < checkpoint_lsn {
+                    return Err(StoreError::IndexBehind {
+                        shard,
+                        dir: dir.to_path_buf(),
+                        detail: format!(
+                            "the vector index covers the log through {index_lsn} but the checkpoint through {checkpoint_lsn}"
+                        ),
+                    });
+                }
+                index
+            }
+            None => {
+                if snap.nodes.values().any(|n| n.concept.as_ref().is_some_and(|c| c.has_vector)) {
+                    return Err(StoreError::IndexBehind {
+                        shard,
+                        dir: dir.to_path_buf(),
+                        detail: "the checkpoint has concepts with vectors but no vectors-*.usearch file is present".into(),
+                    });
+                }
+                VectorIndex::new(IndexParams::default()).map_err(index_err)?
+            }
+        };
+        let index_load_ms = index_started.elapsed().as_millis() as u64;
+        let mut index_failure = None;
+        let loaded_vectors = vectors.len();
+        let mut replayed_vectors = 0usize;
         let wal = wal::Wal::open(dir, opts, snap.lsn, |lsn, bytes| {
             let record: Record = codec::decode(bytes).map_err(|e| e.to_string())?;
-            snap.apply_record(lsn, &record);
+            snap.apply_record_with(lsn, &record, &mut |change| {
+                match apply_vector(&mut vectors, change) {
+                    Ok(true) => replayed_vectors += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        index_failure.get_or_insert(e);
+                    }
+                }
+            });
             Ok::<(), String>(())
         })
         .map_err(|e| match e {
@@ -114,7 +180,25 @@ impl ShardCore {
                 detail,
             },
         })?;
+        if let Some(e) = index_failure {
+            return Err(index_err(e));
+        }
         let recovery_ms = started.elapsed().as_millis() as u64;
+        if from_disk {
+            tracing::info!(
+                shard,
+                loaded_vectors,
+                index_load_ms,
+                replayed_vectors,
+                "vector index loaded from disk, not rebuilt (only vectors logged after its save were replayed)"
+            );
+        } else if replayed_vectors > 0 {
+            tracing::info!(
+                shard,
+                replayed_vectors,
+                "no saved vector index yet (none since the last checkpoint); vectors replayed from the log"
+            );
+        }
         tracing::info!(
             shard,
             concepts = snap.concepts,
@@ -131,6 +215,8 @@ impl ShardCore {
             wal,
             pending: Arc::new(Mutex::new(Vec::new())),
             published: ArcSwap::from_pointee(snap),
+            vectors: RwLock::new(vectors),
+            index_load_ms,
             fold_lock: Mutex::new(()),
             folds: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
@@ -183,10 +269,21 @@ impl ShardCore {
             return 0;
         }
         let mut next = GraphSnapshot::clone(&self.published.load());
-        for (lsn, record) in &records {
-            next.apply_record(*lsn, record);
+        {
+            // Write-locked only while this fold's vectors go in: searches wait at most
+            // that long, and see the index and the snapshot move together.
+            let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+            for (lsn, record) in &records {
+                next.apply_record_with(*lsn, record, &mut |change| {
+                    if let Err(e) = apply_vector(&mut vectors, change) {
+                        // Only usearch allocation failures get here; the vector stays in
+                        // the log and returns on the next restart's replay.
+                        tracing::error!(shard = self.shard, error = %e, "vector index update failed");
+                    }
+                });
+            }
+            self.published.store(Arc::new(next));
         }
-        self.published.store(Arc::new(next));
         self.folds.fetch_add(1, Ordering::Relaxed);
         records.len()
     }
@@ -210,6 +307,18 @@ impl ShardCore {
         if snap.lsn <= self.checkpoint_lsn.load(Ordering::Relaxed) {
             return Ok(snap.lsn);
         }
+        // The index first: it must never be behind the checkpoint (see crate::index).
+        let started = Instant::now();
+        let saved = self
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .save(&self.dir, snap.lsn)
+            .map_err(|source| StoreError::Index {
+                shard: self.shard,
+                source,
+            })?;
+        tracing::debug!(shard = self.shard, file = %saved.display(), ms = started.elapsed().as_millis() as u64, "vector index saved");
         let bytes = snap.encode_checkpoint();
         checkpoint::write(&self.dir, snap.lsn, &bytes).map_err(|source| {
             StoreError::Checkpoint {
@@ -228,6 +337,26 @@ impl ShardCore {
             "checkpoint written"
         );
         Ok(snap.lsn)
+    }
+
+    /// The `k` concepts whose embeddings are most similar to `query` (unit length), with
+    /// their cosine similarity, best first.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(ConceptId, f32)>, IndexError> {
+        let hits = self
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .search(query, k)?;
+        Ok(hits
+            .into_iter()
+            .map(|h| (ConceptId(h.key), h.similarity))
+            .collect())
+    }
+
+    /// Vectors in the index and bytes it holds.
+    pub fn index_size(&self) -> (u64, u64) {
+        let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        (v.len() as u64, v.memory_bytes() as u64)
     }
 
     /// Counters for `/v1/stats`.
@@ -249,6 +378,17 @@ impl ShardCore {
             checkpoints: self.checkpoints.load(Ordering::Relaxed),
             checkpoint_lsn: self.checkpoint_lsn.load(Ordering::Relaxed),
             recovery_ms: self.recovery_ms,
+            vectors: self.index_size().0,
+            vector_index_bytes: self.index_size().1,
+            index_load_ms: self.index_load_ms,
         }
+    }
+}
+
+/// Applies one change; true if a vector was added.
+fn apply_vector(index: &mut VectorIndex, change: VectorChange<'_>) -> Result<bool, IndexError> {
+    match change {
+        VectorChange::Put(id, v) => index.upsert(id.0, v),
+        VectorChange::Remove(id) => index.remove(id.0).map(|_| false),
     }
 }

@@ -20,6 +20,14 @@ pub struct Node {
     pub log: PathBuf,
 }
 
+/// The model directory prepared by `scripts/setup-model.py` (the README's test command
+/// runs it first); `SUTRA_MODEL_DIR` overrides it.
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("SUTRA_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/minilm"))
+}
+
 /// The repository's default topology.
 pub fn default_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")
@@ -63,6 +71,7 @@ pub fn try_start_with(config: &Path, data_dir: &Path, extra: &[&str]) -> Result<
         .arg(data_dir)
         .args(extra)
         .env("SUTRA_LOG", "info")
+        .env("SUTRA_MODEL_DIR", model_dir())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()

@@ -41,6 +41,8 @@ fn kind_of(name: &str) -> &'static str {
         COORDINATOR => "txn-coordinator",
         LEARNER => "learner",
         INGRESS => "ingress",
+        crate::actors::embedder::POOL => "embedder-pool",
+        n if n.starts_with("embedder-") => "embedder",
         n if n.starts_with("shard-") => "shard",
         n if n.starts_with("reconciler-") => "reconciler",
         _ => "actor",

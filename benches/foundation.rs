@@ -34,6 +34,8 @@ async fn start_in_process(dir: &Path) -> RunningNode {
     let mut node = config.node(None).unwrap().clone();
     node.http_addr = "127.0.0.1:0".parse().unwrap();
     node.data_dir = dir.to_path_buf();
+    // These figures are without embeddings (benches/embeddings.rs measures those).
+    node.embedder_replicas = 0;
     node::start(NodeOptions {
         config,
         node,

@@ -102,6 +102,8 @@ fn main() {
     let mut node_opts = config.node(None).unwrap().clone();
     node_opts.http_addr = "127.0.0.1:0".parse().unwrap();
     node_opts.data_dir = tmp.path().join("data");
+    // Reasoning figures without embeddings (benches/embeddings.rs measures those).
+    node_opts.embedder_replicas = 0;
     rt.block_on(async {
         let running = node::start(NodeOptions { config: config.clone(), node: node_opts, fault_injection: false })
             .await

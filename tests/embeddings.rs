@@ -190,15 +190,27 @@ fn killing_a_replica_repeatedly_loses_no_request() {
     let node = Arc::new(try_start(&dir.path().join("pool"), &["--embedders", "3"]).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicUsize::new(0));
+    wait_healthy(&node);
+    // Alternate the operator's kill and a panic inside a batch (which is sure to hit
+    // work in flight), each time once embedder-1 serves again.
     let killer = {
         let (node, stop, kills) = (node.clone(), stop.clone(), kills.clone());
         std::thread::spawn(move || {
+            let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(150));
-                let (status, _) = node.post("/v1/admin/actors/embedder-1/kill", json!({}));
-                if status == 202 {
+                std::thread::sleep(Duration::from_millis(100));
+                if stats(&node)["embedders"]["replicas"][1]["state"] != "healthy" {
+                    continue;
+                }
+                let (status, _) = if n % 2 == 0 {
+                    node.post("/v1/admin/actors/embedder-1/kill", json!({}))
+                } else {
+                    node.post("/v1/admin/faults", json!({"point": "embedder_panic", "replica": 1}))
+                };
+                if status == 202 || status == 200 {
                     kills.fetch_add(1, Ordering::Relaxed);
                 }
+                n += 1;
             }
         })
     };
@@ -237,8 +249,9 @@ fn killing_a_replica_repeatedly_loses_no_request() {
     assert!(max_diff <= 1e-6, "vectors differ from the single-replica run by {max_diff}");
     let s = stats(&node);
     assert!(
-        s["embedders"]["replicas"][1]["restarts"].as_u64().unwrap() >= 1,
-        "{}",
+        s["embedders"]["replicas"][1]["restarts"].as_u64().unwrap() >= 1
+            && s["embedders"]["rerouted_batches"].as_u64().unwrap() >= 1,
+        "embedder-1 restarted and its batches ran elsewhere: {}",
         s["embedders"]
     );
 }
@@ -271,6 +284,8 @@ fn all_replicas_down_gives_a_clear_503_then_recovers() {
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("no embedder replica is running") && msg.contains("retry"), "{msg}");
     assert!(started.elapsed() < Duration::from_secs(5), "bounded wait, never a hang");
+    // Again for a learn, once the replica is back (so the panic hits the learn's batch).
+    wait_healthy(&node);
     let (s, b) = node.post("/v1/admin/faults", json!({"point": "embedder_panic", "replica": 0}));
     assert_eq!(s, 200, "{b}");
     let (status, body) = node.post("/v1/learn", json!({"content": "Nothing is learned while down."}));

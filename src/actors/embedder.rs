@@ -212,6 +212,8 @@ pub struct PoolStats {
     pub max_crash_to_reroute_ms: f64,
     /// The most recent such time, milliseconds.
     pub last_crash_to_reroute_ms: f64,
+    /// Median of recent such times, milliseconds.
+    pub crash_to_reroute_p50_ms: f64,
 }
 
 struct Item {
@@ -281,6 +283,7 @@ pub struct PoolState {
     last_reroute_ms: f64,
     request_latency: LatencyWindow,
     batch_latency: LatencyWindow,
+    reroute_latency: LatencyWindow,
     /// Crash times of texts now back in the queue, by (request, slot).
     requeued: HashMap<(u64, usize), Instant>,
 }
@@ -384,6 +387,7 @@ impl Pool {
                 let ms = now.duration_since(t).as_secs_f64() * 1000.0;
                 state.last_reroute_ms = ms;
                 state.max_reroute_ms = state.max_reroute_ms.max(ms);
+                state.reroute_latency.push(now.duration_since(t).as_micros() as u64);
                 state.rerouted += 1;
             }
             slot.in_flight = Some(InFlight {
@@ -515,6 +519,7 @@ impl Pool {
             rerouted_batches: state.rerouted,
             max_crash_to_reroute_ms: state.max_reroute_ms,
             last_crash_to_reroute_ms: state.last_reroute_ms,
+            crash_to_reroute_p50_ms: state.reroute_latency.p50_p99().0 as f64 / 1000.0,
         }
     }
 }
@@ -570,6 +575,7 @@ impl Actor for Pool {
             last_reroute_ms: 0.0,
             request_latency: LatencyWindow::default(),
             batch_latency: LatencyWindow::default(),
+            reroute_latency: LatencyWindow::default(),
             requeued: HashMap::new(),
         };
         // The first replica starts before the pool answers, so a model that cannot load

@@ -90,7 +90,7 @@ fn main() {
         .unwrap();
     let config =
         ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap();
-    let cfg = reason_config(&config.reasoning);
+    let cfg = reason_config(&config.reasoning, config.embedding.resolve_similarity);
     println!(
         "# sutra reasoning benchmarks ({} mode)",
         if quick { "quick" } else { "full" }

@@ -347,21 +347,39 @@ impl Pool {
             };
             let max_wait = Duration::from_millis(state.config.max_wait_ms);
             let oldest = state.queue.front().expect("non-empty").enqueued;
-            // Requeued work (from a crashed replica) never waits.
-            if state.queue.len() < state.config.max_batch
+            let healthy = state
+                .slots
+                .iter()
+                .filter(|s| s.health == ReplicaHealth::Healthy)
+                .count();
+            let idle = state
+                .slots
+                .iter()
+                .filter(|s| s.health == ReplicaHealth::Healthy && s.in_flight.is_none())
+                .count();
+            // Under load (some replica busy) a partial batch waits briefly for company;
+            // on an idle pool it goes at once, and requeued work (from a crashed replica)
+            // never waits.
+            if idle < healthy
+                && state.queue.len() < state.config.max_batch
                 && oldest.elapsed() < max_wait
                 && state.requeued.is_empty()
             {
-                // A partial batch waits briefly for company.
                 Self::schedule_tick(myself, state, oldest + max_wait);
                 break;
             }
+            // Share the queue among the idle replicas so all of them work.
+            let share = state
+                .queue
+                .len()
+                .div_ceil(idle.max(1))
+                .clamp(1, state.config.max_batch);
             let mut items = Vec::new();
             let mut longest = 0;
             while let Some(next) = state.queue.front() {
                 let longest_with = longest.max(next.tokens);
                 if !items.is_empty()
-                    && (items.len() >= state.config.max_batch
+                    && (items.len() >= share
                         || longest_with * (items.len() + 1) > state.config.max_batch_tokens)
                 {
                     break;

@@ -123,6 +123,7 @@ pub struct Embedder {
     session: Session,
     tokenizer: Tokenizer,
     with_type_ids: bool,
+    per_text: bool,
 }
 
 impl Embedder {
@@ -151,6 +152,14 @@ impl Embedder {
             }
         }
         let with_type_ids = inputs.contains(&"token_type_ids");
+        // Dynamic quantization computes activation scales over the whole input tensor,
+        // so in a padded batch one text's vector would depend on its neighbours (up to
+        // 0.017 per element, measured). A text's vector must depend only on the text,
+        // so such models run one text per inference.
+        let per_text = files
+            .model
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("int8"));
         let mut tokenizer = Tokenizer::from_file(&files.tokenizer)
             .map_err(|e| load(format!("{}: {e}", files.tokenizer.display())))?;
         tokenizer
@@ -166,11 +175,38 @@ impl Embedder {
             session,
             tokenizer,
             with_type_ids,
+            per_text,
         })
     }
 
-    /// Embeds `texts` as one batch (padded to the longest).
+    /// Turns one-text-per-inference on or off (benchmarks compare both; off makes a
+    /// quantized model's vectors depend on batch composition).
+    pub fn set_per_text(&mut self, on: bool) {
+        self.per_text = on;
+    }
+
+    /// Whether the model runs one text per inference (see [`Embedder::load`]).
+    pub fn per_text(&self) -> bool {
+        self.per_text
+    }
+
+    /// Embeds `texts`: as one padded batch, or one text per inference for dynamically
+    /// quantized models. Either way a text's vector depends only on the text.
     pub fn embed<S: AsRef<str>>(&mut self, texts: &[S]) -> Result<Embedded, EmbedError> {
+        if self.per_text && texts.len() > 1 {
+            let mut all = Embedded::default();
+            for t in texts {
+                let one = self.run_batch(std::slice::from_ref(t))?;
+                all.vectors.extend(one.vectors);
+                all.truncated += one.truncated;
+                all.tokens += one.tokens;
+            }
+            return Ok(all);
+        }
+        self.run_batch(texts)
+    }
+
+    fn run_batch<S: AsRef<str>>(&mut self, texts: &[S]) -> Result<Embedded, EmbedError> {
         if texts.is_empty() {
             return Ok(Embedded::default());
         }

@@ -21,9 +21,15 @@ use sutra::embed::{Embedder, ModelFiles};
 
 /// A distinct sentence of about 17 tokens for `i` (unique, so no cache can help).
 fn sentence(i: usize) -> String {
-    const A: [&str; 8] = ["river", "museum", "engine", "forest", "bridge", "violin", "harbor", "glacier"];
-    const B: [&str; 8] = ["northern", "ancient", "quiet", "crowded", "famous", "hidden", "sunny", "narrow"];
-    const C: [&str; 8] = ["Lisbon", "Kyoto", "Oslo", "Quito", "Hanoi", "Perth", "Tunis", "Riga"];
+    const A: [&str; 8] = [
+        "river", "museum", "engine", "forest", "bridge", "violin", "harbor", "glacier",
+    ];
+    const B: [&str; 8] = [
+        "northern", "ancient", "quiet", "crowded", "famous", "hidden", "sunny", "narrow",
+    ];
+    const C: [&str; 8] = [
+        "Lisbon", "Kyoto", "Oslo", "Quito", "Hanoi", "Perth", "Tunis", "Riga",
+    ];
     format!(
         "The {} {} number {} stands near the {} of {} since {}.",
         B[i % 8],
@@ -82,7 +88,10 @@ async fn start_pool(files: &ModelFiles, cfg: &EmbeddingConfig, replicas: usize) 
         .expect("pool");
     // Wait for every replica to load.
     loop {
-        if embedder::stats().await.is_some_and(|s| s.state == "healthy") {
+        if embedder::stats()
+            .await
+            .is_some_and(|s| s.state == "healthy")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -90,10 +99,10 @@ async fn start_pool(files: &ModelFiles, cfg: &EmbeddingConfig, replicas: usize) 
 }
 
 async fn stop_pool() {
-    if let Some(cell) = ractor::registry::where_is(POOL.to_string()) {
+    if let Some(cell) = ractor::registry::where_is(POOL) {
         cell.stop(None);
     }
-    while ractor::registry::where_is(POOL.to_string()).is_some()
+    while ractor::registry::where_is(POOL).is_some()
         || (0..8).any(|i| ractor::registry::where_is(embedder::replica_name(i)).is_some())
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -143,7 +152,8 @@ async fn drive_until(clients: usize, stop: Arc<AtomicBool>, offset: usize) -> (V
     let errors = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (next, lat, errors, stop) = (next.clone(), lat.clone(), errors.clone(), stop.clone());
+            let (next, lat, errors, stop) =
+                (next.clone(), lat.clone(), errors.clone(), stop.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);

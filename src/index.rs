@@ -52,7 +52,9 @@ pub enum IndexError {
         got: usize,
     },
     /// A file operation failed.
-    #[error("vector index file {path}: {source}; check that the disk is present, writable and not full")]
+    #[error(
+        "vector index file {path}: {source}; check that the disk is present, writable and not full"
+    )]
     Io {
         /// File.
         path: PathBuf,
@@ -223,10 +225,7 @@ impl VectorIndex {
 
     /// Loads the newest saved index in `dir`, verifying its checksum. Returns `None` if
     /// there is none, else the index and the LSN it covers.
-    pub fn load_latest(
-        dir: &Path,
-        params: IndexParams,
-    ) -> Result<Option<(Self, u64)>, IndexError> {
+    pub fn load_latest(dir: &Path, params: IndexParams) -> Result<Option<(Self, u64)>, IndexError> {
         let Some((lsn, crc, path)) = saved_files(dir)?.into_iter().max_by_key(|f| f.0) else {
             return Ok(None);
         };
@@ -379,7 +378,11 @@ mod tests {
         ix.save(dir.path(), 5).unwrap();
         ix.upsert(999, &vector(999)).unwrap();
         let newest = ix.save(dir.path(), 9).unwrap();
-        assert_eq!(saved_files(dir.path()).unwrap().len(), 1, "older file pruned");
+        assert_eq!(
+            saved_files(dir.path()).unwrap().len(),
+            1,
+            "older file pruned"
+        );
         let (loaded, lsn) = VectorIndex::load_latest(dir.path(), IndexParams::default())
             .unwrap()
             .unwrap();
@@ -393,9 +396,12 @@ mod tests {
         std::fs::write(&newest, bytes).unwrap();
         let err = VectorIndex::load_latest(dir.path(), IndexParams::default()).unwrap_err();
         assert!(err.to_string().contains("corrupted"), "{err}");
-        assert!(VectorIndex::load_latest(tempfile::tempdir().unwrap().path(), IndexParams::default())
-            .unwrap()
-            .is_none());
+        assert!(VectorIndex::load_latest(
+            tempfile::tempdir().unwrap().path(),
+            IndexParams::default()
+        )
+        .unwrap()
+        .is_none());
     }
 
     #[test]
@@ -406,7 +412,12 @@ mod tests {
         }
         let q = vector(10_000);
         let a: Vec<u64> = ix.search(&q, 10).unwrap().iter().map(|h| h.key).collect();
-        let e: Vec<u64> = ix.exact_search(&q, 10).unwrap().iter().map(|h| h.key).collect();
+        let e: Vec<u64> = ix
+            .exact_search(&q, 10)
+            .unwrap()
+            .iter()
+            .map(|h| h.key)
+            .collect();
         assert_eq!(a, e);
     }
 }

@@ -6,10 +6,10 @@
 pub mod actors;
 pub mod config;
 pub mod embed;
-pub mod index;
 pub mod faults;
 pub mod graph;
 pub mod http;
+pub mod index;
 pub mod latency;
 pub mod learn;
 pub mod protocol;

@@ -9,8 +9,8 @@ use serde_json::Value;
 use sutra::embed::{Embedder, ModelFiles};
 
 fn reference() -> Value {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference_embeddings.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/reference_embeddings.json");
     serde_json::from_str(&std::fs::read_to_string(&path).expect("reference file")).unwrap()
 }
 
@@ -27,7 +27,10 @@ fn load(variant: &str) -> Embedder {
     Embedder::load(&files, 1, 256).unwrap()
 }
 
-fn sentences() -> Vec<(String, Vec<u32>, Vec<f32>, Vec<f32>)> {
+/// (text, token ids, fp32 vector, int8 vector) as Python computed them.
+type Reference = (String, Vec<u32>, Vec<f32>, Vec<f32>);
+
+fn sentences() -> Vec<Reference> {
     reference()["sentences"]
         .as_array()
         .unwrap()
@@ -58,7 +61,12 @@ fn matches_python_onnxruntime_within_1e_4() {
         // One at a time and all in one padded batch: both must match.
         let batched = model.embed(&texts).unwrap().vectors;
         for (i, r) in refs.iter().enumerate() {
-            assert_eq!(model.token_count(&r.0), r.1.len(), "tokenizer agrees on '{}'", r.0);
+            assert_eq!(
+                model.token_count(&r.0),
+                r.1.len(),
+                "tokenizer agrees on '{}'",
+                r.0
+            );
             let single = model.embed(&[r.0.as_str()]).unwrap().vectors.remove(0);
             let want = if pick == 2 { &r.2 } else { &r.3 };
             let batch_diff = single

@@ -57,21 +57,56 @@ fn stats(node: &Node) -> Value {
 /// Thousands of distractor statements in a few templates with invented names.
 fn distractors(n: usize) -> Vec<String> {
     let things = [
-        "library", "bakery", "harbor", "museum", "bridge", "tower", "garden", "station",
-        "market", "castle", "temple", "stadium", "factory", "school", "theatre", "lighthouse",
+        "library",
+        "bakery",
+        "harbor",
+        "museum",
+        "bridge",
+        "tower",
+        "garden",
+        "station",
+        "market",
+        "castle",
+        "temple",
+        "stadium",
+        "factory",
+        "school",
+        "theatre",
+        "lighthouse",
     ];
     let places = [
-        "Varnholt", "Quillmere", "Ostravik", "Belcaro", "Tindlemoor", "Saxhaven", "Corriden",
-        "Mallowby", "Renquist", "Fenwarde", "Liselund", "Harrowgate", "Pellucid", "Drummore",
+        "Varnholt",
+        "Quillmere",
+        "Ostravik",
+        "Belcaro",
+        "Tindlemoor",
+        "Saxhaven",
+        "Corriden",
+        "Mallowby",
+        "Renquist",
+        "Fenwarde",
+        "Liselund",
+        "Harrowgate",
+        "Pellucid",
+        "Drummore",
     ];
     (0..n)
         .map(|i| {
-            let (t, p) = (things[i % things.len()], places[(i / things.len()) % places.len()]);
+            let (t, p) = (
+                things[i % things.len()],
+                places[(i / things.len()) % places.len()],
+            );
             match i % 4 {
                 0 => format!("The old {t} number {i} is in {p}."),
-                1 => format!("Visitors to {p} often see the {t} built in year {}.", 1500 + i),
+                1 => format!(
+                    "Visitors to {p} often see the {t} built in year {}.",
+                    1500 + i
+                ),
                 2 => format!("A {t} called Item{i} belongs to the district of {p}."),
-                _ => format!("The {t} of {p} closes at {} o'clock on day {i}.", i % 12 + 1),
+                _ => format!(
+                    "The {t} of {p} closes at {} o'clock on day {i}.",
+                    i % 12 + 1
+                ),
             }
         })
         .collect()
@@ -82,10 +117,22 @@ fn paraphrased_questions_find_the_right_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(&dir.path().join("n"));
     let facts = [
-        ("The Eiffel Tower is in Paris.", "Where can I find the Eiffel Tower?"),
-        ("Penicillin was discovered by Alexander Fleming.", "Who found penicillin?"),
-        ("Smoking causes lung cancer.", "What disease can tobacco lead to?"),
-        ("The Nile is the longest river in Africa.", "Which African river is the longest?"),
+        (
+            "The Eiffel Tower is in Paris.",
+            "Where can I find the Eiffel Tower?",
+        ),
+        (
+            "Penicillin was discovered by Alexander Fleming.",
+            "Who found penicillin?",
+        ),
+        (
+            "Smoking causes lung cancer.",
+            "What disease can tobacco lead to?",
+        ),
+        (
+            "The Nile is the longest river in Africa.",
+            "Which African river is the longest?",
+        ),
         ("Bees make honey from nectar.", "How is honey produced?"),
     ];
     let mut all = distractors(3000);
@@ -125,7 +172,10 @@ fn paraphrased_questions_find_the_right_sentence() {
         json!({"query": "Where can I find the Eiffel Tower?", "k": 3, "kind": "sentence"}),
     );
     assert_eq!(status, 200);
-    assert_eq!(body["results"][0]["content"], "The Eiffel Tower is in Paris.");
+    assert_eq!(
+        body["results"][0]["content"],
+        "The Eiffel Tower is in Paris."
+    );
     let sims: Vec<f64> = body["results"]
         .as_array()
         .unwrap()
@@ -162,7 +212,10 @@ fn cache_returns_identical_vectors_and_counts_hits() {
     let second = vectors(&node, &["  a CAT is a kind of   mammal. ".to_string()]);
     assert_eq!(first, second, "cached vector must be identical");
     let s = stats(&node);
-    assert_eq!(s["embedders"]["cache_hits"].as_u64().unwrap(), hits_before + 1);
+    assert_eq!(
+        s["embedders"]["cache_hits"].as_u64().unwrap(),
+        hits_before + 1
+    );
     assert_eq!(first[0].len(), 384);
     let norm: f32 = first[0].iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "unit length, got {norm}");
@@ -176,7 +229,13 @@ fn cache_returns_identical_vectors_and_counts_hits() {
 fn killing_a_replica_repeatedly_loses_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let texts: Vec<String> = (0..480)
-        .map(|i| format!("Statement number {i} says that item {} sits near {}.", i * 7, i % 13))
+        .map(|i| {
+            format!(
+                "Statement number {i} says that item {} sits near {}.",
+                i * 7,
+                i % 13
+            )
+        })
         .collect();
     let reference = {
         let single = try_start(&dir.path().join("single"), &["--embedders", "1"]).unwrap();
@@ -205,7 +264,10 @@ fn killing_a_replica_repeatedly_loses_no_request() {
                 let (status, _) = if n % 2 == 0 {
                     node.post("/v1/admin/actors/embedder-1/kill", json!({}))
                 } else {
-                    node.post("/v1/admin/faults", json!({"point": "embedder_panic", "replica": 1}))
+                    node.post(
+                        "/v1/admin/faults",
+                        json!({"point": "embedder_panic", "replica": 1}),
+                    )
                 };
                 if status == 202 || status == 200 {
                     kills.fetch_add(1, Ordering::Relaxed);
@@ -231,7 +293,10 @@ fn killing_a_replica_repeatedly_loses_no_request() {
         .collect();
     stop.store(true, Ordering::Relaxed);
     killer.join().unwrap();
-    assert!(kills.load(Ordering::Relaxed) >= 3, "the replica was killed repeatedly");
+    assert!(
+        kills.load(Ordering::Relaxed) >= 3,
+        "the replica was killed repeatedly"
+    );
     let mut max_diff = 0f32;
     for (i, status, body) in &results {
         assert_eq!(*status, 200, "request {i} failed during failover: {body}");
@@ -246,7 +311,10 @@ fn killing_a_replica_repeatedly_loses_no_request() {
         }
     }
     assert_eq!(results.len(), texts.len());
-    assert!(max_diff <= 1e-6, "vectors differ from the single-replica run by {max_diff}");
+    assert!(
+        max_diff <= 1e-6,
+        "vectors differ from the single-replica run by {max_diff}"
+    );
     let s = stats(&node);
     assert!(
         s["embedders"]["replicas"][1]["restarts"].as_u64().unwrap() >= 1
@@ -271,40 +339,69 @@ fn config_with(dir: &std::path::Path, replace: &[(&str, &str)]) -> std::path::Pa
 #[test]
 fn all_replicas_down_gives_a_clear_503_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(dir.path(), &[("unavailable_wait_ms = 3000", "unavailable_wait_ms = 50")]);
-    let node = common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "1"]).unwrap();
+    let config = config_with(
+        dir.path(),
+        &[("unavailable_wait_ms = 3000", "unavailable_wait_ms = 50")],
+    );
+    let node =
+        common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "1"]).unwrap();
     wait_healthy(&node);
     // The only replica panics on the next batch; it needs a few hundred milliseconds to
     // reload its model, longer than callers may wait with no replica up.
-    let (s, b) = node.post("/v1/admin/faults", json!({"point": "embedder_panic", "replica": 0}));
+    let (s, b) = node.post(
+        "/v1/admin/faults",
+        json!({"point": "embedder_panic", "replica": 0}),
+    );
     assert_eq!(s, 200, "{b}");
     let started = Instant::now();
     let (status, body) = node.post("/v1/embed", json!({"texts": ["nobody can embed this now"]}));
     assert_eq!(status, 503, "{body}");
     let msg = body["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("no embedder replica is running") && msg.contains("retry"), "{msg}");
-    assert!(started.elapsed() < Duration::from_secs(5), "bounded wait, never a hang");
+    assert!(
+        msg.contains("no embedder replica is running") && msg.contains("retry"),
+        "{msg}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded wait, never a hang"
+    );
     // Again for a learn, once the replica is back (so the panic hits the learn's batch).
     wait_healthy(&node);
-    let (s, b) = node.post("/v1/admin/faults", json!({"point": "embedder_panic", "replica": 0}));
+    let (s, b) = node.post(
+        "/v1/admin/faults",
+        json!({"point": "embedder_panic", "replica": 0}),
+    );
     assert_eq!(s, 200, "{b}");
-    let (status, body) = node.post("/v1/learn", json!({"content": "Nothing is learned while down."}));
-    assert_eq!(status, 503, "a learn that cannot be embedded is refused: {body}");
+    let (status, body) = node.post(
+        "/v1/learn",
+        json!({"content": "Nothing is learned while down."}),
+    );
+    assert_eq!(
+        status, 503,
+        "a learn that cannot be embedded is refused: {body}"
+    );
     assert_eq!(stats(&node)["concepts"], 0, "and nothing of it is stored");
     // After the restart everything works again, and the restart is counted.
     wait_healthy(&node);
     let (status, body) = node.post("/v1/embed", json!({"texts": ["nobody can embed this now"]}));
     assert_eq!(status, 200, "{body}");
     let st = stats(&node);
-    assert_eq!(st["embedders"]["replicas"][0]["restarts"].as_u64().unwrap(), 2);
+    assert_eq!(
+        st["embedders"]["replicas"][0]["restarts"].as_u64().unwrap(),
+        2
+    );
     assert!(st["embedders"]["failed_unavailable"].as_u64().unwrap() >= 1);
 }
 
 #[test]
 fn a_stalled_replica_misses_its_deadline_and_the_batch_runs_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(dir.path(), &[("batch_deadline_ms = 10000", "batch_deadline_ms = 300")]);
-    let node = common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "2"]).unwrap();
+    let config = config_with(
+        dir.path(),
+        &[("batch_deadline_ms = 10000", "batch_deadline_ms = 300")],
+    );
+    let node =
+        common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "2"]).unwrap();
     wait_healthy(&node);
     let (s, b) = node.post(
         "/v1/admin/faults",
@@ -313,11 +410,21 @@ fn a_stalled_replica_misses_its_deadline_and_the_batch_runs_elsewhere() {
     assert_eq!(s, 200, "{b}");
     // The idle pool routes the first batch to embedder-0, which hangs.
     let started = Instant::now();
-    let (status, body) = node.post("/v1/embed", json!({"texts": ["a hung model must not hang callers"]}));
+    let (status, body) = node.post(
+        "/v1/embed",
+        json!({"texts": ["a hung model must not hang callers"]}),
+    );
     assert_eq!(status, 200, "{body}");
-    assert!(started.elapsed() < Duration::from_millis(1500), "rerouted at the deadline, not after the stall");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "rerouted at the deadline, not after the stall"
+    );
     let st = stats(&node);
-    assert!(st["embedders"]["rerouted_batches"].as_u64().unwrap() >= 1, "{}", st["embedders"]);
+    assert!(
+        st["embedders"]["rerouted_batches"].as_u64().unwrap() >= 1,
+        "{}",
+        st["embedders"]
+    );
 }
 
 #[test]
@@ -325,18 +432,28 @@ fn vectors_survive_kill9_and_the_index_is_loaded_not_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("n");
     let mut node = start(&data);
-    let first: Vec<String> = (0..40).map(|i| format!("Checkpointed fact {i}: the blue kettle {i} is in kitchen {i}.")).collect();
+    let first: Vec<String> = (0..40)
+        .map(|i| format!("Checkpointed fact {i}: the blue kettle {i} is in kitchen {i}."))
+        .collect();
     let (s, b) = node.post("/v1/learn/batch", json!({"contents": first}));
     assert_eq!(s, 200, "{b}");
-    assert!(node.terminate(), "clean stop saves the index with the checkpoint");
+    assert!(
+        node.terminate(),
+        "clean stop saves the index with the checkpoint"
+    );
     let mut node = start(&data);
     let log = node.log_text();
     assert!(
         log.contains("vector index loaded from disk, not rebuilt"),
         "restart must load the saved index:\n{log}"
     );
-    assert!(log.contains("index_load_ms"), "the log line carries the time");
-    let second: Vec<String> = (0..20).map(|i| format!("Logged-only fact {i}: the red teapot {i} is in cellar {i}.")).collect();
+    assert!(
+        log.contains("index_load_ms"),
+        "the log line carries the time"
+    );
+    let second: Vec<String> = (0..20)
+        .map(|i| format!("Logged-only fact {i}: the red teapot {i} is in cellar {i}."))
+        .collect();
     let (s, b) = node.post("/v1/learn/batch", json!({"contents": second}));
     assert_eq!(s, 200, "{b}");
     node.kill9();
@@ -344,23 +461,41 @@ fn vectors_survive_kill9_and_the_index_is_loaded_not_rebuilt() {
     let top = contents(&search(&node, "Where is the blue kettle 7?", 5));
     assert!(top.iter().any(|c| c.contains("blue kettle 7 ")), "{top:?}");
     let top = contents(&search(&node, "Where is the red teapot 3?", 5));
-    assert!(top.iter().any(|c| c.contains("red teapot 3 ")), "acknowledged vector lost: {top:?}");
+    assert!(
+        top.iter().any(|c| c.contains("red teapot 3 ")),
+        "acknowledged vector lost: {top:?}"
+    );
     // Deleting a concept removes its vector.
-    let id = top_id(&node, "Logged-only fact 3: the red teapot 3 is in cellar 3.");
+    let id = top_id(
+        &node,
+        "Logged-only fact 3: the red teapot 3 is in cellar 3.",
+    );
     let (s, _) = node.delete(&format!("/v1/concepts/{id}"));
     assert_eq!(s, 200);
-    let after = contents(&search(&node, "Logged-only fact 3: the red teapot 3 is in cellar 3.", 10));
+    let after = contents(&search(
+        &node,
+        "Logged-only fact 3: the red teapot 3 is in cellar 3.",
+        10,
+    ));
     assert!(
-        !after.iter().any(|c| c == "Logged-only fact 3: the red teapot 3 is in cellar 3."),
+        !after
+            .iter()
+            .any(|c| c == "Logged-only fact 3: the red teapot 3 is in cellar 3."),
         "deleted concept still searchable: {after:?}"
     );
 }
 
 fn top_id(node: &Node, sentence: &str) -> String {
-    let (s, body) = node.post("/v1/search", json!({"query": sentence, "k": 1, "kind": "sentence"}));
+    let (s, body) = node.post(
+        "/v1/search",
+        json!({"query": sentence, "k": 1, "kind": "sentence"}),
+    );
     assert_eq!(s, 200);
     assert_eq!(body["results"][0]["content"], sentence);
-    body["results"][0]["concept_id"].as_str().unwrap().to_string()
+    body["results"][0]["concept_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -379,10 +514,16 @@ fn questions_resolve_unknown_names_by_similarity() {
     }
     // "grey wolf" is no known name (nor the same word stems): it resolves by embedding
     // similarity to "gray wolf", and the session says so in its progress.
-    let (s, body) = node.post("/v1/reason", json!({"query": "Is the grey wolf a kind of mammal?"}));
+    let (s, body) = node.post(
+        "/v1/reason",
+        json!({"query": "Is the grey wolf a kind of mammal?"}),
+    );
     assert_eq!(s, 200);
     assert_eq!(body["verdict"], "yes", "{body}");
-    assert_eq!(body["paths"][0]["concepts"][0]["name"], "gray wolf", "{body}");
+    assert_eq!(
+        body["paths"][0]["concepts"][0]["name"], "gray wolf",
+        "{body}"
+    );
     // Unrelated words stay unknown rather than matching something.
     let (s, body) = node.post(
         "/v1/reason",

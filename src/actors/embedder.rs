@@ -16,7 +16,7 @@
 use crate::actors::supervisor::{count_restart, CrashHistory, RestartPolicy};
 use crate::config::EmbeddingConfig;
 use crate::embed::cache::{cache_key, EmbeddingCache};
-use crate::embed::model::{Embedded, EmbedError, Embedder, ModelFiles};
+use crate::embed::model::{EmbedError, Embedded, Embedder, ModelFiles};
 use crate::latency::LatencyWindow;
 use crate::protocol::SutraError;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -316,7 +316,11 @@ impl Pool {
             state
                 .request_latency
                 .push(r.started.elapsed().as_micros() as u64);
-            let vectors = r.vectors.into_iter().map(|v| v.expect("complete")).collect();
+            let vectors = r
+                .vectors
+                .into_iter()
+                .map(|v| v.expect("complete"))
+                .collect();
             let _ = r.reply.send(Ok(vectors));
         }
     }
@@ -405,7 +409,9 @@ impl Pool {
                 let ms = now.duration_since(t).as_secs_f64() * 1000.0;
                 state.last_reroute_ms = ms;
                 state.max_reroute_ms = state.max_reroute_ms.max(ms);
-                state.reroute_latency.push(now.duration_since(t).as_micros() as u64);
+                state
+                    .reroute_latency
+                    .push(now.duration_since(t).as_micros() as u64);
                 state.rerouted += 1;
             }
             slot.in_flight = Some(InFlight {
@@ -427,7 +433,9 @@ impl Pool {
             return;
         }
         state.tick_at = Some(at);
-        myself.send_after(at.saturating_duration_since(Instant::now()), || PoolMsg::Tick);
+        myself.send_after(at.saturating_duration_since(Instant::now()), || {
+            PoolMsg::Tick
+        });
     }
 
     /// Ticks for batch deadlines and for callers waiting with no replica up.
@@ -474,7 +482,11 @@ impl Pool {
             let backoff = match slot.crashes.crashed(&state.policy, now) {
                 Ok(b) => b,
                 Err(n) => {
-                    tracing::error!(replica = i, crashes = n, "embedder replica keeps crashing; retrying at the slowest pace");
+                    tracing::error!(
+                        replica = i,
+                        crashes = n,
+                        "embedder replica keeps crashing; retrying at the slowest pace"
+                    );
                     state.policy.backoff_max
                 }
             };
@@ -634,7 +646,9 @@ impl Actor for Pool {
                     keys.iter().map(|k| state.cache.get(k)).collect();
                 let missing = vectors.iter().filter(|v| v.is_none()).count();
                 if missing == 0 {
-                    state.request_latency.push(started.elapsed().as_micros() as u64);
+                    state
+                        .request_latency
+                        .push(started.elapsed().as_micros() as u64);
                     let _ = reply.send(Ok(vectors.into_iter().flatten().collect()));
                     return Ok(());
                 }
@@ -649,7 +663,9 @@ impl Actor for Pool {
                 }
                 let id = state.next_request;
                 state.next_request += 1;
-                for (slot, ((text, key), v)) in texts.into_iter().zip(keys).zip(&vectors).enumerate() {
+                for (slot, ((text, key), v)) in
+                    texts.into_iter().zip(keys).zip(&vectors).enumerate()
+                {
                     if v.is_none() {
                         state.queue.push_back(Item {
                             request: id,
@@ -841,7 +857,7 @@ pub async fn embed(texts: Vec<String>, timeout: Duration) -> Result<Vec<Vector>,
     if texts.is_empty() {
         return Ok(Vec::new());
     }
-    let Some(cell) = ractor::registry::where_is(POOL.to_string()) else {
+    let Some(cell) = ractor::registry::where_is(POOL) else {
         return Err(SutraError::unavailable(
             "the embedder pool is not running (it is restarting); retry shortly",
         ));
@@ -864,7 +880,7 @@ pub async fn embed(texts: Vec<String>, timeout: Duration) -> Result<Vec<Vector>,
 
 /// Client side: the pool's counters, if it runs.
 pub async fn stats() -> Option<PoolStats> {
-    let cell = ractor::registry::where_is(POOL.to_string())?;
+    let cell = ractor::registry::where_is(POOL)?;
     let pool: ActorRef<PoolMsg> = cell.into();
     match pool
         .call(PoolMsg::Stats, Some(Duration::from_secs(2)))

@@ -204,7 +204,10 @@ const EMBED_CHUNK: usize = 512;
 
 /// Embeds the content of every concept the plan writes (sentences, and entity names so
 /// questions can resolve concepts by similarity) and puts the vectors on the ops.
-async fn attach_vectors(plan: &mut TxnPlan, timeout: std::time::Duration) -> Result<(), SutraError> {
+async fn attach_vectors(
+    plan: &mut TxnPlan,
+    timeout: std::time::Duration,
+) -> Result<(), SutraError> {
     let mut texts: Vec<String> = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for op in plan.parts.values().flatten() {

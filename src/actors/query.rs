@@ -27,8 +27,7 @@ async fn resolve_by_similarity(
         .into_iter()
         .filter(|m| view.resolve_by_name(m).is_none())
         .collect();
-    if unresolved.is_empty()
-        || ractor::registry::where_is(crate::actors::embedder::POOL.to_string()).is_none()
+    if unresolved.is_empty() || ractor::registry::where_is(crate::actors::embedder::POOL).is_none()
     {
         return;
     }
@@ -36,7 +35,10 @@ async fn resolve_by_similarity(
         match crate::actors::embedder::embed(unresolved.clone(), Duration::from_secs(2)).await {
             Ok(v) => v,
             Err(e) => {
-                progress("resolve", format!("embeddings unavailable ({e}); resolving by name only"));
+                progress(
+                    "resolve",
+                    format!("embeddings unavailable ({e}); resolving by name only"),
+                );
                 return;
             }
         };

@@ -11,7 +11,8 @@ use crate::config::StorageConfig;
 use crate::faults::{self, FaultPoint};
 use crate::graph::{Record, ShardId, TxId};
 use crate::protocol::{
-    ConceptView, CoordinatorMsg, SearchHit, ShardMsg, ShardReply, ShardRequest, SutraError, TxnStatus,
+    ConceptView, CoordinatorMsg, SearchHit, ShardMsg, ShardReply, ShardRequest, SutraError,
+    TxnStatus,
 };
 use crate::router::{reconciler_name, COORDINATOR};
 use crate::store::shard::ShardCore;

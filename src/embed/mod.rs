@@ -5,4 +5,4 @@
 pub mod cache;
 pub mod model;
 
-pub use model::{Embedder, EmbedError, ModelFiles};
+pub use model::{EmbedError, Embedder, ModelFiles};

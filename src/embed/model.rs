@@ -134,12 +134,15 @@ impl Embedder {
             detail,
         };
         let env = runtime(&files.runtime).map_err(load)?;
+        let builder = |e: ort::Error<_>| load(e.to_string());
         let session = Session::builder(&env)
             .map_err(|e| load(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
-            .and_then(|b| b.with_intra_threads(threads.max(1)))
-            .and_then(|b| b.with_inter_threads(1))
-            .map_err(|e| load(e.to_string()))?
+            .map_err(builder)?
+            .with_intra_threads(threads.max(1))
+            .map_err(builder)?
+            .with_inter_threads(1)
+            .map_err(builder)?
             .commit_from_file(&files.model)
             .map_err(|e| load(format!("{}: {e}", files.model.display())))?;
         let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
@@ -214,7 +217,10 @@ impl Embedder {
         let mut encodings = Vec::with_capacity(texts.len());
         let mut truncated = 0;
         for t in texts {
-            let enc = self.tokenizer.encode(t.as_ref(), true).map_err(|e| run(&e))?;
+            let enc = self
+                .tokenizer
+                .encode(t.as_ref(), true)
+                .map_err(|e| run(&e))?;
             truncated += usize::from(!enc.get_overflowing().is_empty());
             encodings.push(enc);
         }
@@ -251,13 +257,22 @@ impl Embedder {
         let (shape, hidden) = outputs[0]
             .try_extract_tensor::<f32>()
             .map_err(|e| run(&e))?;
-        if shape.len() != 3 || shape[0] as usize != n || shape[1] as usize != len || shape[2] as usize != DIM {
+        if shape.len() != 3
+            || shape[0] as usize != n
+            || shape[1] as usize != len
+            || shape[2] as usize != DIM
+        {
             return Err(EmbedError::Run(format!(
                 "model output has shape {shape:?}, expected [{n}, {len}, {DIM}]"
             )));
         }
         let vectors = (0..n)
-            .map(|row| mean_pool(&hidden[row * len * DIM..(row + 1) * len * DIM], &mask[row * len..(row + 1) * len]))
+            .map(|row| {
+                mean_pool(
+                    &hidden[row * len * DIM..(row + 1) * len * DIM],
+                    &mask[row * len..(row + 1) * len],
+                )
+            })
             .collect();
         Ok(Embedded {
             vectors,
@@ -309,7 +324,9 @@ mod tests {
     #[test]
     fn missing_model_names_the_file_and_the_command() {
         let dir = tempfile::tempdir().unwrap();
-        let err = ModelFiles::in_dir(dir.path(), "int8").unwrap_err().to_string();
+        let err = ModelFiles::in_dir(dir.path(), "int8")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("libonnxruntime.so"), "{err}");
         assert!(err.contains(SETUP_COMMAND), "{err}");
     }

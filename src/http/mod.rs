@@ -270,7 +270,11 @@ fn validate_options(o: Option<OptionsIn>, embeddings: bool) -> Result<LearnOptio
     })
 }
 
-pub(crate) fn validate_content(limits: &LimitsConfig, field: &str, s: &str) -> Result<(), SutraError> {
+pub(crate) fn validate_content(
+    limits: &LimitsConfig,
+    field: &str,
+    s: &str,
+) -> Result<(), SutraError> {
     if s.trim().is_empty() {
         return Err(SutraError::bad(
             "invalid_content",

@@ -88,7 +88,9 @@ pub async fn search(
             ShardReply::Hits(h) => hits.extend(h),
             ShardReply::Failed(e) => return Err(e.into()),
             other => {
-                return Err(SutraError::Internal(format!("unexpected shard reply {other:?}")).into())
+                return Err(
+                    SutraError::Internal(format!("unexpected shard reply {other:?}")).into(),
+                )
             }
         }
     }
@@ -144,7 +146,9 @@ pub async fn embed(
     }
     let vectors = crate::actors::embedder::embed(req.texts, state.timeout()).await?;
     let vectors: Vec<&[f32]> = vectors.iter().map(|v| &v[..]).collect();
-    Ok(Json(json!({ "dim": crate::index::DIM, "vectors": vectors })))
+    Ok(Json(
+        json!({ "dim": crate::index::DIM, "vectors": vectors }),
+    ))
 }
 
 #[cfg(test)]

@@ -178,8 +178,7 @@ impl GraphView {
 
     /// Exact, then stem matching, then embedding similarity.
     pub fn resolve(&self, text: &str) -> Option<ConceptId> {
-        self.resolve_by_name(text)
-            .or_else(|| self.by_vector(text))
+        self.resolve_by_name(text).or_else(|| self.by_vector(text))
     }
 
     /// The text of the sentences an association was read from.

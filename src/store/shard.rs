@@ -144,7 +144,11 @@ impl ShardCore {
                 index
             }
             None => {
-                if snap.nodes.values().any(|n| n.concept.as_ref().is_some_and(|c| c.has_vector)) {
+                if snap
+                    .nodes
+                    .values()
+                    .any(|n| n.concept.as_ref().is_some_and(|c| c.has_vector))
+                {
                     return Err(StoreError::IndexBehind {
                         shard,
                         dir: dir.to_path_buf(),
@@ -160,13 +164,14 @@ impl ShardCore {
         let mut replayed_vectors = 0usize;
         let wal = wal::Wal::open(dir, opts, snap.lsn, |lsn, bytes| {
             let record: Record = codec::decode(bytes).map_err(|e| e.to_string())?;
-            snap.apply_record_with(lsn, &record, &mut |change| {
-                match apply_vector(&mut vectors, change) {
-                    Ok(true) => replayed_vectors += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        index_failure.get_or_insert(e);
-                    }
+            snap.apply_record_with(lsn, &record, &mut |change| match apply_vector(
+                &mut vectors,
+                change,
+            ) {
+                Ok(true) => replayed_vectors += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    index_failure.get_or_insert(e);
                 }
             });
             Ok::<(), String>(())

@@ -532,3 +532,62 @@ fn questions_resolve_unknown_names_by_similarity() {
     assert_eq!(s, 200);
     assert_eq!(body["verdict"], "unknown", "{body}");
 }
+
+#[test]
+fn a_full_queue_answers_503_at_once_and_loses_nothing_admitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), &[("queue_limit = 20000", "queue_limit = 32")]);
+    let node = Arc::new(
+        common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "1"]).unwrap(),
+    );
+    wait_healthy(&node);
+    // Hold the only replica for a while so the queue fills.
+    let (s, b) = node.post(
+        "/v1/admin/faults",
+        json!({"point": "embedder_stall", "replica": 0, "ms": 1500}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let first = {
+        let node = node.clone();
+        std::thread::spawn(move || {
+            node.post("/v1/embed", json!({"texts": ["held in the stalled batch"]}))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let callers: Vec<_> = (0..48)
+        .map(|i| {
+            let node = node.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let r = node.post("/v1/embed", json!({"texts": [format!("queued text {i}")]}));
+                (r, t.elapsed())
+            })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for c in callers {
+        let ((status, body), took) = c.join().unwrap();
+        match status {
+            200 => ok += 1,
+            503 => {
+                refused += 1;
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("queue is full"),
+                    "{body}"
+                );
+                assert!(
+                    took < Duration::from_millis(1000),
+                    "refused at once, not after the stall"
+                );
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(first.join().unwrap().0, 200);
+    assert!(refused >= 1 && ok >= 32, "ok {ok}, refused {refused}");
+    let st = stats(&node);
+    assert!(st["embedders"]["rejected_overload"].as_u64().unwrap() >= refused);
+}

@@ -652,7 +652,10 @@ impl Actor for Pool {
                     let _ = reply.send(Ok(vectors.into_iter().flatten().collect()));
                     return Ok(());
                 }
-                if state.queue.len() + missing > state.config.queue_limit {
+                // A request larger than the whole limit is still admitted into an empty
+                // queue, so no request size can starve.
+                if !state.queue.is_empty() && state.queue.len() + missing > state.config.queue_limit
+                {
                     state.rejected_overload += 1;
                     let _ = reply.send(Err(SutraError::unavailable(format!(
                         "the embedder queue is full ({} texts waiting, limit {}); retry shortly or send smaller batches",

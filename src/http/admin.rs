@@ -21,11 +21,14 @@ pub fn restart_table() -> Value {
 }
 
 /// Names of the actors a ready node must have that are not running now.
-pub fn missing_actors(shards: u32) -> Vec<String> {
+pub fn missing_actors(shards: u32, embedders: bool) -> Vec<String> {
     let mut need: Vec<String> = (0..shards)
         .flat_map(|s| [shard_name(s), reconciler_name(s)])
         .collect();
     need.extend([COORDINATOR, LEARNER, INGRESS].map(String::from));
+    if embedders {
+        need.push(crate::actors::embedder::POOL.to_string());
+    }
     need.into_iter()
         .filter(|n| {
             registry::where_is(n.clone()).is_none_or(|c| c.get_status() != ActorStatus::Running)

@@ -562,7 +562,7 @@ async fn health() -> Json<Value> {
 }
 
 async fn ready(State(state): State<Shared>) -> Response {
-    let missing = admin::missing_actors(state.router.shards);
+    let missing = admin::missing_actors(state.router.shards, state.embedders > 0);
     if missing.is_empty() {
         Json(json!({"status": "ready"})).into_response()
     } else {

@@ -38,8 +38,10 @@ through pip by name; deleted after success unless --keep-venv):
     BERT on the original weights (sentence-transformers semantics: mean pooling of
     last_hidden_state over the attention mask, then L2 normalization).
   * model_int8.onnx: onnxruntime.quantization.quantize_dynamic(model_fp32.onnx,
-    per_channel=True, weight_type=QInt8) with the MatMuls listed in INT8_KEEP_FP32
-    left in fp32, so that every check sentence keeps cosine >= 0.99 to fp32.
+    per_channel=True, weight_type=QInt8) with the 9 of 36 weight MatMuls listed in
+    INT8_KEEP_FP32 left in fp32, so that every check sentence keeps cosine >= 0.99
+    to fp32 (about 1.5x the fp32 speed; quantizing all would be ~2.1x, but short
+    texts then fall to cosine ~0.97).
     Quantization is deterministic (same bytes on every run with these pins).
     Note: dynamic quantization derives activation scales from the whole input
     tensor, so int8 embeddings depend slightly on what else is in the batch.
@@ -119,7 +121,7 @@ GRAPH_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 # the hashes it was made from). ---
 EXPECTED_OUTPUT_SHA256 = {
     "model_fp32.onnx": "6b1952614e982879cbfe037acbc15fd57eb10ff6cc1b8f210fcd0bf7a83c2d90",
-    "model_int8.onnx": None,  # filled in below
+    "model_int8.onnx": "046472baa686fd6f8a29051828a9d6cc5d24ed57d691630be8c9b7751b299ff6",
 }
 
 # --- The build venv: every package pinned and installed with --no-deps, so nothing
@@ -137,8 +139,14 @@ VENV_PACKAGES = [
     "tokenizers==0.23.3",
 ]
 
-# MatMuls (node names of model_fp32.onnx) that quantize_dynamic leaves in fp32.
-INT8_KEEP_FP32: list[str] = []
+# MatMuls (node names of model_fp32.onnx) that quantize_dynamic leaves in fp32: chosen
+# greedily (each step keeping the MatMul that most raised the worst cosine to fp32 over
+# 40 short and long texts) until every text, including one-word ones, stayed >= 0.99.
+INT8_KEEP_FP32: list[str] = [
+    "node_MatMul_307", "node_MatMul_374", "node_MatMul_401", "node_MatMul_249",
+    "node_MatMul_240", "node_MatMul_334", "node_MatMul_106", "node_MatMul_115",
+    "node_MatMul_182",
+]
 
 # Sentences the build checks (fp32 against the NumPy reference, int8 against fp32).
 CHECK_SENTENCES = [
@@ -152,6 +160,8 @@ CHECK_SENTENCES = [
     "which was initially criticised by some of France's leading artists and "
     "intellectuals but has since become a global cultural icon of France and one of "
     "the most recognisable structures in the world.",
+    # Short texts are where int8 deviates most.
+    "yes", "ok", "hi", "maybe", "Cats purr.", "1234 5678", "Hello, world!",
 ]
 INT8_MIN_COSINE = 0.99
 
@@ -316,6 +326,8 @@ def ensure_venv(model_dir: Path, ort_wheel: Path | None) -> Path:
 
 def build_stage(work: Path) -> None:
     """Writes model_fp32.onnx and model_int8.onnx into `work` and report.json."""
+    import logging
+
     import numpy as np
     import onnx
     import onnxruntime as ort
@@ -394,9 +406,13 @@ def build_stage(work: Path) -> None:
     print(f"setup-model: restored {len(restored)} fp32 weight tensors in "
           f"{time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
-    # 3. Quantize.
+    # 3. Quantize (quantize_dynamic ignores unknown node names: check them).
+    matmuls = {n.name for n in graph.node if n.op_type == "MatMul"}
+    if not set(INT8_KEEP_FP32) <= matmuls:
+        raise SystemExit(f"INT8_KEEP_FP32 names no MatMul: {sorted(set(INT8_KEEP_FP32) - matmuls)}")
     started = time.monotonic()
     int8_path = work / "model_int8.onnx"
+    logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" noise
     quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True,
                      weight_type=QuantType.QInt8, nodes_to_exclude=INT8_KEEP_FP32)
     print(f"setup-model: quantized to int8 in {time.monotonic() - started:.1f} s",

@@ -211,7 +211,10 @@ impl Shard {
             }
             ShardRequest::Stats => {
                 let mut stats = state.core.stats();
-                stats.in_doubt = state.in_doubt.len() as u64;
+                // A decision is only applied once its record is durable and folded, so
+                // the published snapshot's prepared set counts too (the actor's own set
+                // forgets a transaction as soon as its decision is submitted).
+                stats.in_doubt = stats.in_doubt.max(state.in_doubt.len() as u64);
                 let _ = reply.send(ShardReply::Stats(stats));
                 return Ok(());
             }

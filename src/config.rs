@@ -190,7 +190,8 @@ pub struct EmbeddingConfig {
     /// Directory prepared by `scripts/setup-model.py` (relative to this file's
     /// directory); the `SUTRA_MODEL_DIR` environment variable overrides it.
     pub model_dir: PathBuf,
-    /// `int8` (dynamically quantized, about twice as fast) or `fp32`.
+    /// `fp32` (exact, batched) or `int8` (quantized; faster for single texts, but run
+    /// one text per inference so its vectors do not depend on the batch).
     pub variant: String,
     /// ONNX Runtime threads per replica.
     pub threads_per_replica: usize,
@@ -218,7 +219,7 @@ impl Default for EmbeddingConfig {
     fn default() -> Self {
         Self {
             model_dir: PathBuf::from("models/minilm"),
-            variant: "int8".into(),
+            variant: "fp32".into(),
             threads_per_replica: 1,
             max_tokens: 256,
             max_batch: 32,

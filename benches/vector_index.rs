@@ -248,7 +248,7 @@ fn warm(path: &Path) {
 
 fn meta_key(n: usize, p: IndexParams) -> String {
     format!(
-        "generator={GENERATOR} n={n} connectivity={} expansion_add={}",
+        "generator={GENERATOR} n={n} connectivity={} expansion_add={} scalar=f16",
         p.connectivity, p.expansion_add
     )
 }

@@ -368,6 +368,7 @@ impl ShardCore {
     pub fn stats(&self) -> crate::protocol::ShardStats {
         let snap = self.snapshot();
         let w = self.wal.stats();
+        let (vectors, vector_index_bytes) = self.index_size();
         crate::protocol::ShardStats {
             shard: self.shard,
             concepts: snap.concepts as u64,
@@ -383,8 +384,8 @@ impl ShardCore {
             checkpoints: self.checkpoints.load(Ordering::Relaxed),
             checkpoint_lsn: self.checkpoint_lsn.load(Ordering::Relaxed),
             recovery_ms: self.recovery_ms,
-            vectors: self.index_size().0,
-            vector_index_bytes: self.index_size().1,
+            vectors,
+            vector_index_bytes,
             index_load_ms: self.index_load_ms,
         }
     }

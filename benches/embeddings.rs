@@ -1,6 +1,7 @@
 //! Embedding benchmarks (a bench binary; figures go to BENCHMARKS.md).
 //!
-//! `cargo bench --bench embeddings -- [quick] [--variant int8|fp32]`, all in one run so
+//! `cargo bench --bench embeddings -- [quick] [failover] [--variant int8|fp32]` (`failover`:
+//! the raw figures and the failover run only), all in one run so
 //! the ratios compare like with like:
 //! 1. raw model sentences/s (one `Embedder`, batches of 32) with 1 and 2 threads;
 //! 2. the pool (`embedders` actor, cache off): 1 client and 32 concurrent clients, with
@@ -210,7 +211,11 @@ fn main() {
     rt.block_on(async {
         // 2. Pool.
         let mut offset = 0;
+        let only_failover = std::env::args().any(|a| a == "failover");
         for (replicas, raw) in [(1usize, raw1), (2, raw2)] {
+            if only_failover {
+                break;
+            }
             start_pool(&files, &cfg.embedding, replicas).await;
             for clients in [1usize, 32] {
                 let count = if clients == 1 { n / 4 } else { n };
@@ -287,6 +292,9 @@ fn main() {
             st.replicas.iter().map(|r| r.restarts).collect::<Vec<_>>()
         );
         stop_pool().await;
+        if only_failover {
+            return;
+        }
 
         // 4 and 5: a whole node, through HTTP.
         let tmp = tempfile::tempdir().unwrap();

@@ -324,6 +324,60 @@ fn killing_a_replica_repeatedly_loses_no_request() {
     );
 }
 
+/// A replica that did its work and then was killed comes back at once, however often
+/// that happens: restart backoff is for replicas that crash before getting anything done,
+/// so a pool whose replicas are killed now and then never drifts into long outages.
+#[test]
+fn a_replica_killed_after_working_restarts_at_once_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = try_start(&dir.path().join("n"), &["--embedders", "2"]).unwrap();
+    wait_healthy(&node);
+    let replica = |s: &Value, field: &str| s["embedders"]["replicas"][1][field].clone();
+    let mut slowest = Duration::ZERO;
+    // More kills than the restart intensity (10 in 30 s), which with growing backoff
+    // would keep the replica down for seconds by the end.
+    for round in 0..12 {
+        // Make embedder-1 finish a batch: the idle pool routes to the replica that has
+        // embedded the fewest texts, which is the one killed over and over.
+        let done = replica(&stats(&node), "batches").as_u64().unwrap();
+        let mut i = 0;
+        while replica(&stats(&node), "batches").as_u64().unwrap() == done {
+            let (status, body) = node.post(
+                "/v1/embed",
+                json!({ "texts": [format!("round {round} text {i} keeps the replica busy")] }),
+            );
+            assert_eq!(status, 200, "{body}");
+            i += 1;
+            assert!(i < 200, "embedder-1 never got a batch");
+        }
+        let restarts = replica(&stats(&node), "restarts").as_u64().unwrap();
+        let (status, body) = node.post("/v1/admin/actors/embedder-1/kill", json!({}));
+        assert!(status == 200 || status == 202, "{body}");
+        let killed = Instant::now();
+        loop {
+            let s = stats(&node);
+            if replica(&s, "restarts").as_u64().unwrap() > restarts
+                && replica(&s, "state") == "healthy"
+            {
+                break;
+            }
+            assert!(
+                killed.elapsed() < Duration::from_secs(10),
+                "embedder-1 did not come back: {}",
+                s["embedders"]
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        slowest = slowest.max(killed.elapsed());
+    }
+    // A model load takes 0.1-0.6 s here; the old backoff alone reached 1.3-2 s by the
+    // eighth kill.
+    assert!(
+        slowest < Duration::from_millis(1200),
+        "a killed working replica waited {slowest:?} to come back"
+    );
+}
+
 /// The default topology with some `[embedding]` keys changed.
 fn config_with(dir: &std::path::Path, replace: &[(&str, &str)]) -> std::path::PathBuf {
     let mut text = std::fs::read_to_string(common::default_config()).unwrap();

@@ -243,6 +243,8 @@ struct Slot {
     health: ReplicaHealth,
     in_flight: Option<InFlight>,
     crashes: CrashHistory,
+    /// Whether the running replica has finished a batch since it (re)started.
+    productive: bool,
     batches: u64,
     texts: u64,
 }
@@ -479,6 +481,14 @@ impl Pool {
         }
         if slot.health != ReplicaHealth::Restarting {
             slot.health = ReplicaHealth::Restarting;
+            // Backoff is for replicas that cannot get work done (a model that fails to
+            // load, a text that crashes every replica it reaches). One that finished a
+            // batch since its start and then died was killed or hit a one-off fault:
+            // it comes back at once, or a pool whose replicas are killed now and then
+            // would drift into long outages with every replica waiting out a backoff.
+            if std::mem::take(&mut slot.productive) {
+                slot.crashes = CrashHistory::default();
+            }
             let backoff = match slot.crashes.crashed(&state.policy, now) {
                 Ok(b) => b,
                 Err(n) => {
@@ -577,6 +587,7 @@ impl Actor for Pool {
                     health: ReplicaHealth::Starting,
                     in_flight: None,
                     crashes: CrashHistory::default(),
+                    productive: false,
                     batches: 0,
                     texts: 0,
                 })
@@ -707,6 +718,7 @@ impl Actor for Pool {
                     Ok(done) => {
                         slot.batches += 1;
                         slot.texts += f.items.len() as u64;
+                        slot.productive = true;
                         state.batches += 1;
                         state.batched_texts += f.items.len() as u64;
                         state.max_batch_size = state.max_batch_size.max(f.items.len());
@@ -748,6 +760,7 @@ impl Actor for Pool {
                             count_restart(&replica_name(i));
                         }
                         slot.actor = Some(actor);
+                        slot.productive = false;
                         slot.health = ReplicaHealth::Healthy;
                         tracing::info!(replica = i, "embedder replica ready");
                         Self::pump(&myself, state);

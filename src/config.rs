@@ -143,6 +143,8 @@ pub struct LimitsConfig {
     /// Most statements in one `/v1/learn/batch` (at least 1). Default 10000.
     pub max_batch: usize,
     /// A request that takes longer than this many ms gets a 503 (at least 1). Default 10000.
+    /// Learns are bounded step by step instead: each embedding chunk and each shard or
+    /// transaction call gets this long, and the learn answers with its real outcome.
     pub request_timeout_ms: u64,
 }
 

@@ -378,6 +378,54 @@ fn a_replica_killed_after_working_restarts_at_once_every_time() {
     );
 }
 
+/// A learn whose batch takes longer than `limits.request_timeout_ms` is not answered
+/// with a 503 while it goes on to commit: it answers 200 once everything is stored.
+#[test]
+fn a_batch_slower_than_the_request_timeout_answers_with_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(
+        dir.path(),
+        &[("request_timeout_ms = 10000", "request_timeout_ms = 2500")],
+    );
+    let node =
+        common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "1"]).unwrap();
+    wait_healthy(&node);
+    // One replica embeds a few hundred texts a second; these 3,000 statements and their
+    // entity names take a few times the 2.5 s limit.
+    let contents: Vec<String> = (0..3000)
+        .map(|i| format!("Harbor number {i} is in the province of Region{}.", i % 97))
+        .collect();
+    let started = Instant::now();
+    let (status, body) = node.post("/v1/learn/batch", json!({ "contents": contents }));
+    let took = started.elapsed();
+    assert_eq!(status, 200, "after {took:?}: {body}");
+    assert!(
+        took > Duration::from_millis(2500),
+        "the batch should outlast the request limit to test anything (took {took:?})"
+    );
+    assert_eq!(body["concept_ids"].as_array().unwrap().len(), 3000);
+    // Stats read the folded snapshot, which follows the durable log within moments.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = stats(&node);
+        let vectors: u64 = s["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|sh| sh["stats"]["vectors"].as_u64().unwrap())
+            .sum();
+        if s["concepts"].as_u64().unwrap() >= 3000 && vectors >= 3000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "everything acknowledged is stored: {} concepts, {vectors} vectors",
+            s["concepts"]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The default topology with some `[embedding]` keys changed.
 fn config_with(dir: &std::path::Path, replace: &[(&str, &str)]) -> std::path::PathBuf {
     let mut text = std::fs::read_to_string(common::default_config()).unwrap();

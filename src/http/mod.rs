@@ -175,9 +175,32 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
         .map_err(|e| SutraError::bad("invalid_json", format!("invalid request body: {e}")))
 }
 
-/// Calls the learner with the request deadline.
+/// Calls the learner with the request deadline (`limits.request_timeout_ms`).
 async fn call_learner<T: Send + 'static>(
     state: &AppState,
+    msg: impl FnOnce(RpcReplyPort<Result<T, SutraError>>) -> LearnerMsg,
+) -> Result<T, SutraError> {
+    call_learner_within(state, Some(state.timeout()), msg).await
+}
+
+/// Calls the learner for a learn, waiting for its outcome however long the batch takes.
+///
+/// A learn is a write: answering 503 while it goes on to commit would leave the client
+/// unsure whether it was stored. Every stage of a learn is bounded on its own (each
+/// chunk of texts sent to the embedder pool and each shard or coordinator call within
+/// `limits.request_timeout_ms`, and the pool always answers within its batch deadline
+/// and unavailable wait), so the learner always replies: with the learn's real result,
+/// or with the error of the stage that failed, before anything was committed.
+async fn call_learner_for_learn<T: Send + 'static>(
+    state: &AppState,
+    msg: impl FnOnce(RpcReplyPort<Result<T, SutraError>>) -> LearnerMsg,
+) -> Result<T, SutraError> {
+    call_learner_within(state, None, msg).await
+}
+
+async fn call_learner_within<T: Send + 'static>(
+    state: &AppState,
+    deadline: Option<Duration>,
     msg: impl FnOnce(RpcReplyPort<Result<T, SutraError>>) -> LearnerMsg,
 ) -> Result<T, SutraError> {
     let Some(learner) = ActorRef::<LearnerMsg>::where_is(LEARNER) else {
@@ -185,7 +208,7 @@ async fn call_learner<T: Send + 'static>(
             "the learner is restarting; retry shortly",
         ));
     };
-    match learner.call(msg, Some(state.timeout())).await {
+    match learner.call(msg, deadline).await {
         Ok(CallResult::Success(r)) => r,
         Ok(CallResult::Timeout) => Err(SutraError::unavailable(format!(
             "the request did not finish within limits.request_timeout_ms ({} ms); check the node's load and retry",
@@ -316,7 +339,7 @@ async fn learn(
     validate_content(&state.limits, "content", &req.content)?;
     let options = validate_options(req.options, state.embedders > 0)?;
     let request_id = state.request_id(&headers);
-    let learned: Learned = call_learner(&state, |reply| LearnerMsg::Learn {
+    let learned: Learned = call_learner_for_learn(&state, |reply| LearnerMsg::Learn {
         contents: vec![req.content],
         options,
         request_id,
@@ -365,7 +388,7 @@ async fn learn_batch(
     }
     let options = validate_options(req.options, state.embedders > 0)?;
     let request_id = state.request_id(&headers);
-    let learned = call_learner(&state, |reply| LearnerMsg::Learn {
+    let learned = call_learner_for_learn(&state, |reply| LearnerMsg::Learn {
         contents: req.contents,
         options,
         request_id,

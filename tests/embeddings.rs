@@ -383,13 +383,11 @@ fn a_replica_killed_after_working_restarts_at_once_every_time() {
 #[test]
 fn a_batch_slower_than_the_request_timeout_answers_with_its_outcome() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(
+    let node = start_configured(
         dir.path(),
         &[("request_timeout_ms = 10000", "request_timeout_ms = 2500")],
+        "1",
     );
-    let node =
-        common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "1"]).unwrap();
-    wait_healthy(&node);
     // One replica embeds a few hundred texts a second; these 3,000 statements and their
     // entity names take a few times the 2.5 s limit.
     let contents: Vec<String> = (0..3000)
@@ -426,28 +424,30 @@ fn a_batch_slower_than_the_request_timeout_answers_with_its_outcome() {
     }
 }
 
-/// The default topology with some `[embedding]` keys changed.
-fn config_with(dir: &std::path::Path, replace: &[(&str, &str)]) -> std::path::PathBuf {
+/// A node with `embedders` replicas on the default topology with some keys changed,
+/// started in `dir` and with every replica loaded.
+fn start_configured(dir: &std::path::Path, replace: &[(&str, &str)], embedders: &str) -> Node {
     let mut text = std::fs::read_to_string(common::default_config()).unwrap();
     for (from, to) in replace {
         assert!(text.contains(from), "cluster.toml has no '{from}'");
         text = text.replace(from, to);
     }
-    let path = dir.join("cluster.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let config = dir.join("cluster.toml");
+    std::fs::write(&config, text).unwrap();
+    let node =
+        common::try_start_with(&config, &dir.join("n"), &["--embedders", embedders]).unwrap();
+    wait_healthy(&node);
+    node
 }
 
 #[test]
 fn all_replicas_down_gives_a_clear_503_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(
+    let node = start_configured(
         dir.path(),
         &[("unavailable_wait_ms = 3000", "unavailable_wait_ms = 50")],
+        "1",
     );
-    let node =
-        common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "1"]).unwrap();
-    wait_healthy(&node);
     // The only replica panics on the next batch; it needs a few hundred milliseconds to
     // reload its model, longer than callers may wait with no replica up.
     let (s, b) = node.post(
@@ -498,13 +498,11 @@ fn all_replicas_down_gives_a_clear_503_then_recovers() {
 #[test]
 fn a_stalled_replica_misses_its_deadline_and_the_batch_runs_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(
+    let node = start_configured(
         dir.path(),
         &[("batch_deadline_ms = 10000", "batch_deadline_ms = 300")],
+        "2",
     );
-    let node =
-        common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "2"]).unwrap();
-    wait_healthy(&node);
     let (s, b) = node.post(
         "/v1/admin/faults",
         json!({"point": "embedder_stall", "replica": 0, "ms": 2000}),
@@ -638,11 +636,11 @@ fn questions_resolve_unknown_names_by_similarity() {
 #[test]
 fn a_full_queue_answers_503_at_once_and_loses_nothing_admitted() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(dir.path(), &[("queue_limit = 20000", "queue_limit = 32")]);
-    let node = Arc::new(
-        common::try_start_with(&config, &dir.path().join("n"), &["--embedders", "1"]).unwrap(),
-    );
-    wait_healthy(&node);
+    let node = Arc::new(start_configured(
+        dir.path(),
+        &[("queue_limit = 20000", "queue_limit = 32")],
+        "1",
+    ));
     // Hold the only replica for a while so the queue fills.
     let (s, b) = node.post(
         "/v1/admin/faults",

@@ -642,18 +642,7 @@ fn a_full_queue_answers_503_at_once_and_loses_nothing_admitted() {
         "1",
     ));
     // Hold the only replica for a while so the queue fills.
-    let (s, b) = node.post(
-        "/v1/admin/faults",
-        json!({"point": "embedder_stall", "replica": 0, "ms": 1500}),
-    );
-    assert_eq!(s, 200, "{b}");
-    let first = {
-        let node = node.clone();
-        std::thread::spawn(move || {
-            node.post("/v1/embed", json!({"texts": ["held in the stalled batch"]}))
-        })
-    };
-    std::thread::sleep(Duration::from_millis(200));
+    let first = hold_the_only_replica(&node, 1500);
     let callers: Vec<_> = (0..48)
         .map(|i| {
             let node = node.clone();
@@ -690,4 +679,62 @@ fn a_full_queue_answers_503_at_once_and_loses_nothing_admitted() {
     assert!(refused >= 1 && ok >= 32, "ok {ok}, refused {refused}");
     let st = stats(&node);
     assert!(st["embedders"]["rejected_overload"].as_u64().unwrap() >= refused);
+}
+
+/// Texts whose caller stopped waiting are dropped from the queue instead of embedded:
+/// an overloaded pool does no work whose answer nobody reads.
+#[test]
+fn texts_of_callers_that_gave_up_are_not_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Arc::new(start_configured(
+        dir.path(),
+        &[("request_timeout_ms = 10000", "request_timeout_ms = 400")],
+        "1",
+    ));
+    // The first request holds the only replica; the second waits in the queue until its
+    // caller's 400 ms run out.
+    let first = hold_the_only_replica(&node, 1500);
+    let texts: Vec<String> = (0..5)
+        .map(|i| format!("nobody waits for text {i}"))
+        .collect();
+    let (status, body) = node.post("/v1/embed", json!({ "texts": texts }));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        first.join().unwrap().0,
+        503,
+        "the stalled request timed out too"
+    );
+    // Once the stall ends the queue is cleared without running the abandoned texts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = &stats(&node)["embedders"];
+        if e["abandoned_texts"].as_u64().unwrap() == 5 && e["queue_depth"] == 0 {
+            assert_eq!(e["batches"], 1, "only the stalled batch ran: {e}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "abandoned texts still queued: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And the pool serves the next caller.
+    let (status, body) = node.post("/v1/embed", json!({"texts": ["a caller that waits"]}));
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Stalls `embedder-0` (the only replica) for `ms` on its next batch and sends it one
+/// text from another thread; returns once that batch is running.
+fn hold_the_only_replica(node: &Arc<Node>, ms: u64) -> std::thread::JoinHandle<common::Resp> {
+    let (s, b) = node.post(
+        "/v1/admin/faults",
+        json!({"point": "embedder_stall", "replica": 0, "ms": ms}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let first = {
+        let node = node.clone();
+        std::thread::spawn(move || node.post("/v1/embed", json!({"texts": ["held by the stall"]})))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    first
 }

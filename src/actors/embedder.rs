@@ -206,6 +206,9 @@ pub struct PoolStats {
     pub rejected_overload: u64,
     /// Requests failed because no replica was up.
     pub failed_unavailable: u64,
+    /// Queued texts dropped unembedded because their caller had stopped waiting (its
+    /// deadline passed): an overloaded pool spends no time on answers nobody reads.
+    pub abandoned_texts: u64,
     /// Batches re-run on another replica after a crash or deadline.
     pub rerouted_batches: u64,
     /// Longest time from a replica's crash to its batch running elsewhere, milliseconds.
@@ -280,6 +283,7 @@ pub struct PoolState {
     truncated: u64,
     rejected_overload: u64,
     failed_unavailable: u64,
+    abandoned: u64,
     rerouted: u64,
     max_reroute_ms: f64,
     last_reroute_ms: f64,
@@ -329,10 +333,16 @@ impl Pool {
 
     /// Fails request `id` (dropping its queued texts).
     fn fail(state: &mut PoolState, id: u64, err: SutraError) {
-        if let Some(r) = state.requests.remove(&id) {
+        if let Some(r) = Self::forget(state, id) {
             let _ = r.reply.send(Err(err));
         }
+    }
+
+    /// Drops request `id` and every text of it still queued.
+    fn forget(state: &mut PoolState, id: u64) -> Option<Request> {
         state.queue.retain(|it| it.request != id);
+        state.requeued.retain(|(request, _), _| *request != id);
+        state.requests.remove(&id)
     }
 
     /// Sends batches to idle healthy replicas while there is work.
@@ -383,6 +393,18 @@ impl Pool {
             let mut items = Vec::new();
             let mut longest = 0;
             while let Some(next) = state.queue.front() {
+                if state
+                    .requests
+                    .get(&next.request)
+                    .is_none_or(|r| r.reply.is_closed())
+                {
+                    // The caller stopped waiting (its deadline passed).
+                    let id = next.request;
+                    let before = state.queue.len();
+                    Self::forget(state, id);
+                    state.abandoned += (before - state.queue.len()) as u64;
+                    continue;
+                }
                 let longest_with = longest.max(next.tokens);
                 if !items.is_empty()
                     && (items.len() >= share
@@ -392,6 +414,10 @@ impl Pool {
                 }
                 longest = longest_with;
                 items.push(state.queue.pop_front().expect("non-empty"));
+            }
+            if items.is_empty() {
+                // Everything left was abandoned.
+                continue;
             }
             let batch = state.next_batch;
             state.next_batch += 1;
@@ -556,6 +582,7 @@ impl Pool {
             truncated: state.truncated,
             rejected_overload: state.rejected_overload,
             failed_unavailable: state.failed_unavailable,
+            abandoned_texts: state.abandoned,
             rerouted_batches: state.rerouted,
             max_crash_to_reroute_ms: state.max_reroute_ms,
             last_crash_to_reroute_ms: state.last_reroute_ms,
@@ -611,6 +638,7 @@ impl Actor for Pool {
             truncated: 0,
             rejected_overload: 0,
             failed_unavailable: 0,
+            abandoned: 0,
             rerouted: 0,
             max_reroute_ms: 0.0,
             last_reroute_ms: 0.0,

@@ -127,14 +127,7 @@ fn participant_crash_between_prepare_and_commit_still_commits_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let node = common::start(&dir.path().join("data"));
     let texts = batch("participant", 60);
-    assert_eq!(
-        node.post(
-            "/v1/admin/faults",
-            json!({ "point": "shard_before_commit", "shard": 2 })
-        )
-        .0,
-        200
-    );
+    node.fault(json!({ "point": "shard_before_commit", "shard": 2 }));
     let (status, body) = node.post("/v1/learn/batch", json!({ "contents": texts }));
     // The decision was logged before shard-2 died, so the transaction is committed:
     // the coordinator redelivers the commit to the restarted shard.
@@ -160,14 +153,7 @@ fn coordinator_crash_after_prepare_aborts_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let node = common::start(&dir.path().join("data"));
     let texts = batch("abort", 60);
-    assert_eq!(
-        node.post(
-            "/v1/admin/faults",
-            json!({ "point": "coordinator_after_prepare" })
-        )
-        .0,
-        200
-    );
+    node.fault(json!({ "point": "coordinator_after_prepare" }));
     let (status, body) = node.post("/v1/learn/batch", json!({ "contents": texts }));
     assert_eq!(status, 503, "the write must not be acknowledged: {body}");
     // Every shard holds a prepared part until it asks the new coordinator, which has no
@@ -189,14 +175,7 @@ fn coordinator_crash_after_decision_commits_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let node = common::start(&dir.path().join("data"));
     let texts = batch("decided", 60);
-    assert_eq!(
-        node.post(
-            "/v1/admin/faults",
-            json!({ "point": "coordinator_after_decision" })
-        )
-        .0,
-        200
-    );
+    node.fault(json!({ "point": "coordinator_after_decision" }));
     let (status, _) = node.post("/v1/learn/batch", json!({ "contents": texts }));
     assert_eq!(status, 503);
     wait_resolved(&node);
@@ -215,19 +194,13 @@ fn in_doubt_transactions_survive_kill9_of_the_whole_node() {
     let aborted = batch("kill9-undecided", 40);
     {
         let mut node = common::start(&data);
-        node.post(
-            "/v1/admin/faults",
-            json!({ "point": "coordinator_after_decision" }),
-        );
+        node.fault(json!({ "point": "coordinator_after_decision" }));
         assert_eq!(
             node.post("/v1/learn/batch", json!({ "contents": committed }))
                 .0,
             503
         );
-        node.post(
-            "/v1/admin/faults",
-            json!({ "point": "coordinator_after_prepare" }),
-        );
+        node.fault(json!({ "point": "coordinator_after_prepare" }));
         assert_eq!(
             node.post("/v1/learn/batch", json!({ "contents": aborted }))
                 .0,
@@ -274,10 +247,7 @@ fn coordinator_checkpoint_keeps_decisions_and_epochs_across_kill9() {
             data.join("txn").join("checkpoint.bin").exists(),
             "no coordinator checkpoint"
         );
-        node.post(
-            "/v1/admin/faults",
-            json!({ "point": "coordinator_after_decision" }),
-        );
+        node.fault(json!({ "point": "coordinator_after_decision" }));
         assert_eq!(
             node.post("/v1/learn/batch", json!({ "contents": decided }))
                 .0,

@@ -450,11 +450,7 @@ fn all_replicas_down_gives_a_clear_503_then_recovers() {
     );
     // The only replica panics on the next batch; it needs a few hundred milliseconds to
     // reload its model, longer than callers may wait with no replica up.
-    let (s, b) = node.post(
-        "/v1/admin/faults",
-        json!({"point": "embedder_panic", "replica": 0}),
-    );
-    assert_eq!(s, 200, "{b}");
+    node.fault(json!({"point": "embedder_panic", "replica": 0}));
     let started = Instant::now();
     let (status, body) = node.post("/v1/embed", json!({"texts": ["nobody can embed this now"]}));
     assert_eq!(status, 503, "{body}");
@@ -469,11 +465,7 @@ fn all_replicas_down_gives_a_clear_503_then_recovers() {
     );
     // Again for a learn, once the replica is back (so the panic hits the learn's batch).
     wait_healthy(&node);
-    let (s, b) = node.post(
-        "/v1/admin/faults",
-        json!({"point": "embedder_panic", "replica": 0}),
-    );
-    assert_eq!(s, 200, "{b}");
+    node.fault(json!({"point": "embedder_panic", "replica": 0}));
     let (status, body) = node.post(
         "/v1/learn",
         json!({"content": "Nothing is learned while down."}),
@@ -503,11 +495,7 @@ fn a_stalled_replica_misses_its_deadline_and_the_batch_runs_elsewhere() {
         &[("batch_deadline_ms = 10000", "batch_deadline_ms = 300")],
         "2",
     );
-    let (s, b) = node.post(
-        "/v1/admin/faults",
-        json!({"point": "embedder_stall", "replica": 0, "ms": 2000}),
-    );
-    assert_eq!(s, 200, "{b}");
+    node.fault(json!({"point": "embedder_stall", "replica": 0, "ms": 2000}));
     // The idle pool routes the first batch to embedder-0, which hangs.
     let started = Instant::now();
     let (status, body) = node.post(
@@ -726,11 +714,7 @@ fn texts_of_callers_that_gave_up_are_not_embedded() {
 /// Stalls `embedder-0` (the only replica) for `ms` on its next batch and sends it one
 /// text from another thread; returns once that batch is running.
 fn hold_the_only_replica(node: &Arc<Node>, ms: u64) -> std::thread::JoinHandle<common::Resp> {
-    let (s, b) = node.post(
-        "/v1/admin/faults",
-        json!({"point": "embedder_stall", "replica": 0, "ms": ms}),
-    );
-    assert_eq!(s, 200, "{b}");
+    node.fault(json!({"point": "embedder_stall", "replica": 0, "ms": ms}));
     let first = {
         let node = node.clone();
         std::thread::spawn(move || node.post("/v1/embed", json!({"texts": ["held by the stall"]})))

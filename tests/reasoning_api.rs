@@ -113,11 +113,7 @@ fn a_crashing_query_session_fails_only_its_request() {
     let dir = tempfile::tempdir().unwrap();
     let node = common::start(&dir.path().join("data"));
     learn_all(&node, &["Paris is in France."]);
-    assert_eq!(
-        node.post("/v1/admin/faults", json!({ "point": "query_panic" }))
-            .0,
-        200
-    );
+    node.fault(json!({ "point": "query_panic" }));
     let (status, e) = node.post("/v1/reason", json!({ "query": "Is Paris in France?" }));
     assert_eq!(status, 500, "{e}");
     assert!(

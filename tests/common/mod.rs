@@ -141,6 +141,11 @@ impl Node {
                 .send_json(body),
         )
     }
+    /// Arms a fault point (`POST /v1/admin/faults`; the node runs with fault injection).
+    pub fn fault(&self, fault: Value) {
+        let (status, body) = self.post("/v1/admin/faults", fault.clone());
+        assert_eq!(status, 200, "arming {fault}: {body}");
+    }
     /// POST raw bytes.
     pub fn post_raw(&self, path: &str, body: &[u8]) -> Resp {
         finish(

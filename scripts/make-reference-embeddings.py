@@ -43,18 +43,6 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 DEFAULT_OUT = REPO_ROOT / "tests" / "data" / "reference_embeddings.json"
 
-SENTENCES = [
-    "The Eiffel Tower is in Paris.",
-    "Where can I find the Eiffel Tower?",
-    "A cat is a kind of mammal.",
-    "hello",
-    "Zürich's café opens at 7 a.m.",
-    "In the late nineteenth century, engineers working for Gustave Eiffel's company "
-    "designed and built a wrought-iron lattice tower on the Champ de Mars in Paris, "
-    "which was initially criticised by some of France's leading artists and "
-    "intellectuals but has since become a global cultural icon of France and one of "
-    "the most recognisable structures in the world.",
-]
 
 
 def load_setup():
@@ -90,7 +78,8 @@ def compute(model_dir: Path, out: Path, max_tokens: int) -> None:
         return vec.astype(np.float32).tolist()
 
     rows = []
-    for text in SENTENCES:
+    # The first six texts the set-up checks (the rest are the short int8 checks).
+    for text in load_setup().CHECK_SENTENCES[:6]:
         enc = tokenizer.encode(text)
         feed = {"input_ids": np.array([enc.ids], dtype=np.int64),
                 "attention_mask": np.array([enc.attention_mask], dtype=np.int64),

@@ -8,10 +8,13 @@
 //! the head of the queue for the next idle replica, and restarts the replica with
 //! backoff. A batch past its deadline is treated the same way (the replica is killed).
 //! With no replica up for `unavailable_wait_ms`, waiting callers get a 503; a full queue
-//! refuses new texts with a 503 at once (backpressure), so memory stays bounded.
+//! refuses new texts with a 503 at once (backpressure), so memory stays bounded. Texts
+//! whose caller stopped waiting are dropped when they reach the head of the queue.
 //!
-//! Invariant: every queued or in-flight text belongs to exactly one waiting request, and
-//! every request is answered exactly once (vectors, overload, or unavailable).
+//! Invariant: every queued text belongs to exactly one known request, and every request
+//! is answered exactly once (vectors, overload, or unavailable) unless its caller has
+//! stopped waiting, in which case it is dropped with its queued texts. (A text in flight
+//! may outlive its request; its vector then only goes to the cache.)
 
 use crate::actors::supervisor::{count_restart, CrashHistory, RestartPolicy};
 use crate::config::EmbeddingConfig;

@@ -162,6 +162,23 @@ fn main() {
                     questions.len()
                 );
             }
+            // Names no entity has: the reasoner tries exact keys, then word stems, and
+            // (without embedders here) gives up with "unknown".
+            let mut unknown = Vec::new();
+            for i in 0..50 {
+                let q = format!("Is a zorblaxian quimp{i} a kind of {}?", name((i * 7919) % chains, 1));
+                let t = Instant::now();
+                let view = GraphView::new((0..config.cluster.shards).map(|s| local_core(s).unwrap().snapshot()).collect());
+                let a = reason(&view, &cfg, &q);
+                unknown.push(t.elapsed().as_secs_f64() * 1000.0);
+                assert_eq!(a.verdict, Verdict::Unknown, "{q}: {}", a.answer);
+            }
+            println!(
+                "reason_unknown_name at {concepts} concepts: in-process p50 {:.3} ms p99 {:.3} ms ({} questions)",
+                pct(&mut unknown, 0.5),
+                pct(&mut unknown, 0.99),
+                unknown.len()
+            );
         }
         running.shutdown().await;
     });

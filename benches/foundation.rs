@@ -158,14 +158,16 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Starts the node binary; returns (child, base url, seconds to the listening line).
-fn spawn_node(dir: &Path) -> (std::process::Child, String, f64) {
+/// Starts the node binary with `embedders` replicas; returns (child, base url, seconds
+/// to the listening line).
+fn spawn_node(dir: &Path, embedders: usize) -> (std::process::Child, String, f64) {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-node"))
         .arg("--config")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"))
         .args(["--http", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(["--embedders", &embedders.to_string()])
         .env("SUTRA_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -316,42 +318,45 @@ fn main() {
         });
         println!("build_{n}: {build_rate:.0} concepts/s in-process (batches of 5000)");
     }
-    let (mut empty, _, _) = spawn_node(&empty_dir);
-    std::thread::sleep(Duration::from_millis(300));
-    let empty_rss = rss_kib(empty.id());
-    sigterm(&mut empty);
-    let mut ready = Vec::new();
-    let mut rss = 0;
-    for _ in 0..3 {
-        let (mut child, base, secs) = spawn_node(&dir2);
-        ready.push(secs);
-        let s = stats(&base);
-        assert_eq!(s["concepts"].as_u64().unwrap() as usize, n, "{s}");
-        rss = rss_kib(child.id());
-        sigterm(&mut child);
+    // Storage recovery alone (no embedding model to load), then the default node.
+    for embedders in [0, 2] {
+        let (mut empty, _, _) = spawn_node(&empty_dir, embedders);
+        std::thread::sleep(Duration::from_millis(300));
+        let empty_rss = rss_kib(empty.id());
+        sigterm(&mut empty);
+        let mut ready = Vec::new();
+        let mut rss = 0;
+        for _ in 0..3 {
+            let (mut child, base, secs) = spawn_node(&dir2, embedders);
+            ready.push(secs);
+            let s = stats(&base);
+            assert_eq!(s["concepts"].as_u64().unwrap() as usize, n, "{s}");
+            rss = rss_kib(child.id());
+            sigterm(&mut child);
+        }
+        println!(
+            "restart_to_ready_{n}_after_graceful_stop ({embedders} embedder replicas): median {:.3} s over {} runs ({:?})",
+            median(ready.clone()),
+            ready.len(),
+            ready
+        );
+        println!(
+            "rss_{n} ({embedders} embedder replicas): {} MiB (empty node {} MiB) = {:.0} bytes per concept",
+            rss / 1024,
+            empty_rss / 1024,
+            (rss - empty_rss) as f64 * 1024.0 / n as f64
+        );
     }
-    println!(
-        "restart_to_ready_{n}_after_graceful_stop: median {:.3} s over {} runs ({:?})",
-        median(ready.clone()),
-        ready.len(),
-        ready
-    );
-    println!(
-        "rss_{n}: {} MiB (empty node {} MiB) = {:.0} bytes per concept",
-        rss / 1024,
-        empty_rss / 1024,
-        (rss - empty_rss) as f64 * 1024.0 / n as f64
-    );
 
     if restart_only {
         return;
     }
     // kill -9 with up to checkpoint_every_records of log to replay.
-    let (mut child, base, _) = spawn_node(&dir2);
+    let (mut child, base, _) = spawn_node(&dir2, 0);
     learn_http(&base, "tail", 100_000 / scale, 500, 4);
     child.kill().unwrap();
     child.wait().unwrap();
-    let (mut child, base, secs) = spawn_node(&dir2);
+    let (mut child, base, secs) = spawn_node(&dir2, 0);
     let s = stats(&base);
     let replayed: u64 = s["shards"]
         .as_array()

@@ -5,8 +5,10 @@
 //! became durable since, and publishes the result as a whole.
 
 use super::{
-    combine_confidence, Association, Concept, ConceptId, EdgeUpsert, Op, Side, MAX_PROVENANCE,
+    combine_confidence, Association, Concept, ConceptId, ConceptKind, EdgeUpsert, Op, Side,
+    MAX_PROVENANCE,
 };
+use crate::learn::normalize::{stem_hash, stems};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -99,6 +101,13 @@ pub struct GraphSnapshot {
     pub concepts: usize,
     /// Number of outgoing association copies (one per association cluster-wide).
     pub edges: usize,
+    /// Entity ids by the hash of their name's word stems
+    /// ([`crate::learn::normalize::stem_hash`]), so a question can find "road closures"
+    /// from "roads closed" without scanning every entity.
+    ///
+    /// Invariant: holds exactly the entity concepts of `nodes`, each under the hash of
+    /// its current content (kept by every op that creates, renames or deletes one).
+    pub stems: imbl::HashMap<u64, Arc<Vec<ConceptId>>>,
 }
 
 impl GraphSnapshot {
@@ -153,17 +162,18 @@ impl GraphSnapshot {
                     vectors(VectorChange::Put(u.id, v));
                 }
                 let mut created = false;
+                let mut renamed = None;
                 let node = self.node_mut(u.id);
                 match &mut node.concept {
                     Some(c) => {
                         let c = Arc::make_mut(c);
                         // An entity keeps its first written name unless that was a
                         // non-canonical form ("Dogs") and this one is canonical ("dog").
-                        if c.kind == crate::graph::ConceptKind::Entity
+                        if c.kind == ConceptKind::Entity
                             && !is_canonical(&c.content)
                             && is_canonical(&u.content)
                         {
-                            c.content = u.content.clone();
+                            renamed = Some(std::mem::replace(&mut c.content, u.content.clone()));
                         }
                         c.evidence = c.evidence.saturating_add(1);
                         c.strength += u.strength;
@@ -189,13 +199,24 @@ impl GraphSnapshot {
                     }
                 }
                 self.concepts += usize::from(created);
+                if u.kind == ConceptKind::Entity {
+                    if let Some(old) = renamed {
+                        self.unindex_stems(u.id, &old);
+                        self.index_stems(u.id, &u.content);
+                    } else if created {
+                        self.index_stems(u.id, &u.content);
+                    }
+                }
             }
             Op::PutEdge(e) => self.put_edge(e),
             Op::DeleteConcept(id) => {
                 vectors(VectorChange::Remove(*id));
                 if let Some(node) = self.nodes.remove(id) {
-                    if node.concept.is_some() {
+                    if let Some(c) = &node.concept {
                         self.concepts -= 1;
+                        if c.kind == ConceptKind::Entity {
+                            self.unindex_stems(*id, &c.content);
+                        }
                     }
                     self.edges -= node.out().len();
                 }
@@ -285,6 +306,41 @@ impl GraphSnapshot {
         }
     }
 
+    fn index_stems(&mut self, id: ConceptId, name: &str) {
+        if let Some(h) = stem_hash(&stems(name)) {
+            let ids = Arc::make_mut(self.stems.entry(h).or_default());
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+
+    fn unindex_stems(&mut self, id: ConceptId, name: &str) {
+        let Some(h) = stem_hash(&stems(name)) else {
+            return;
+        };
+        if let Some(ids) = self.stems.get_mut(&h) {
+            Arc::make_mut(ids).retain(|x| *x != id);
+            if ids.is_empty() {
+                self.stems.remove(&h);
+            }
+        }
+    }
+
+    /// The stem index of `nodes`, computed from scratch (checkpoints written before the
+    /// index existed).
+    fn rebuild_stems(&mut self) {
+        let entities: Vec<(ConceptId, Arc<Concept>)> = self
+            .nodes
+            .iter()
+            .filter_map(|(id, n)| n.concept.clone().map(|c| (*id, c)))
+            .filter(|(_, c)| c.kind == ConceptKind::Entity)
+            .collect();
+        for (id, c) in entities {
+            self.index_stems(id, &c.content);
+        }
+    }
+
     /// The node stored under `id`, created empty if absent, for in-place change.
     ///
     /// Invariant (performance): mutate in place, never clone a node out and insert it
@@ -316,16 +372,25 @@ impl GraphSnapshot {
             .iter()
             .map(|(t, ops)| (*t, ops.as_slice()))
             .collect();
-        crate::protocol::codec::encode(&CheckpointRef {
+        let mut bytes = crate::protocol::codec::encode(&CheckpointRef {
             lsn: self.lsn,
             nodes,
             prepared,
-        })
+        });
+        // The stem index follows as its own value, so checkpoints written before it
+        // existed still decode (and get the index rebuilt).
+        let stems: Vec<(u64, &[ConceptId])> = self
+            .stems
+            .iter()
+            .map(|(h, ids)| (*h, ids.as_slice()))
+            .collect();
+        bytes.extend(crate::protocol::codec::encode(&stems));
+        bytes
     }
 
     /// Rebuilds a snapshot from [`GraphSnapshot::encode_checkpoint`] output.
     pub fn decode_checkpoint(bytes: &[u8]) -> Result<Self, crate::protocol::codec::CodecError> {
-        let cp: CheckpointOwned = crate::protocol::codec::decode(bytes)?;
+        let (cp, used): (CheckpointOwned, usize) = crate::protocol::codec::decode_prefix(bytes)?;
         let mut snap = GraphSnapshot {
             lsn: cp.lsn,
             ..Default::default()
@@ -352,6 +417,22 @@ impl GraphSnapshot {
             .into_iter()
             .map(|(t, ops)| (t, Arc::new(ops)))
             .collect();
+        let rest = &bytes[used..];
+        if rest.is_empty() {
+            let started = std::time::Instant::now();
+            snap.rebuild_stems();
+            tracing::info!(
+                stems = snap.stems.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "checkpoint predates the stem index; rebuilt it (the next checkpoint stores it)"
+            );
+        } else {
+            let stems: Vec<(u64, Vec<ConceptId>)> = crate::protocol::codec::decode(rest)?;
+            snap.stems = stems
+                .into_iter()
+                .map(|(h, ids)| (h, Arc::new(ids)))
+                .collect();
+        }
         Ok(snap)
     }
 }
@@ -557,6 +638,86 @@ mod tests {
         assert_eq!(back.prepared, s.prepared);
         assert_eq!((back.concepts, back.edges), (s.concepts, s.edges));
         assert!(GraphSnapshot::decode_checkpoint(&[1, 2, 3]).is_err());
+        assert_eq!(stem_sets(&back), stem_sets(&s));
+        assert!(!s.stems.is_empty());
+    }
+
+    /// The stem index as comparable sets.
+    fn stem_sets(
+        s: &GraphSnapshot,
+    ) -> std::collections::BTreeMap<u64, std::collections::BTreeSet<ConceptId>> {
+        s.stems
+            .iter()
+            .map(|(h, ids)| (*h, ids.iter().copied().collect()))
+            .collect()
+    }
+
+    /// Checks the stem index invariant: exactly the entities, under their names' hashes.
+    fn assert_stem_index(s: &GraphSnapshot) {
+        let mut fresh = s.clone();
+        fresh.stems = Default::default();
+        fresh.rebuild_stems();
+        assert_eq!(stem_sets(s), stem_sets(&fresh));
+        assert!(s.stems.values().all(|ids| !ids.is_empty()));
+    }
+
+    fn put_named(key: &str, content: &str) -> Op {
+        let Op::PutConcept(mut u) = put(key, 1) else {
+            unreachable!()
+        };
+        u.content = content.to_string();
+        Op::PutConcept(u)
+    }
+
+    #[test]
+    fn stem_index_follows_creation_renaming_and_deletion() {
+        let mut s = GraphSnapshot::default();
+        // Edges first, then the concept; a non-canonical name, then the canonical one.
+        s.apply(&edge(Side::Out, "road closure", "city"));
+        s.apply(&put_named("road closure", "Road-Closures"));
+        assert_stem_index(&s);
+        s.apply(&put_named("road closure", "road closure"));
+        assert_eq!(
+            s.concept(id("road closure")).unwrap().content,
+            "road closure"
+        );
+        assert_stem_index(&s);
+        // Two entities with the same stems share one entry.
+        s.apply(&put_named("roads closed", "roads closed"));
+        let h = stem_hash(&stems("road closure")).unwrap();
+        assert_eq!(s.stems[&h].len(), 2);
+        // Sentences are not indexed.
+        let Op::PutConcept(mut sentence) = put("the road is closed", 1) else {
+            unreachable!()
+        };
+        sentence.kind = ConceptKind::Sentence;
+        s.apply(&Op::PutConcept(sentence));
+        assert_stem_index(&s);
+        let before = s.clone();
+        s.apply(&Op::DeleteConcept(id("road closure")));
+        s.apply(&Op::DeleteConcept(id("roads closed")));
+        assert!(!s.stems.contains_key(&h), "empty entries go");
+        assert_stem_index(&s);
+        assert_eq!(before.stems[&h].len(), 2, "older snapshots keep theirs");
+    }
+
+    #[test]
+    fn checkpoints_from_before_the_stem_index_rebuild_it() {
+        let mut s = GraphSnapshot::default();
+        for name in ["paris", "lyon", "road closure"] {
+            s.apply(&put(name, 1));
+        }
+        let full = s.encode_checkpoint();
+        // An old checkpoint is the same payload without the trailing index.
+        let (_, used): (CheckpointOwned, usize) =
+            crate::protocol::codec::decode_prefix(&full).unwrap();
+        assert!(used < full.len());
+        let back = GraphSnapshot::decode_checkpoint(&full[..used]).unwrap();
+        assert_eq!(stem_sets(&back), stem_sets(&s));
+        assert_eq!(back.stems.len(), 3);
+        let mut damaged = full.clone();
+        damaged.push(0);
+        assert!(GraphSnapshot::decode_checkpoint(&damaged).is_err());
     }
 
     #[test]

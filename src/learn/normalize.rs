@@ -157,6 +157,42 @@ pub fn singular(word: &str) -> String {
     }
 }
 
+/// Word stems for loose matching (sorted, deduplicated): lower case, no articles,
+/// singular, common suffixes off. Two names match loosely when their stems are equal.
+pub fn stems(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .filter(|w| !matches!(w.as_str(), "a" | "an" | "the" | "of"))
+        .map(|w| {
+            let w = singular(&w);
+            for suffix in [
+                "ations", "ation", "ures", "ure", "ings", "ing", "ed", "es", "e", "s",
+            ] {
+                if let Some(stem) = w.strip_suffix(suffix) {
+                    if stem.len() >= 3 {
+                        return stem.to_string();
+                    }
+                }
+            }
+            w
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A fixed 64-bit hash of a name's [`stems`] (`None` for no stems): the key of a shard's
+/// stem index. Stored in checkpoints, so it must never change (xxh3, like concept ids).
+pub fn stem_hash(stems: &[String]) -> Option<u64> {
+    if stems.is_empty() {
+        return None;
+    }
+    Some(xxhash_rust::xxh3::xxh3_64(stems.join("\u{1f}").as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

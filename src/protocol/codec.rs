@@ -22,8 +22,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 
 /// Decodes a value, rejecting trailing bytes (they mean a framing bug or corruption).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| CodecError(e.to_string()))?;
+    let (value, used) = decode_prefix(bytes)?;
     if used != bytes.len() {
         return Err(CodecError(format!(
             "{} trailing bytes after the value",
@@ -31,6 +30,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         )));
     }
     Ok(value)
+}
+
+/// Decodes a value from the start of `bytes`; returns it and how many bytes it used
+/// (for formats that append further values).
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    bincode::serde::decode_from_slice(bytes, config()).map_err(|e| CodecError(e.to_string()))
 }
 
 #[cfg(test)]

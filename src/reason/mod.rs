@@ -18,7 +18,8 @@
 pub mod question;
 
 use crate::graph::{AssocType, Association, Concept, ConceptId, ConceptKind, GraphSnapshot};
-use crate::learn::normalize::{entity_key, singular};
+pub use crate::learn::normalize::stems;
+use crate::learn::normalize::{entity_key, stem_hash};
 use question::Question;
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -140,22 +141,25 @@ impl GraphView {
     }
 
     /// The entity whose words have the same stems as `text` ("roads closed" ->
-    /// "road closures"); `None` unless exactly one entity matches best.
+    /// "road closures"); `None` unless exactly one entity matches best. Looks the stems
+    /// up in each shard's stem index, so the cost does not grow with the graph.
     pub fn by_stems(&self, text: &str) -> Option<ConceptId> {
         let want = stems(text);
-        if want.is_empty() {
-            return None;
-        }
+        let hash = stem_hash(&want)?;
         let mut best: Option<(ConceptId, usize)> = None;
         let mut tie = false;
         for shard in &self.shards {
-            for (id, node) in shard.nodes.iter() {
-                let Some(c) = &node.concept else { continue };
-                if c.kind != ConceptKind::Entity {
+            for id in shard
+                .stems
+                .get(&hash)
+                .into_iter()
+                .flat_map(|ids| ids.iter())
+            {
+                let Some(c) = shard.concept(*id) else {
                     continue;
-                }
-                let have = stems(&c.content);
-                if have != want {
+                };
+                // Equal hashes can still be different stems.
+                if c.kind != ConceptKind::Entity || stems(&c.content) != want {
                     continue;
                 }
                 let score = c.content.len();
@@ -188,33 +192,6 @@ impl GraphView {
             .filter_map(|p| self.concept(*p).map(|c| c.content.clone()))
             .collect()
     }
-}
-
-/// Word stems for loose matching (sorted, deduplicated): lower case, no articles,
-/// singular, common suffixes off. Two names match loosely when their stems are equal.
-pub fn stems(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .filter(|w| !matches!(w.as_str(), "a" | "an" | "the" | "of"))
-        .map(|w| {
-            let w = singular(&w);
-            for suffix in [
-                "ations", "ation", "ures", "ure", "ings", "ing", "ed", "es", "e", "s",
-            ] {
-                if let Some(stem) = w.strip_suffix(suffix) {
-                    if stem.len() >= 3 {
-                        return stem.to_string();
-                    }
-                }
-            }
-            w
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// One step of a path.

@@ -4,6 +4,7 @@
 //! Pure: no actors, no I/O. Everything here is serialized through
 //! [`crate::protocol::codec`] into log records, checkpoints and messages.
 
+pub mod assoc_list;
 pub mod snapshot;
 
 use serde::{Deserialize, Serialize};

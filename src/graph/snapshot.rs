@@ -4,6 +4,7 @@
 //! the current snapshot (O(1): `imbl` maps share structure), applies the records that
 //! became durable since, and publishes the result as a whole.
 
+use super::assoc_list::AssocList;
 use super::{
     combine_confidence, Association, Concept, ConceptId, ConceptKind, EdgeUpsert, Op, Side,
     MAX_PROVENANCE,
@@ -62,29 +63,29 @@ pub enum VectorChange<'a> {
 }
 
 /// Everything one shard stores under one concept id. Association lists are kept sorted
-/// by (kind, other end) so upserts are a binary search; `None` means empty so the
-/// millions of leaf concepts with no edges cost no allocation.
+/// by (kind, negated, other end) so upserts are a search ([`AssocList`]); empty lists
+/// are `AssocList::Empty`, so the millions of leaf concepts cost no allocation.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Node {
     /// The concept, if it lives here (an edge copy can outlive a deleted concept).
     pub concept: Option<Arc<Concept>>,
     /// Associations whose source is this concept.
-    pub out: Option<Arc<Vec<Association>>>,
+    pub out: AssocList,
     /// Associations whose target is this concept.
-    pub inc: Option<Arc<Vec<Association>>>,
+    pub inc: AssocList,
 }
 
 impl Node {
     /// Outgoing associations.
-    pub fn out(&self) -> &[Association] {
-        self.out.as_deref().map(Vec::as_slice).unwrap_or(&[])
+    pub fn out(&self) -> &AssocList {
+        &self.out
     }
     /// Incoming associations.
-    pub fn inc(&self) -> &[Association] {
-        self.inc.as_deref().map(Vec::as_slice).unwrap_or(&[])
+    pub fn inc(&self) -> &AssocList {
+        &self.inc
     }
     fn is_empty(&self) -> bool {
-        self.concept.is_none() && self.out().is_empty() && self.inc().is_empty()
+        self.concept.is_none() && self.out.is_empty() && self.inc.is_empty()
     }
 }
 
@@ -239,13 +240,7 @@ impl GraphSnapshot {
                     Side::Out => &mut node.out,
                     Side::In => &mut node.inc,
                 };
-                let mut removed = false;
-                if let Some(list) = list {
-                    if let Ok(i) = search(list, *side, *kind, *negated, other) {
-                        Arc::make_mut(list).remove(i);
-                        removed = true;
-                    }
-                }
+                let removed = list.remove((*kind, *negated, other), *side);
                 let empty = node.is_empty();
                 if removed && *side == Side::Out {
                     self.edges -= 1;
@@ -262,16 +257,15 @@ impl GraphSnapshot {
             Side::Out => (e.source, e.target),
             Side::In => (e.target, e.source),
         };
-        let mut added = false;
         let node = self.node_mut(home);
         let list = match e.side {
             Side::Out => &mut node.out,
             Side::In => &mut node.inc,
         };
-        let list = Arc::make_mut(list.get_or_insert_with(Default::default));
-        match search(list, e.side, e.kind, e.negated, other) {
-            Ok(i) => {
-                let a = &mut list[i];
+        let added = list.upsert(
+            (e.kind, e.negated, other),
+            e.side,
+            |a| {
                 a.evidence = a.evidence.saturating_add(1);
                 a.strength += e.strength;
                 a.confidence = combine_confidence(a.confidence, e.confidence);
@@ -281,26 +275,20 @@ impl GraphSnapshot {
                         a.provenance.push(p);
                     }
                 }
-            }
-            Err(i) => {
-                added = true;
-                list.insert(
-                    i,
-                    Association {
-                        source: e.source,
-                        target: e.target,
-                        kind: e.kind,
-                        negated: e.negated,
-                        confidence: e.confidence,
-                        strength: e.strength,
-                        evidence: 1,
-                        provenance: e.provenance.into_iter().collect(),
-                        created_ms: e.at_ms,
-                        updated_ms: e.at_ms,
-                    },
-                );
-            }
-        }
+            },
+            || Association {
+                source: e.source,
+                target: e.target,
+                kind: e.kind,
+                negated: e.negated,
+                confidence: e.confidence,
+                strength: e.strength,
+                evidence: 1,
+                provenance: e.provenance.into_iter().collect(),
+                created_ms: e.at_ms,
+                updated_ms: e.at_ms,
+            },
+        );
         if added && e.side == Side::Out {
             self.edges += 1;
         }
@@ -395,7 +383,6 @@ impl GraphSnapshot {
             lsn: cp.lsn,
             ..Default::default()
         };
-        let arc_list = |v: Vec<Association>| (!v.is_empty()).then(|| Arc::new(v));
         snap.nodes = cp
             .nodes
             .into_iter()
@@ -406,8 +393,8 @@ impl GraphSnapshot {
                     n.id,
                     Node {
                         concept: n.concept.map(Arc::new),
-                        out: arc_list(n.out),
-                        inc: arc_list(n.inc),
+                        out: AssocList::from_sorted(n.out, Side::Out),
+                        inc: AssocList::from_sorted(n.inc, Side::In),
                     },
                 )
             })
@@ -444,29 +431,12 @@ fn is_canonical(name: &str) -> bool {
     key == name.to_lowercase().replace('-', " ")
 }
 
-/// Binary search of a sorted association list by (kind, negated, other end).
-fn search(
-    list: &[Association],
-    side: Side,
-    kind: super::AssocType,
-    negated: bool,
-    other: ConceptId,
-) -> Result<usize, usize> {
-    list.binary_search_by(|a| {
-        let a_other = match side {
-            Side::Out => a.target,
-            Side::In => a.source,
-        };
-        (a.kind, a.negated, a_other).cmp(&(kind, negated, other))
-    })
-}
-
 #[derive(Serialize)]
 struct NodeRef<'a> {
     id: ConceptId,
     concept: Option<&'a Concept>,
-    out: &'a [Association],
-    inc: &'a [Association],
+    out: &'a AssocList,
+    inc: &'a AssocList,
 }
 
 #[derive(Serialize)]
@@ -554,8 +524,8 @@ mod tests {
             &Record::Apply(vec![put("paris", 2), edge(Side::Out, "paris", "france")]),
         );
         assert_eq!(before.concept(id("paris")).unwrap().evidence, 1);
-        assert_eq!(before.nodes[&id("paris")].out()[0].evidence, 1);
-        assert_eq!(s.nodes[&id("paris")].out()[0].evidence, 2);
+        assert_eq!(before.nodes[&id("paris")].out().to_vec()[0].evidence, 1);
+        assert_eq!(s.nodes[&id("paris")].out().to_vec()[0].evidence, 2);
         assert_eq!((before.lsn, s.lsn), (1, 2));
     }
 
@@ -728,18 +698,15 @@ mod tests {
         s.apply(&edge(Side::In, "a", "hub"));
         let published = s.clone();
         s.apply(&edge(Side::In, "b", "hub"));
-        let first = Arc::as_ptr(s.nodes[&id("hub")].inc.as_ref().unwrap());
-        assert_ne!(
-            first,
-            Arc::as_ptr(published.nodes[&id("hub")].inc.as_ref().unwrap())
-        );
+        let ptr = |s: &GraphSnapshot| match &s.nodes[&id("hub")].inc {
+            AssocList::Small(v) => Arc::as_ptr(v),
+            other => panic!("expected a small list, got {other:?}"),
+        };
+        let first = ptr(&s);
+        assert_ne!(first, ptr(&published));
         for n in ["c", "d", "e", "f"] {
             s.apply(&edge(Side::In, n, "hub"));
-            assert_eq!(
-                Arc::as_ptr(s.nodes[&id("hub")].inc.as_ref().unwrap()),
-                first,
-                "copied at {n}"
-            );
+            assert_eq!(ptr(&s), first, "copied at {n}");
         }
         assert_eq!(s.nodes[&id("hub")].inc().len(), 6);
         assert_eq!(
@@ -747,6 +714,45 @@ mod tests {
             1,
             "the published snapshot is untouched"
         );
+    }
+
+    #[test]
+    fn a_hub_past_the_list_threshold_folds_and_checkpoints() {
+        let mut s = GraphSnapshot::default();
+        let n = crate::graph::assoc_list::LARGE * 2;
+        let names: Vec<String> = (0..n).map(|i| format!("member {i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            s.apply(&edge(Side::In, name, "hub"));
+            if i == n / 2 {
+                let published = s.clone();
+                s.apply(&edge(Side::In, "late", "hub"));
+                assert_eq!(published.nodes[&id("hub")].inc().len(), i + 1);
+            }
+        }
+        let hub = &s.nodes[&id("hub")];
+        assert!(matches!(hub.inc, AssocList::Large(_)));
+        assert_eq!(hub.inc().len(), n + 1);
+        // Reinforcing and deleting work on the large form too.
+        s.apply(&edge(Side::In, "member 3", "hub"));
+        s.apply(&Op::DeleteEdge {
+            side: Side::In,
+            source: id("member 4"),
+            target: id("hub"),
+            kind: AssocType::LocatedIn,
+            negated: false,
+        });
+        let list = s.nodes[&id("hub")].inc().to_vec();
+        assert_eq!(list.len(), n);
+        assert_eq!(
+            list.iter()
+                .find(|a| a.source == id("member 3"))
+                .unwrap()
+                .evidence,
+            2
+        );
+        assert!(list.windows(2).all(|w| w[0].source < w[1].source));
+        let back = GraphSnapshot::decode_checkpoint(&s.encode_checkpoint()).unwrap();
+        assert_eq!(back.nodes, s.nodes);
     }
 
     #[test]

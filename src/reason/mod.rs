@@ -17,6 +17,7 @@
 
 pub mod question;
 
+use crate::graph::assoc_list::{AssocList, EMPTY};
 use crate::graph::{AssocType, Association, Concept, ConceptId, ConceptKind, GraphSnapshot};
 pub use crate::learn::normalize::stems;
 use crate::learn::normalize::{entity_key, stem_hash};
@@ -114,13 +115,13 @@ impl GraphView {
     }
 
     /// Outgoing associations of a concept.
-    pub fn out(&self, id: ConceptId) -> &[Association] {
-        self.node(id).map(|n| n.out()).unwrap_or(&[])
+    pub fn out(&self, id: ConceptId) -> &AssocList {
+        self.node(id).map(|n| n.out()).unwrap_or(&EMPTY)
     }
 
     /// Incoming associations of a concept.
-    pub fn inc(&self, id: ConceptId) -> &[Association] {
-        self.node(id).map(|n| n.inc()).unwrap_or(&[])
+    pub fn inc(&self, id: ConceptId) -> &AssocList {
+        self.node(id).map(|n| n.inc()).unwrap_or(&EMPTY)
     }
 
     /// Display name of a concept.

@@ -36,6 +36,17 @@ pub enum EmbedError {
         /// What failed.
         detail: String,
     },
+    /// The set-up built no usable model of this variant here (the int8 model did not
+    /// meet its accuracy bar on this CPU); the default fp32 variant is unaffected.
+    #[error("embedding.variant = \"{variant}\" is unavailable in {dir}: {reason}; set embedding.variant = \"fp32\" (the default) in cluster.toml, which the set-up prepared and checked")]
+    Unavailable {
+        /// The model directory.
+        dir: PathBuf,
+        /// The variant asked for.
+        variant: String,
+        /// Why, as the set-up recorded it in manifest.json.
+        reason: String,
+    },
     /// Inference failed.
     #[error("embedding failed: {0}")]
     Run(String),
@@ -68,8 +79,17 @@ impl ModelFiles {
         Self::in_dir(&dir, variant)
     }
 
-    /// The files of `variant` in `dir`, all of which must exist.
+    /// The files of `variant` in `dir`, all of which must exist. A variant that the set-up
+    /// marked unavailable in `manifest.json` (`"int8": {"available": false, "reason": ...}`)
+    /// is refused with that reason.
     pub fn in_dir(dir: &Path, variant: &str) -> Result<Self, EmbedError> {
+        if let Some(reason) = unavailable_reason(dir, variant) {
+            return Err(EmbedError::Unavailable {
+                dir: dir.to_path_buf(),
+                variant: variant.to_string(),
+                reason,
+            });
+        }
         let files = ModelFiles {
             dir: dir.to_path_buf(),
             runtime: dir.join("libonnxruntime.so"),
@@ -89,6 +109,24 @@ impl ModelFiles {
         }
         Ok(files)
     }
+}
+
+/// Why `manifest.json` in `dir` says `variant` is unavailable, if it says so. A missing or
+/// unreadable manifest says nothing (the file checks then decide).
+pub fn unavailable_reason(dir: &Path, variant: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let entry = manifest.get(variant)?;
+    if entry.get("available")? != &serde_json::Value::Bool(false) {
+        return None;
+    }
+    Some(
+        entry
+            .get("reason")
+            .and_then(|r| r.as_str())
+            .unwrap_or("the set-up marked it unavailable")
+            .to_string(),
+    )
 }
 
 /// ONNX Runtime allows one environment per process, loaded from one library.
@@ -329,5 +367,37 @@ mod tests {
             .to_string();
         assert!(err.contains("libonnxruntime.so"), "{err}");
         assert!(err.contains(SETUP_COMMAND), "{err}");
+    }
+
+    #[test]
+    fn a_variant_the_setup_marked_unavailable_is_refused_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["libonnxruntime.so", "tokenizer.json", "model_fp32.onnx"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::write(
+            dir.path().join("manifest.json"),
+            r#"{"int8": {"available": false, "reason": "its cosine to fp32 is 0.9868"}}"#,
+        )
+        .unwrap();
+        let err = ModelFiles::in_dir(dir.path(), "int8")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("its cosine to fp32 is 0.9868"), "{err}");
+        assert!(err.contains(r#"embedding.variant = "fp32""#), "{err}");
+        assert!(ModelFiles::in_dir(dir.path(), "fp32").is_ok());
+        // An available int8 whose file is missing is the usual missing-file error.
+        std::fs::write(
+            dir.path().join("manifest.json"),
+            r#"{"int8": {"available": true}}"#,
+        )
+        .unwrap();
+        let err = ModelFiles::in_dir(dir.path(), "int8")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model_int8.onnx") && err.contains(SETUP_COMMAND),
+            "{err}"
+        );
     }
 }

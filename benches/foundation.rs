@@ -76,7 +76,10 @@ async fn learn_in_process(tag: &str, total: usize, batch: usize, callers: usize)
                         &r,
                         contents,
                         &LearnOptions::default(),
-                        "bench".into(),
+                        sutra::graph::Source {
+                            request_id: Some("bench".into()),
+                            ..Default::default()
+                        },
                     )
                     .await
                     .unwrap();

@@ -5,18 +5,19 @@
 //! a flush and many requests share the shards' group commits.
 
 use crate::graph::{
-    now_ms, AssocType, ConceptId, ConceptKind, ConceptUpsert, EdgeUpsert, Op, SemanticType, Side,
-    Source,
+    now_ms, AssocType, Association, ConceptId, ConceptKind, ConceptUpsert, EdgeUpsert,
+    EvidenceFrom, EvidenceMatch, Op, SemanticType, Side, Source, SourceKey,
 };
 use crate::learn::extract::{extract, Extraction};
 use crate::learn::normalize::{display_name, entity_key, generic_singular, sentence_key};
 use crate::protocol::{
-    AssociateRequest, AssociationOut, ConceptView, LearnOptions, Learned, LearnerMsg, ShardReply,
-    ShardRequest, SutraError, TxnPlan,
+    AssociateRequest, AssociationOut, ConceptView, LearnOptions, Learned, LearnerMsg, Removed,
+    ShardReply, ShardRequest, SutraError, TxnPlan,
 };
 use crate::router::Router;
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::collections::{BTreeSet, HashMap};
 use tokio::task::JoinSet;
 
 /// The learner actor.
@@ -57,10 +58,16 @@ impl Actor for Learner {
                 contents,
                 options,
                 request_id,
+                label,
                 reply,
             } => {
                 state.tasks.spawn(async move {
-                    let _ = reply.send(learn(&router, contents, &options, request_id).await);
+                    let source = Source {
+                        request_id: Some(request_id),
+                        label,
+                        at_ms: now_ms(),
+                    };
+                    let _ = reply.send(learn(&router, contents, &options, source).await);
                 });
             }
             LearnerMsg::Associate(req, reply) => {
@@ -73,6 +80,11 @@ impl Actor for Learner {
                     let _ = reply.send(delete(&router, id).await);
                 });
             }
+            LearnerMsg::Forget(key, reply) => {
+                state.tasks.spawn(async move {
+                    let _ = reply.send(forget(&router, key).await);
+                });
+            }
         }
         Ok(())
     }
@@ -80,20 +92,17 @@ impl Actor for Learner {
 
 /// Stores statements as sentence concepts with the entities and associations read
 /// from them (each association keeps its sentence as provenance), in one transaction.
+/// `source` is the teacher: the request and the client's label.
 pub async fn learn(
     router: &Router,
     contents: Vec<String>,
     options: &LearnOptions,
-    request_id: String,
+    source: Source,
 ) -> Result<Learned, SutraError> {
-    let at_ms = now_ms();
+    let at_ms = source.at_ms;
     let mut plan = TxnPlan::default();
     let mut ids = Vec::with_capacity(contents.len());
     let mut made = Vec::new();
-    let source = Source {
-        request_id: Some(request_id),
-        ..Default::default()
-    };
     for content in contents {
         let id = ConceptId::derive(ConceptKind::Sentence, &sentence_key(&content));
         ids.push(id);
@@ -128,7 +137,8 @@ pub async fn learn(
                 continue;
             }
             // In "Dogs are mammals" / "Dogs can bark" the plural is grammar, not part of
-            // the name: show such classes in the singular.
+            // the name: show such classes in the singular. Every other name is shown as
+            // written ("A scissors is a tool" -> "scissors").
             let generic = |n: &str, applies: bool| {
                 if applies {
                     generic_singular(n)
@@ -136,14 +146,8 @@ pub async fn learn(
                     display_name(n)
                 }
             };
-            let source_name = generic(
-                &a.source,
-                matches!(
-                    a.kind,
-                    AssocType::IsA | AssocType::CapableOf | AssocType::HasProperty
-                ),
-            );
-            let target_name = generic(&a.target, a.kind == AssocType::IsA);
+            let source_name = generic(&a.source, a.source_generic);
+            let target_name = generic(&a.target, a.target_generic);
             let (Some(s), Some(t)) = (
                 entity(router, &mut plan, &source_name, options, at_ms, &source),
                 entity(router, &mut plan, &target_name, options, at_ms, &source),
@@ -170,7 +174,7 @@ pub async fn learn(
                             negated,
                             confidence: conf,
                             strength: options.strength,
-                            provenance: Some(id),
+                            provenance: EvidenceFrom::Sentence(id),
                             at_ms,
                         }),
                     );
@@ -301,7 +305,6 @@ async fn endpoint(
     text: &str,
     confidence: f32,
     at_ms: u64,
-    request_id: &str,
     plan: &mut TxnPlan,
 ) -> Result<ConceptId, SutraError> {
     if let Ok(id) = text.parse::<ConceptId>() {
@@ -330,10 +333,7 @@ async fn endpoint(
             strength: 1.0,
             confidence,
             at_ms,
-            source: Source {
-                request_id: Some(request_id.to_string()),
-                ..Default::default()
-            },
+            source: Source::default(),
             vector: None,
         }),
     );
@@ -345,24 +345,13 @@ async fn endpoint(
 pub async fn associate(router: &Router, req: AssociateRequest) -> Result<Learned, SutraError> {
     let at_ms = now_ms();
     let mut plan = TxnPlan::default();
-    let source = endpoint(
-        router,
-        &req.source,
-        req.confidence,
+    let source = endpoint(router, &req.source, req.confidence, at_ms, &mut plan).await?;
+    let target = endpoint(router, &req.target, req.confidence, at_ms, &mut plan).await?;
+    let teacher = Source {
+        request_id: Some(req.request_id.clone()),
+        label: req.label.clone(),
         at_ms,
-        &req.request_id,
-        &mut plan,
-    )
-    .await?;
-    let target = endpoint(
-        router,
-        &req.target,
-        req.confidence,
-        at_ms,
-        &req.request_id,
-        &mut plan,
-    )
-    .await?;
+    };
     if source == target {
         return Err(SutraError::bad(
             "self_association",
@@ -380,7 +369,7 @@ pub async fn associate(router: &Router, req: AssociateRequest) -> Result<Learned
                 negated: false,
                 confidence: req.confidence,
                 strength: 1.0,
-                provenance: None,
+                provenance: EvidenceFrom::Direct(teacher.clone()),
                 at_ms,
             }),
         );
@@ -397,28 +386,258 @@ pub async fn associate(router: &Router, req: AssociateRequest) -> Result<Learned
     })
 }
 
-/// Deletes a concept, its vector and index entries with it, and both copies of every
-/// association touching it, in one transaction.
-pub async fn delete(router: &Router, id: ConceptId) -> Result<(), SutraError> {
-    let Some(view) = read_fresh(router, id).await? else {
+/// Deletes a concept, its vector and index entries with it, both copies of every
+/// association touching it, and what was derived only from it (see [`remove`]), in one
+/// transaction; then erases it from disk.
+pub async fn delete(router: &Router, id: ConceptId) -> Result<Removed, SutraError> {
+    if read_fresh(router, id).await?.is_none() {
         return Err(SutraError::NotFound(format!("no concept has id {id}")));
-    };
+    }
+    remove(router, [id].into(), None, Vec::new(), Vec::new()).await
+}
+
+/// Forgets everything `key` taught and nobody else did: sentences it alone taught are
+/// deleted (with what was derived only from them), sentences others taught too lose it
+/// from their sources, and its direct statements leave the associations' evidence.
+pub async fn forget(router: &Router, key: SourceKey) -> Result<Removed, SutraError> {
+    let replies = join_all(
+        (0..router.shards).map(|s| router.call(s, ShardRequest::FindSource { key: key.clone() })),
+    )
+    .await;
+    let (mut doomed, mut kept, mut direct) = (BTreeSet::new(), Vec::new(), Vec::new());
+    for reply in replies {
+        match reply? {
+            ShardReply::Taught(t) => {
+                for (id, only) in t.concepts {
+                    if only {
+                        doomed.insert(id);
+                    } else {
+                        kept.push(id);
+                    }
+                }
+                direct.extend(t.direct);
+            }
+            other => {
+                return Err(SutraError::Internal(format!(
+                    "unexpected shard reply {other:?}"
+                )))
+            }
+        }
+    }
+    if doomed.is_empty() && kept.is_empty() && direct.is_empty() {
+        return Err(SutraError::NotFound(format!(
+            "nothing learned from {key} is stored; list sources with GET /v1/concepts/{{id}}"
+        )));
+    }
+    remove(router, doomed, Some(key), kept, direct).await
+}
+
+/// Reads many concepts fresh, a bounded number at a time.
+async fn read_many(
+    router: &Router,
+    ids: impl IntoIterator<Item = ConceptId>,
+    into: &mut HashMap<ConceptId, Option<Box<ConceptView>>>,
+) -> Result<(), SutraError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let ids: Vec<ConceptId> = ids.into_iter().filter(|i| !into.contains_key(i)).collect();
+    let views: Vec<(ConceptId, Option<Box<ConceptView>>)> = stream::iter(ids)
+        .map(|id| async move { read_fresh(router, id).await.map(|v| (id, v)) })
+        .buffer_unordered(32)
+        .try_collect()
+        .await?;
+    into.extend(views);
+    Ok(())
+}
+
+/// The identity of one association (both copies share it).
+type AssocId = (ConceptId, ConceptId, AssocType, bool);
+
+fn assoc_id(a: &Association) -> AssocId {
+    (a.source, a.target, a.kind, a.negated)
+}
+
+/// Removes the `doomed` concepts and everything derived only from them, and the
+/// evidence `key` gave directly (`direct`, outgoing copies) or as a teacher of the
+/// `kept` sentences, in one transaction; then erases the removed text from disk.
+///
+/// Derived knowledge: an association loses the evidence of every doomed sentence and of
+/// `key`'s direct statements; one left with no evidence goes; an entity left with no
+/// association and named by no remaining sentence goes too. A concurrent learn that
+/// links such an entity between the reads and the commit may lose that link's copy
+/// under the deleted entity (deletes are rare, and the learn can be repeated).
+async fn remove(
+    router: &Router,
+    mut doomed: BTreeSet<ConceptId>,
+    key: Option<SourceKey>,
+    kept: Vec<ConceptId>,
+    direct: Vec<Association>,
+) -> Result<Removed, SutraError> {
+    let mut views = HashMap::new();
+    read_many(router, doomed.iter().copied(), &mut views).await?;
+    let mut report = Removed::default();
+    // Entities whose evidence or existence the removal may change.
+    let mut candidates = BTreeSet::new();
+    for (id, view) in &views {
+        let Some(v) = view else { continue };
+        for a in v.outgoing.iter().chain(&v.incoming) {
+            candidates.insert(if a.source == *id { a.target } else { a.source });
+        }
+    }
+    for a in &direct {
+        candidates.extend([a.source, a.target]);
+    }
+    candidates.retain(|c| !doomed.contains(c));
+    read_many(router, candidates.iter().copied(), &mut views).await?;
+
     let mut plan = TxnPlan::default();
-    plan.push(router.shards, Op::DeleteConcept(id));
-    let remove = |side, a: &crate::graph::Association| Op::DeleteEdge {
-        side,
-        source: a.source,
-        target: a.target,
-        kind: a.kind,
-        negated: a.negated,
+    let gone_sentences: Vec<ConceptId> = doomed.iter().copied().collect();
+    let matches = |a: &Association| -> Vec<EvidenceMatch> {
+        let mut m: Vec<EvidenceMatch> = a
+            .provenance
+            .iter()
+            .filter_map(|e| match &e.from {
+                EvidenceFrom::Sentence(s) if gone_sentences.contains(s) => {
+                    Some(EvidenceMatch::Sentence(*s))
+                }
+                EvidenceFrom::Direct(t) if key.as_ref().is_some_and(|k| t.matches(k)) => {
+                    Some(EvidenceMatch::Direct(key.clone().expect("matched")))
+                }
+                _ => None,
+            })
+            .collect();
+        m.dedup();
+        m
     };
-    for a in &view.outgoing {
-        plan.push(router.shards, remove(Side::In, a));
+    // Evidence removal, once per association (it shows up under both of its ends).
+    let mut emptied: BTreeSet<AssocId> = BTreeSet::new();
+    let mut visited: BTreeSet<AssocId> = BTreeSet::new();
+    for c in &candidates {
+        let Some(Some(v)) = views.get(c) else {
+            continue;
+        };
+        for a in v.outgoing.iter().chain(&v.incoming) {
+            if a.kind == AssocType::Mentions
+                || doomed.contains(&a.source)
+                || doomed.contains(&a.target)
+                || !visited.insert(assoc_id(a))
+            {
+                continue;
+            }
+            let m = matches(a);
+            if m.is_empty() {
+                continue;
+            }
+            let left = a
+                .provenance
+                .iter()
+                .filter(|e| !m.iter().any(|x| x.matches(e)))
+                .count();
+            if left == 0 {
+                emptied.insert(assoc_id(a));
+                report.associations += 1;
+            } else {
+                report.evidence += m.len() as u64;
+            }
+            for evidence in m {
+                for side in [Side::Out, Side::In] {
+                    plan.push(
+                        router.shards,
+                        Op::RemoveEvidence {
+                            side,
+                            source: a.source,
+                            target: a.target,
+                            kind: a.kind,
+                            negated: a.negated,
+                            evidence: evidence.clone(),
+                        },
+                    );
+                }
+            }
+        }
     }
-    for a in &view.incoming {
-        plan.push(router.shards, remove(Side::Out, a));
+    // Entities left with nothing: no association that survives, no remaining sentence
+    // naming them.
+    for c in &candidates {
+        let Some(Some(v)) = views.get(c) else {
+            continue;
+        };
+        if v.concept.kind != ConceptKind::Entity {
+            continue;
+        }
+        let survives = |a: &&Association| {
+            !doomed.contains(&a.source)
+                && !doomed.contains(&a.target)
+                && !emptied.contains(&assoc_id(a))
+        };
+        if !v.outgoing.iter().chain(&v.incoming).any(|a| survives(&a)) {
+            doomed.insert(*c);
+        }
     }
-    commit(router, plan, true).await
+    // The doomed concepts and every copy of their associations.
+    for id in &doomed {
+        let Some(Some(v)) = views.get(id) else {
+            continue;
+        };
+        match v.concept.kind {
+            ConceptKind::Sentence => report.sentences += 1,
+            ConceptKind::Entity => report.entities += 1,
+        }
+        plan.push(router.shards, Op::DeleteConcept(*id));
+        let remove = |side, a: &Association| Op::DeleteEdge {
+            side,
+            source: a.source,
+            target: a.target,
+            kind: a.kind,
+            negated: a.negated,
+        };
+        for a in &v.outgoing {
+            plan.push(router.shards, remove(Side::In, a));
+            if a.kind != AssocType::Mentions && emptied.insert(assoc_id(a)) {
+                report.associations += 1;
+            }
+        }
+        for a in &v.incoming {
+            plan.push(router.shards, remove(Side::Out, a));
+            if a.kind != AssocType::Mentions && emptied.insert(assoc_id(a)) {
+                report.associations += 1;
+            }
+        }
+    }
+    if let Some(key) = &key {
+        for id in kept.iter().filter(|k| !doomed.contains(k)) {
+            report.sources_forgotten += 1;
+            plan.push(
+                router.shards,
+                Op::ForgetSource {
+                    id: *id,
+                    key: key.clone(),
+                },
+            );
+        }
+    }
+    if plan.is_empty() {
+        return Ok(report);
+    }
+    let touched: Vec<_> = plan.parts.keys().copied().collect();
+    commit(router, plan, true).await?;
+    report.erased_from_disk = erase(router, &touched).await;
+    Ok(report)
+}
+
+/// Asks every touched shard to drop the removed text from disk; false (and a warning)
+/// if one could not, in which case its next checkpoint will.
+async fn erase(router: &Router, shards: &[crate::graph::ShardId]) -> bool {
+    let mut ok = true;
+    for (s, r) in shards
+        .iter()
+        .zip(join_all(shards.iter().map(|s| router.call(*s, ShardRequest::Erase))).await)
+    {
+        if let Err(e) = r {
+            tracing::warn!(shard = s, error = %e, "deleted data not yet erased from disk; the next checkpoint will");
+            ok = false;
+        }
+    }
+    ok
 }
 
 /// The association types a client may create (provenance links are internal).

@@ -49,8 +49,9 @@ async fn resolve_by_similarity(
             .filter_map(|core| core.search(&vector, 16).ok())
             .flatten()
             .filter(|(id, _)| {
-                view.concept(*id)
-                    .is_some_and(|c| c.kind == crate::graph::ConceptKind::Entity)
+                view.concept(*id).is_some_and(|c| {
+                    c.kind == crate::graph::ConceptKind::Entity && same_numbers(mention, &c.content)
+                })
             })
             .max_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((id, similarity)) = best.filter(|b| b.1 >= config.resolve_similarity) {
@@ -64,6 +65,19 @@ async fn resolve_by_similarity(
             view.add_similar(mention, id);
         }
     }
+}
+
+/// Whether two names carry the same numbers ("Gizmo17" and "Gizmo7" do not). Numbers
+/// in names are identifiers (part numbers, dosages, years): embeddings place such names
+/// close together, and a match across them would answer about the wrong thing.
+fn same_numbers(a: &str, b: &str) -> bool {
+    let numbers = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.trim_start_matches('0').to_string())
+            .collect()
+    };
+    numbers(a) == numbers(b)
 }
 
 /// Shared counters of the sessions.
@@ -271,5 +285,17 @@ impl Actor for Query {
         let _ = reply.send(Ok(answer));
         myself.stop(None);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    #[test]
+    fn names_with_other_numbers_never_match() {
+        use super::same_numbers;
+        assert!(!same_numbers("Gizmo17", "Gizmo7"));
+        assert!(!same_numbers("metformin 500 mg", "metformin 850 mg"));
+        assert!(same_numbers("grey wolf", "gray wolf"));
+        assert!(same_numbers("Route 66", "route 066"));
     }
 }

@@ -62,14 +62,24 @@ impl Actor for Reconciler {
                 } else {
                     (state.interval * 2).min(state.args.max)
                 };
+                let erase = state.args.core.erase_wanted();
                 if !state.checkpointing
-                    && state.args.core.records_since_checkpoint() >= state.args.checkpoint_every
+                    && (erase
+                        || state.args.core.records_since_checkpoint()
+                            >= state.args.checkpoint_every)
                 {
                     state.checkpointing = true;
                     let core = state.args.core.clone();
                     let me = myself.clone();
                     tokio::task::spawn_blocking(move || {
-                        let result = core.checkpoint().map_err(|e| e.to_string());
+                        // Removed data still on disk (a delete whose own erase failed,
+                        // or one replayed after a crash) is erased by the next tick.
+                        let result = if erase {
+                            core.erase()
+                        } else {
+                            core.checkpoint()
+                        }
+                        .map_err(|e| e.to_string());
                         let _ = me.cast(ReconcilerMsg::CheckpointDone(result));
                     });
                 }

@@ -9,9 +9,9 @@
 use crate::actors::reconciler::{Reconciler, ReconcilerArgs};
 use crate::config::StorageConfig;
 use crate::faults::{self, FaultPoint};
-use crate::graph::{Record, ShardId, TxId};
+use crate::graph::{EvidenceFrom, GraphSnapshot, Record, ShardId, SourceKey, TxId};
 use crate::protocol::{
-    ConceptView, CoordinatorMsg, SearchHit, ShardMsg, ShardReply, ShardRequest, SutraError,
+    ConceptView, CoordinatorMsg, SearchHit, ShardMsg, ShardReply, ShardRequest, SutraError, Taught,
     TxnStatus,
 };
 use crate::router::{reconciler_name, COORDINATOR};
@@ -242,6 +242,27 @@ impl Shard {
                 let _ = reply.send(reply_with);
                 return Ok(());
             }
+            ShardRequest::FindSource { key } => {
+                // A scan of the whole shard: off the async workers and the mailbox.
+                let core = state.core.clone();
+                tokio::task::spawn_blocking(move || {
+                    core.fold();
+                    let _ = reply.send(ShardReply::Taught(find_source(&core.snapshot(), &key)));
+                });
+                return Ok(());
+            }
+            ShardRequest::Erase => {
+                let core = state.core.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = reply.send(match core.erase() {
+                        Ok(lsn) => ShardReply::Durable { lsn },
+                        Err(e) => ShardReply::Failed(SutraError::unavailable(format!(
+                            "the deletion is durable but not yet erased from disk ({e}); the shard retries at its next checkpoint"
+                        ))),
+                    });
+                });
+                return Ok(());
+            }
             ShardRequest::Apply { ops } => vec![Record::Apply(ops)],
             ShardRequest::Prepare { txid, ops } => {
                 state.in_doubt.insert(txid, Instant::now());
@@ -276,6 +297,29 @@ impl Shard {
         // restart the shard, which reopens and recovers the log.
         submitted.map_err(|e| format!("shard {}: {e}", state.core.shard()).into())
     }
+}
+
+/// Everything `snap` holds from the teacher `key`: the concepts it taught (and whether
+/// it was their only teacher) and the associations it stated directly.
+pub fn find_source(snap: &GraphSnapshot, key: &SourceKey) -> Taught {
+    let mut taught = Taught::default();
+    for (id, node) in snap.nodes.iter() {
+        if let Some(c) = &node.concept {
+            let matching = c.sources.iter().filter(|s| s.matches(key)).count();
+            if matching > 0 {
+                taught.concepts.push((*id, matching == c.sources.len()));
+            }
+        }
+        for a in node.out() {
+            if a.provenance.iter().any(|e| match &e.from {
+                EvidenceFrom::Direct(s) => s.matches(key),
+                EvidenceFrom::Sentence(_) => false,
+            }) {
+                taught.direct.push(a.clone());
+            }
+        }
+    }
+    taught
 }
 
 /// Asks the coordinator about `txid` off the mailbox and reports back as `Resolved`.

@@ -133,16 +133,40 @@ impl AssocList {
 
     /// Removes the association with `key`; true if there was one.
     pub fn remove(&mut self, key: AssocKey, side: Side) -> bool {
+        self.edit(key, side, |_| true)
+    }
+
+    /// Changes the association with `key` through `edit`, which returns whether the
+    /// association should go; true if one was removed.
+    pub fn edit(
+        &mut self,
+        key: AssocKey,
+        side: Side,
+        edit: impl FnOnce(&mut Association) -> bool,
+    ) -> bool {
         let removed = match self {
             AssocList::Empty => false,
             AssocList::Small(v) => match v.binary_search_by(|a| key_of(a, side).cmp(&key)) {
                 Ok(i) => {
-                    Arc::make_mut(v).remove(i);
-                    true
+                    let list = Arc::make_mut(v);
+                    let gone = edit(&mut list[i]);
+                    if gone {
+                        list.remove(i);
+                    }
+                    gone
                 }
                 Err(_) => false,
             },
-            AssocList::Large(m) => m.remove(&key).is_some(),
+            AssocList::Large(m) => match m.get_mut(&key) {
+                Some(a) => {
+                    let gone = edit(a);
+                    if gone {
+                        m.remove(&key);
+                    }
+                    gone
+                }
+                None => false,
+            },
         };
         if removed && self.is_empty() {
             *self = AssocList::Empty;

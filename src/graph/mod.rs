@@ -19,6 +19,12 @@ pub type ShardId = u32;
 /// Milliseconds since the Unix epoch; assigned by the writer so replay is deterministic.
 pub type Millis = u64;
 
+/// `ms` as an RFC 3339 UTC time with milliseconds ("2026-11-29T22:50:37.120Z").
+pub fn rfc3339(ms: Millis) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 /// Current wall-clock time in [`Millis`].
 pub fn now_ms() -> Millis {
     std::time::SystemTime::now()
@@ -135,15 +141,55 @@ pub enum SemanticType {
     Unclassified,
 }
 
-/// Who or what taught a concept: the request, or the file and line of a bulk ingest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Who taught something: the request that carried it and the client's `source` label
+/// (a document name, a file and line, any string), and when.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Source {
     /// The id of the request that taught it.
     pub request_id: Option<String>,
-    /// The file it came from (bulk ingest).
-    pub file: Option<String>,
-    /// The line in that file.
-    pub line: Option<u64>,
+    /// The client's label for where it came from (`"source"` of a learn).
+    pub label: Option<String>,
+    /// When it was taught.
+    pub at_ms: Millis,
+}
+
+impl Source {
+    /// Whether this teacher is the one `key` names.
+    pub fn matches(&self, key: &SourceKey) -> bool {
+        match key {
+            SourceKey::Label(l) => self.label.as_deref() == Some(l.as_str()),
+            SourceKey::Request(r) => self.request_id.as_deref() == Some(r.as_str()),
+        }
+    }
+
+    /// Whether `other` is the same teacher: the same label, or (both unlabelled) the
+    /// same request. Repeated teaching by the same teacher is kept once.
+    pub fn same_teacher(&self, other: &Source) -> bool {
+        match (&self.label, &other.label) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.request_id == other.request_id,
+            _ => false,
+        }
+    }
+}
+
+/// Names a teacher to forget: every learn with this `source` label, or the one request
+/// with this id (for learns that carried no label).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SourceKey {
+    /// The client's `source` label.
+    Label(String),
+    /// A request id.
+    Request(String),
+}
+
+impl fmt::Display for SourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceKey::Label(l) => write!(f, "source '{l}'"),
+            SourceKey::Request(r) => write!(f, "request '{r}'"),
+        }
+    }
 }
 
 /// A node of the graph.
@@ -170,8 +216,10 @@ pub struct Concept {
     pub created_ms: Millis,
     /// When it was last reinforced.
     pub updated_ms: Millis,
-    /// Who taught it first.
-    pub source: Source,
+    /// Every teacher of a sentence concept, oldest first (one entry per label, or per
+    /// request for unlabelled learns). Entities have none of their own: they exist
+    /// because associations and sentences name them.
+    pub sources: Vec<Source>,
 }
 
 /// The relation an association expresses.
@@ -261,17 +309,83 @@ pub struct Association {
     pub strength: f32,
     /// How many times it was asserted.
     pub evidence: u32,
-    /// The sentence concepts it was read from (bounded, oldest first).
-    pub provenance: Vec<ConceptId>,
+    /// Everything it rests on, oldest first: each sentence it was read from and each
+    /// direct statement of it. `confidence`, `strength` and `evidence` are recomputed
+    /// from this list whenever an entry goes (deletion, forgetting).
+    pub provenance: Vec<Evidence>,
     /// When first asserted.
     pub created_ms: Millis,
     /// When last reinforced.
     pub updated_ms: Millis,
 }
 
-/// At most this many provenance sentences are kept per association; the count of all
-/// evidence is in `evidence`.
-pub const MAX_PROVENANCE: usize = 16;
+/// Where one piece of an association's evidence comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EvidenceFrom {
+    /// Read from this sentence concept (its text and teachers are on the concept).
+    Sentence(ConceptId),
+    /// Stated directly through `/v1/associations` by this teacher.
+    Direct(Source),
+}
+
+impl EvidenceFrom {
+    /// Whether this is the same origin as `other` (same sentence, or the same teacher
+    /// of a direct statement), so repeated evidence reinforces one entry.
+    pub fn same_origin(&self, other: &EvidenceFrom) -> bool {
+        match (self, other) {
+            (EvidenceFrom::Sentence(a), EvidenceFrom::Sentence(b)) => a == b,
+            (EvidenceFrom::Direct(a), EvidenceFrom::Direct(b)) => a.same_teacher(b),
+            _ => false,
+        }
+    }
+}
+
+/// One piece of evidence for an association.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Where it comes from.
+    pub from: EvidenceFrom,
+    /// The confidence it contributes (noisy-or over its repetitions).
+    pub confidence: f32,
+    /// The strength it contributes (sum over its repetitions).
+    pub strength: f32,
+    /// How many times it was asserted.
+    pub times: u32,
+    /// When it was first asserted.
+    pub at_ms: Millis,
+}
+
+/// Which evidence to remove from an association.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum EvidenceMatch {
+    /// The evidence read from this sentence.
+    Sentence(ConceptId),
+    /// Direct statements by this teacher.
+    Direct(SourceKey),
+}
+
+impl EvidenceMatch {
+    /// Whether `e` is the evidence this names.
+    pub fn matches(&self, e: &Evidence) -> bool {
+        match (self, &e.from) {
+            (EvidenceMatch::Sentence(a), EvidenceFrom::Sentence(b)) => a == b,
+            (EvidenceMatch::Direct(k), EvidenceFrom::Direct(s)) => s.matches(k),
+            _ => false,
+        }
+    }
+}
+
+impl Association {
+    /// Recomputes confidence, strength and the evidence count from `provenance`.
+    pub fn recompute(&mut self) {
+        self.confidence = self
+            .provenance
+            .iter()
+            .fold(0.0, |c, e| combine_confidence(c, e.confidence));
+        self.strength = self.provenance.iter().map(|e| e.strength).sum();
+        self.evidence = self.provenance.iter().map(|e| e.times).sum();
+    }
+}
 
 /// Which copy of an association a shard keeps: the source's shard keeps the outgoing
 /// copy, the target's shard the incoming one, so either end can be walked locally.
@@ -323,8 +437,8 @@ pub struct EdgeUpsert {
     pub confidence: f32,
     /// Strength this evidence adds.
     pub strength: f32,
-    /// The sentence it was read from, if any.
-    pub provenance: Option<ConceptId>,
+    /// Where this evidence comes from.
+    pub provenance: EvidenceFrom,
     /// When.
     pub at_ms: Millis,
 }
@@ -352,6 +466,30 @@ pub enum Op {
         /// Whether it is the negative-evidence edge.
         negated: bool,
     },
+    /// Remove some evidence from one copy of an association; the copy goes when no
+    /// evidence is left (deletion and forgetting reach derived knowledge).
+    RemoveEvidence {
+        /// Which copy.
+        side: Side,
+        /// Source concept.
+        source: ConceptId,
+        /// Target concept.
+        target: ConceptId,
+        /// Relation.
+        kind: AssocType,
+        /// Whether it is the negative-evidence edge.
+        negated: bool,
+        /// The evidence to remove.
+        evidence: EvidenceMatch,
+    },
+    /// Remove a teacher from a concept's sources (forgetting a source that taught a
+    /// sentence others taught too).
+    ForgetSource {
+        /// The concept.
+        id: ConceptId,
+        /// The teacher.
+        key: SourceKey,
+    },
 }
 
 impl Op {
@@ -369,10 +507,17 @@ impl Op {
                 source,
                 target,
                 ..
+            }
+            | Op::RemoveEvidence {
+                side,
+                source,
+                target,
+                ..
             } => match side {
                 Side::Out => *source,
                 Side::In => *target,
             },
+            Op::ForgetSource { id, .. } => *id,
         }
     }
 }

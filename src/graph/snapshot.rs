@@ -6,8 +6,8 @@
 
 use super::assoc_list::AssocList;
 use super::{
-    combine_confidence, Association, Concept, ConceptId, ConceptKind, EdgeUpsert, Op, Side,
-    MAX_PROVENANCE,
+    combine_confidence, Association, Concept, ConceptId, ConceptKind, EdgeUpsert, Evidence, Op,
+    Side,
 };
 use crate::learn::normalize::{stem_hash, stems};
 use serde::{Deserialize, Serialize};
@@ -117,6 +117,29 @@ impl GraphSnapshot {
         self.nodes.get(&id).and_then(|n| n.concept.as_ref())
     }
 
+    /// Whether folding `record` into this snapshot removes anything (whose text must
+    /// then leave the disk: see `ShardCore::erase`): an apply with removals, or the
+    /// commit of a prepared transaction with removals.
+    pub fn record_removes(&self, record: &Record) -> bool {
+        let removal = |op: &Op| {
+            matches!(
+                op,
+                Op::DeleteConcept(_)
+                    | Op::DeleteEdge { .. }
+                    | Op::RemoveEvidence { .. }
+                    | Op::ForgetSource { .. }
+            )
+        };
+        match record {
+            Record::Apply(ops) => ops.iter().any(removal),
+            Record::Commit(txid) => self
+                .prepared
+                .get(txid)
+                .is_some_and(|ops| ops.iter().any(removal)),
+            Record::Prepare { .. } | Record::Abort(_) => false,
+        }
+    }
+
     /// Folds one durable log record in. Records must arrive in LSN order; replaying the
     /// same sequence always gives the same snapshot.
     pub fn apply_record(&mut self, lsn: u64, record: &Record) {
@@ -181,6 +204,11 @@ impl GraphSnapshot {
                         c.confidence = combine_confidence(c.confidence, u.confidence);
                         c.updated_ms = c.updated_ms.max(u.at_ms);
                         c.has_vector |= u.vector.is_some();
+                        if c.kind == ConceptKind::Sentence
+                            && !c.sources.iter().any(|s| s.same_teacher(&u.source))
+                        {
+                            c.sources.push(u.source.clone());
+                        }
                     }
                     None => {
                         created = true;
@@ -195,7 +223,11 @@ impl GraphSnapshot {
                             has_vector: u.vector.is_some(),
                             created_ms: u.at_ms,
                             updated_ms: u.at_ms,
-                            source: u.source.clone(),
+                            sources: if u.kind == ConceptKind::Sentence {
+                                vec![u.source.clone()]
+                            } else {
+                                Vec::new()
+                            },
                         }));
                     }
                 }
@@ -228,27 +260,56 @@ impl GraphSnapshot {
                 target,
                 kind,
                 negated,
-            } => {
-                let (home, other) = match side {
-                    Side::Out => (*source, *target),
-                    Side::In => (*target, *source),
-                };
-                let Some(node) = self.nodes.get_mut(&home) else {
-                    return;
-                };
-                let list = match side {
-                    Side::Out => &mut node.out,
-                    Side::In => &mut node.inc,
-                };
-                let removed = list.remove((*kind, *negated, other), *side);
-                let empty = node.is_empty();
-                if removed && *side == Side::Out {
-                    self.edges -= 1;
-                }
-                if empty {
-                    self.nodes.remove(&home);
+            } => self.edit_edge(*side, *source, *target, *kind, *negated, |_| true),
+            Op::RemoveEvidence {
+                side,
+                source,
+                target,
+                kind,
+                negated,
+                evidence,
+            } => self.edit_edge(*side, *source, *target, *kind, *negated, |a| {
+                a.provenance.retain(|e| !evidence.matches(e));
+                a.recompute();
+                a.provenance.is_empty()
+            }),
+            Op::ForgetSource { id, key } => {
+                if let Some(c) = self.nodes.get_mut(id).and_then(|n| n.concept.as_mut()) {
+                    Arc::make_mut(c).sources.retain(|s| !s.matches(key));
                 }
             }
+        }
+    }
+
+    /// Runs `edit` on one copy of an association; removes the copy when `edit` says
+    /// so, and the node when nothing is left under it.
+    fn edit_edge(
+        &mut self,
+        side: Side,
+        source: ConceptId,
+        target: ConceptId,
+        kind: super::AssocType,
+        negated: bool,
+        edit: impl FnOnce(&mut Association) -> bool,
+    ) {
+        let (home, other) = match side {
+            Side::Out => (source, target),
+            Side::In => (target, source),
+        };
+        let Some(node) = self.nodes.get_mut(&home) else {
+            return;
+        };
+        let list = match side {
+            Side::Out => &mut node.out,
+            Side::In => &mut node.inc,
+        };
+        let removed = list.edit((kind, negated, other), side, edit);
+        let empty = node.is_empty();
+        if removed && side == Side::Out {
+            self.edges -= 1;
+        }
+        if empty {
+            self.nodes.remove(&home);
         }
     }
 
@@ -266,15 +327,30 @@ impl GraphSnapshot {
             (e.kind, e.negated, other),
             e.side,
             |a| {
+                a.updated_ms = a.updated_ms.max(e.at_ms);
+                match a
+                    .provenance
+                    .iter_mut()
+                    .find(|p| p.from.same_origin(&e.provenance))
+                {
+                    Some(p) => {
+                        p.times = p.times.saturating_add(1);
+                        p.strength += e.strength;
+                        p.confidence = combine_confidence(p.confidence, e.confidence);
+                    }
+                    None => a.provenance.push(Evidence {
+                        from: e.provenance.clone(),
+                        confidence: e.confidence,
+                        strength: e.strength,
+                        times: 1,
+                        at_ms: e.at_ms,
+                    }),
+                }
+                // Same noisy-or as folding the new evidence in, but kept equal to what
+                // `recompute` gives after a removal.
                 a.evidence = a.evidence.saturating_add(1);
                 a.strength += e.strength;
                 a.confidence = combine_confidence(a.confidence, e.confidence);
-                a.updated_ms = a.updated_ms.max(e.at_ms);
-                if let Some(p) = e.provenance {
-                    if !a.provenance.contains(&p) && a.provenance.len() < MAX_PROVENANCE {
-                        a.provenance.push(p);
-                    }
-                }
             },
             || Association {
                 source: e.source,
@@ -284,7 +360,13 @@ impl GraphSnapshot {
                 confidence: e.confidence,
                 strength: e.strength,
                 evidence: 1,
-                provenance: e.provenance.into_iter().collect(),
+                provenance: vec![Evidence {
+                    from: e.provenance.clone(),
+                    confidence: e.confidence,
+                    strength: e.strength,
+                    times: 1,
+                    at_ms: e.at_ms,
+                }],
                 created_ms: e.at_ms,
                 updated_ms: e.at_ms,
             },
@@ -493,9 +575,166 @@ mod tests {
             negated: false,
             confidence: 0.8,
             strength: 1.0,
-            provenance: Some(ConceptId(7)),
+            provenance: crate::graph::EvidenceFrom::Sentence(ConceptId(7)),
             at_ms: 5,
         })
+    }
+
+    fn edge_from(side: Side, s: &str, t: &str, from: crate::graph::EvidenceFrom, c: f32) -> Op {
+        Op::PutEdge(EdgeUpsert {
+            side,
+            source: id(s),
+            target: id(t),
+            kind: AssocType::LocatedIn,
+            negated: false,
+            confidence: c,
+            strength: 1.0,
+            provenance: from,
+            at_ms: 5,
+        })
+    }
+
+    fn remove_from(side: Side, s: &str, t: &str, m: crate::graph::EvidenceMatch) -> Op {
+        Op::RemoveEvidence {
+            side,
+            source: id(s),
+            target: id(t),
+            kind: AssocType::LocatedIn,
+            negated: false,
+            evidence: m,
+        }
+    }
+
+    #[test]
+    fn removing_evidence_recomputes_and_the_last_removal_drops_the_edge() {
+        use crate::graph::{EvidenceFrom, EvidenceMatch, SourceKey};
+        let direct = Source {
+            request_id: Some("r1".into()),
+            label: Some("manual.pdf".into()),
+            at_ms: 3,
+        };
+        let mut s = GraphSnapshot::default();
+        for side in [Side::Out, Side::In] {
+            s.apply(&edge_from(
+                side,
+                "a",
+                "b",
+                EvidenceFrom::Sentence(ConceptId(1)),
+                0.5,
+            ));
+            s.apply(&edge_from(
+                side,
+                "a",
+                "b",
+                EvidenceFrom::Sentence(ConceptId(2)),
+                0.5,
+            ));
+            s.apply(&edge_from(
+                side,
+                "a",
+                "b",
+                EvidenceFrom::Sentence(ConceptId(2)),
+                0.5,
+            ));
+            s.apply(&edge_from(
+                side,
+                "a",
+                "b",
+                EvidenceFrom::Direct(direct.clone()),
+                0.8,
+            ));
+        }
+        let a = s.nodes[&id("a")].out().to_vec()[0].clone();
+        assert_eq!(a.provenance.len(), 3, "one entry per sentence and teacher");
+        assert_eq!(a.evidence, 4);
+        assert!((a.confidence - (1.0 - 0.5 * 0.5 * 0.5 * 0.2)).abs() < 1e-6);
+        // The sentence learned twice loses both repetitions at once.
+        for side in [Side::Out, Side::In] {
+            s.apply(&remove_from(
+                side,
+                "a",
+                "b",
+                EvidenceMatch::Sentence(ConceptId(2)),
+            ));
+        }
+        let a = s.nodes[&id("a")].out().to_vec()[0].clone();
+        assert_eq!((a.provenance.len(), a.evidence, a.strength), (2, 2, 2.0));
+        assert!((a.confidence - 0.9).abs() < 1e-6, "{}", a.confidence);
+        assert_eq!(s.nodes[&id("b")].inc().to_vec()[0], a, "both copies agree");
+        // A direct statement is forgotten by its label, not by another label.
+        for side in [Side::Out, Side::In] {
+            let other = EvidenceMatch::Direct(SourceKey::Label("other".into()));
+            s.apply(&remove_from(side, "a", "b", other));
+        }
+        assert_eq!(s.nodes[&id("a")].out().to_vec()[0].provenance.len(), 2);
+        for side in [Side::Out, Side::In] {
+            let label = EvidenceMatch::Direct(SourceKey::Label("manual.pdf".into()));
+            s.apply(&remove_from(side, "a", "b", label));
+            s.apply(&remove_from(
+                side,
+                "a",
+                "b",
+                EvidenceMatch::Sentence(ConceptId(1)),
+            ));
+        }
+        assert_eq!(s.edges, 0);
+        assert!(
+            s.nodes.is_empty(),
+            "edge-only nodes go with their last edge"
+        );
+    }
+
+    #[test]
+    fn sentences_keep_every_teacher_once_and_forget_one() {
+        use crate::graph::SourceKey;
+        let sentence = |label: Option<&str>, req: &str| {
+            Op::PutConcept(ConceptUpsert {
+                id: ConceptId(9),
+                content: "Paris is in France.".into(),
+                kind: ConceptKind::Sentence,
+                semantic_type: SemanticType::Spatial,
+                strength: 1.0,
+                confidence: 0.9,
+                at_ms: 1,
+                source: Source {
+                    request_id: Some(req.into()),
+                    label: label.map(str::to_string),
+                    at_ms: 1,
+                },
+                vector: None,
+            })
+        };
+        let mut s = GraphSnapshot::default();
+        s.apply(&sentence(Some("a.txt"), "r1"));
+        s.apply(&sentence(Some("a.txt"), "r2"));
+        s.apply(&sentence(None, "r3"));
+        s.apply(&sentence(Some("b.txt"), "r4"));
+        let teachers = |s: &GraphSnapshot| -> Vec<Option<String>> {
+            s.concept(ConceptId(9))
+                .unwrap()
+                .sources
+                .iter()
+                .map(|x| x.request_id.clone())
+                .collect()
+        };
+        assert_eq!(
+            teachers(&s),
+            vec![Some("r1".into()), Some("r3".into()), Some("r4".into())]
+        );
+        s.apply(&Op::ForgetSource {
+            id: ConceptId(9),
+            key: SourceKey::Label("a.txt".into()),
+        });
+        assert_eq!(teachers(&s), vec![Some("r3".into()), Some("r4".into())]);
+        s.apply(&Op::ForgetSource {
+            id: ConceptId(9),
+            key: SourceKey::Request("r3".into()),
+        });
+        assert_eq!(teachers(&s), vec![Some("r4".into())]);
+        assert!(s.concept(id("x")).is_none());
+        // Entities keep no teachers of their own.
+        s.apply(&put("paris", 1));
+        assert!(s.concept(id("paris")).unwrap().sources.is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod reason;
 pub mod search;
 
 use crate::config::LimitsConfig;
-use crate::graph::{Association, ConceptId};
+use crate::graph::{Association, ConceptId, SourceKey};
 use crate::learn::normalize::entity_key;
 use crate::protocol::{
     AssociateRequest, ConceptView, CoordinatorMsg, LearnOptions, Learned, LearnerMsg, ShardReply,
@@ -48,6 +48,9 @@ pub struct AppState {
     /// Embedder replicas on this node (0: no embeddings, no search).
     pub embedders: usize,
     requests: AtomicU64,
+    /// Start time in ms, part of generated request ids so they never repeat across
+    /// restarts (a request id names what to forget).
+    incarnation: u64,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             embedders,
             started: Instant::now(),
             requests: AtomicU64::new(0),
+            incarnation: crate::graph::now_ms(),
         }
     }
 
@@ -80,8 +84,9 @@ impl AppState {
             .map(str::to_string)
             .unwrap_or_else(|| {
                 format!(
-                    "{}-{}",
+                    "{}-{:x}-{}",
                     self.node,
+                    self.incarnation,
                     self.requests.fetch_add(1, Ordering::Relaxed)
                 )
             })
@@ -327,7 +332,29 @@ pub(crate) fn validate_content(
 #[serde(deny_unknown_fields)]
 struct LearnIn {
     content: String,
+    source: Option<String>,
     options: Option<OptionsIn>,
+}
+
+/// Longest `source` label accepted.
+const MAX_LABEL_BYTES: usize = 1024;
+
+/// Checks a client's `source` label: 1 to 1,024 bytes, no control characters.
+fn validate_label(field: &str, label: Option<String>) -> Result<Option<String>, SutraError> {
+    let Some(label) = label else { return Ok(None) };
+    if label.trim().is_empty() || label.len() > MAX_LABEL_BYTES {
+        return Err(SutraError::bad(
+            "invalid_source",
+            format!("{field} must be 1 to {MAX_LABEL_BYTES} bytes of text (a document name, a file and line, any label), or left out"),
+        ));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(SutraError::bad(
+            "invalid_source",
+            format!("{field} contains a control character"),
+        ));
+    }
+    Ok(Some(label))
 }
 
 async fn learn(
@@ -337,18 +364,21 @@ async fn learn(
 ) -> ApiResult<Json<Value>> {
     let req: LearnIn = parse_body(body)?;
     validate_content(&state.limits, "content", &req.content)?;
+    let label = validate_label("source", req.source)?;
     let options = validate_options(req.options, state.embedders > 0)?;
     let request_id = state.request_id(&headers);
     let learned: Learned = call_learner_for_learn(&state, |reply| LearnerMsg::Learn {
         contents: vec![req.content],
         options,
-        request_id,
+        request_id: request_id.clone(),
+        label,
         reply,
     })
     .await?;
     Ok(Json(json!({
         "concept_id": learned.concept_ids[0].to_string(),
         "associations": learned.associations,
+        "request_id": request_id,
     })))
 }
 
@@ -356,6 +386,7 @@ async fn learn(
 #[serde(deny_unknown_fields)]
 struct BatchIn {
     contents: Vec<String>,
+    source: Option<String>,
     options: Option<OptionsIn>,
 }
 
@@ -386,18 +417,20 @@ async fn learn_batch(
     for (i, c) in req.contents.iter().enumerate() {
         validate_content(&state.limits, &format!("contents[{i}]"), c)?;
     }
+    let label = validate_label("source", req.source)?;
     let options = validate_options(req.options, state.embedders > 0)?;
     let request_id = state.request_id(&headers);
     let learned = call_learner_for_learn(&state, |reply| LearnerMsg::Learn {
         contents: req.contents,
         options,
-        request_id,
+        request_id: request_id.clone(),
+        label,
         reply,
     })
     .await?;
     let ids: Vec<String> = learned.concept_ids.iter().map(|i| i.to_string()).collect();
     Ok(Json(
-        json!({ "concept_ids": ids, "associations": learned.associations }),
+        json!({ "concept_ids": ids, "associations": learned.associations, "request_id": request_id }),
     ))
 }
 
@@ -409,6 +442,7 @@ struct AssociateIn {
     #[serde(rename = "type")]
     kind: String,
     confidence: Option<f32>,
+    label: Option<String>,
 }
 
 async fn associations(
@@ -435,6 +469,7 @@ async fn associations(
         }
     }
     let confidence = unit_interval("confidence", req.confidence.unwrap_or(0.9))?;
+    let label = validate_label("label", req.label)?;
     let request_id = state.request_id(&headers);
     let learned = call_learner(&state, |reply| {
         LearnerMsg::Associate(
@@ -443,7 +478,8 @@ async fn associations(
                 target: req.target,
                 kind,
                 confidence,
-                request_id,
+                request_id: request_id.clone(),
+                label,
             },
             reply,
         )
@@ -453,6 +489,7 @@ async fn associations(
         "source": learned.concept_ids[0].to_string(),
         "target": learned.concept_ids[1].to_string(),
         "associations": learned.associations,
+        "request_id": request_id,
     })))
 }
 
@@ -461,15 +498,42 @@ fn parse_id(s: &str) -> Result<ConceptId, SutraError> {
         .map_err(|e: String| SutraError::bad("invalid_id", e))
 }
 
+/// A teacher as clients see it.
+fn source_json(s: &crate::graph::Source) -> Value {
+    json!({
+        "request_id": s.request_id,
+        "source": s.label,
+        "learned_at": crate::graph::rfc3339(s.at_ms),
+    })
+}
+
+/// One piece of evidence without looking anything up: a sentence by its concept id
+/// (its text and teachers are on that concept, or in full from `GET /v1/evidence`).
+fn evidence_json(e: &crate::graph::Evidence) -> Value {
+    let out = crate::reason::EvidenceOut::new(e, |_| None);
+    json!({
+        "kind": out.kind,
+        "id": out.id,
+        "learned_at": out.learned_at,
+        "source": out.source,
+        "request_id": out.request_id,
+        "confidence": out.confidence,
+        "times": out.times,
+    })
+}
+
 fn assoc_json(a: &Association) -> Value {
     json!({
         "type": a.kind.as_str(),
+        "negated": a.negated,
         "source": a.source.to_string(),
         "target": a.target.to_string(),
         "confidence": a.confidence,
         "strength": a.strength,
         "evidence": a.evidence,
-        "sources": a.provenance.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "sources": a.provenance.iter().map(evidence_json).collect::<Vec<_>>(),
+        "source_count": a.provenance.len(),
+        "evidence_url": crate::reason::evidence_url(a),
     })
 }
 
@@ -486,7 +550,7 @@ pub fn concept_json(v: &ConceptView) -> Value {
         "evidence": c.evidence,
         "created_ms": c.created_ms,
         "updated_ms": c.updated_ms,
-        "source": c.source,
+        "sources": c.sources.iter().map(source_json).collect::<Vec<_>>(),
         "associations": v.outgoing.iter().chain(&v.incoming).map(assoc_json).collect::<Vec<_>>(),
     })
 }
@@ -525,8 +589,132 @@ async fn delete_concept(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    call_learner(&state, |reply| LearnerMsg::Delete(id, reply)).await?;
-    Ok(Json(json!({ "deleted": id.to_string() })))
+    let removed = call_learner(&state, |reply| LearnerMsg::Delete(id, reply)).await?;
+    Ok(Json(
+        json!({ "deleted": id.to_string(), "removed": removed }),
+    ))
+}
+
+/// `DELETE /v1/sources/{source}`: forgets everything learned only from that label.
+async fn forget_source(
+    State(state): State<Shared>,
+    Path(label): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let label = validate_label("source", Some(label))?.expect("given");
+    let key = SourceKey::Label(label.clone());
+    let removed = call_learner(&state, |reply| LearnerMsg::Forget(key, reply)).await?;
+    Ok(Json(
+        json!({ "forgotten": {"source": label}, "removed": removed }),
+    ))
+}
+
+/// `DELETE /v1/requests/{request_id}`: forgets everything one request taught that
+/// nothing else did (for learns sent without a `source` label).
+async fn forget_request(
+    State(state): State<Shared>,
+    Path(request_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let request_id = validate_label("request_id", Some(request_id))?.expect("given");
+    let key = SourceKey::Request(request_id.clone());
+    let removed = call_learner(&state, |reply| LearnerMsg::Forget(key, reply)).await?;
+    Ok(Json(
+        json!({ "forgotten": {"request_id": request_id}, "removed": removed }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceQuery {
+    source: String,
+    target: String,
+    #[serde(rename = "type")]
+    kind: String,
+    negated: Option<bool>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/evidence?source=ID&target=ID&type=T[&negated=true][&offset=N][&limit=N]`:
+/// one association's whole evidence list, strongest first, paged (limit 1-1000,
+/// default 100), each sentence with its text and teacher.
+async fn evidence(
+    State(state): State<Shared>,
+    query: Result<Query<EvidenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let q = query
+        .map_err(|e| SutraError::bad("invalid_query", e.body_text()))?
+        .0;
+    let (source, target) = (parse_id(&q.source)?, parse_id(&q.target)?);
+    let kind: crate::graph::AssocType = q
+        .kind
+        .parse()
+        .map_err(|e: String| SutraError::bad("unknown_association_type", e))?;
+    let negated = q.negated.unwrap_or(false);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(SutraError::bad("invalid_query", "limit must be between 1 and 1000").into());
+    }
+    let offset = q.offset.unwrap_or(0);
+    let view = match state
+        .router
+        .call(
+            state.router.shard_of(source),
+            ShardRequest::Get {
+                id: source,
+                fresh: false,
+            },
+        )
+        .await?
+    {
+        ShardReply::Concept(view) => view,
+        other => {
+            return Err(SutraError::Internal(format!("unexpected shard reply {other:?}")).into())
+        }
+    };
+    let assoc = view
+        .and_then(|v| {
+            v.outgoing
+                .into_iter()
+                .find(|a| a.target == target && a.kind == kind && a.negated == negated)
+        })
+        .ok_or_else(|| {
+            SutraError::NotFound(format!(
+                "no {}{} association from {source} to {target}",
+                if negated { "negated " } else { "" },
+                kind.as_str()
+            ))
+        })?;
+    let mut order: Vec<&crate::graph::Evidence> = assoc.provenance.iter().collect();
+    order.sort_by(|x, y| y.confidence.total_cmp(&x.confidence));
+    let page: Vec<&crate::graph::Evidence> = order.into_iter().skip(offset).take(limit).collect();
+    let mut sentences = std::collections::HashMap::new();
+    for e in &page {
+        if let crate::graph::EvidenceFrom::Sentence(id) = e.from {
+            if let ShardReply::Concept(Some(v)) = state
+                .router
+                .call(
+                    state.router.shard_of(id),
+                    ShardRequest::Get { id, fresh: false },
+                )
+                .await?
+            {
+                sentences.insert(id, v.concept);
+            }
+        }
+    }
+    let items: Vec<crate::reason::EvidenceOut> = page
+        .into_iter()
+        .map(|e| crate::reason::EvidenceOut::new(e, |id| sentences.get(&id)))
+        .collect();
+    Ok(Json(json!({
+        "source": source.to_string(),
+        "target": target.to_string(),
+        "type": kind.as_str(),
+        "negated": negated,
+        "source_count": assoc.provenance.len(),
+        "offset": offset,
+        "sources": items,
+    })))
 }
 
 async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
@@ -620,6 +808,12 @@ pub fn routes(state: Shared) -> axum::Router {
         .route("/v1/learn/batch", post(learn_batch))
         .route("/v1/associations", post(associations))
         .route("/v1/concepts/{id}", get(get_concept).delete(delete_concept))
+        .route("/v1/sources/{source}", axum::routing::delete(forget_source))
+        .route(
+            "/v1/requests/{request_id}",
+            axum::routing::delete(forget_request),
+        )
+        .route("/v1/evidence", get(evidence))
         .route("/v1/stats", get(stats))
         .route("/v1/search", post(search::search))
         .route("/v1/embed", post(search::embed))

@@ -6,7 +6,7 @@
 
 pub mod codec;
 
-use crate::graph::{Association, Concept, ConceptId, ConceptKind, Op, ShardId, TxId};
+use crate::graph::{Association, Concept, ConceptId, ConceptKind, Op, ShardId, SourceKey, TxId};
 use ractor::RpcReplyPort;
 use ractor_cluster_derive::RactorMessage;
 use serde::{Deserialize, Serialize};
@@ -142,6 +142,16 @@ pub enum ShardRequest {
     Fold,
     /// Counters.
     Stats,
+    /// Everything this shard holds from one teacher (after folding every durable write).
+    FindSource {
+        /// The teacher.
+        key: SourceKey,
+    },
+    /// Make sure nothing deleted by a durable write is left on disk: fold, start a new
+    /// log segment, rewrite the vector index without removed vectors, write a checkpoint
+    /// and drop every log segment it covers. Replies `Durable` with the checkpoint's
+    /// position. Concurrent erases share one checkpoint.
+    Erase,
     /// The `k` concepts (of `kind`, if given) whose vectors are nearest to `vector`.
     Search {
         /// Unit-length query embedding.
@@ -151,6 +161,15 @@ pub enum ShardRequest {
         /// Only concepts of this kind.
         kind: Option<ConceptKind>,
     },
+}
+
+/// What one shard holds from one teacher ([`ShardRequest::FindSource`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Taught {
+    /// Concepts this teacher taught, each with whether it was their only teacher.
+    pub concepts: Vec<(ConceptId, bool)>,
+    /// Outgoing association copies holding direct statements by this teacher.
+    pub direct: Vec<Association>,
 }
 
 /// One vector search result.
@@ -180,6 +199,8 @@ pub enum ShardReply {
     Stats(ShardStats),
     /// Search results, best first.
     Hits(Vec<SearchHit>),
+    /// What this shard holds from one teacher.
+    Taught(Taught),
     /// The request failed.
     Failed(SutraError),
 }
@@ -340,6 +361,26 @@ pub struct AssociateRequest {
     pub confidence: f32,
     /// Who asked.
     pub request_id: String,
+    /// The client's `source` label, if any.
+    pub label: Option<String>,
+}
+
+/// What a deletion or a forget removed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Removed {
+    /// Sentence concepts deleted.
+    pub sentences: u64,
+    /// Entity concepts deleted (the one asked for, and those left with nothing).
+    pub entities: u64,
+    /// Associations deleted (no evidence left, or an end deleted).
+    pub associations: u64,
+    /// Pieces of evidence removed from associations that remain.
+    pub evidence: u64,
+    /// Concepts that keep other teachers and lost only this one.
+    pub sources_forgotten: u64,
+    /// Whether the removed text is gone from the data directory (checkpoints
+    /// rewritten, old log segments and vector files dropped) when this reply was sent.
+    pub erased_from_disk: bool,
 }
 
 /// Messages of the learner actor.
@@ -353,13 +394,17 @@ pub enum LearnerMsg {
         options: LearnOptions,
         /// Who asked.
         request_id: String,
+        /// The client's `source` label, if any.
+        label: Option<String>,
         /// Reply.
         reply: RpcReplyPort<Result<Learned, SutraError>>,
     },
     /// Store an association between entities.
     Associate(AssociateRequest, RpcReplyPort<Result<Learned, SutraError>>),
-    /// Delete a concept and every association touching it.
-    Delete(ConceptId, RpcReplyPort<Result<(), SutraError>>),
+    /// Delete a concept, every association touching it, and what was derived only from it.
+    Delete(ConceptId, RpcReplyPort<Result<Removed, SutraError>>),
+    /// Forget everything a teacher taught and nobody else did.
+    Forget(SourceKey, RpcReplyPort<Result<Removed, SutraError>>),
 }
 
 /// A progress event of a reasoning query (streamed as SSE when asked for).

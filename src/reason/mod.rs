@@ -27,6 +27,12 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
+/// The default longest path, in hops (also the default of `reasoning.max_depth`).
+pub const MAX_DEPTH: usize = 64;
+
+/// The largest `max_depth` a request or the configuration may ask for.
+pub const MAX_DEPTH_LIMIT: usize = 256;
+
 /// Tunables.
 #[derive(Clone, Debug)]
 pub struct ReasonConfig {
@@ -34,7 +40,9 @@ pub struct ReasonConfig {
     pub gate: f32,
     /// Confidence multiplier per hop after the first.
     pub decay: f32,
-    /// Longest path, in hops.
+    /// Longest path, in hops: an optional limit. The default, [`MAX_DEPTH`], is deeper
+    /// than any chain a question needs in practice, so a transitive chain is followed as
+    /// deep as it goes; `max_expansions` and `deadline` bound the work.
     pub max_depth: usize,
     /// Paths to return.
     pub num_paths: usize,
@@ -52,7 +60,7 @@ impl Default for ReasonConfig {
         ReasonConfig {
             gate: 0.1,
             decay: 0.95,
-            max_depth: 6,
+            max_depth: MAX_DEPTH,
             num_paths: 3,
             max_expansions: 50_000,
             deadline: None,
@@ -186,12 +194,78 @@ impl GraphView {
         self.resolve_by_name(text).or_else(|| self.by_vector(text))
     }
 
-    /// The text of the sentences an association was read from.
-    fn sources(&self, a: &Association) -> Vec<String> {
-        a.provenance
-            .iter()
-            .filter_map(|p| self.concept(*p).map(|c| c.content.clone()))
+    /// The evidence of an association as auditors read it: at most `shown` entries
+    /// (strongest first), each sentence with its text and teacher.
+    pub fn evidence(&self, a: &Association, shown: usize) -> Vec<EvidenceOut> {
+        let mut order: Vec<&crate::graph::Evidence> = a.provenance.iter().collect();
+        // Strongest first; ties oldest first (stable sort keeps the stored order).
+        order.sort_by(|x, y| y.confidence.total_cmp(&x.confidence));
+        order
+            .into_iter()
+            .take(shown)
+            .map(|e| EvidenceOut::new(e, |id| self.concept(id).map(|c| &**c)))
             .collect()
+    }
+}
+
+/// Evidence entries shown per edge in an answer; the rest are paged through
+/// `GET /v1/evidence` (the edge's `source_count` says how many there are).
+pub const EVIDENCE_SHOWN: usize = 16;
+
+/// One piece of an edge's evidence, as shown to clients (SPEC §9 edge `sources`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvidenceOut {
+    /// `sentence` (read from a learned sentence) or `direct` (stated through
+    /// `/v1/associations`).
+    pub kind: &'static str,
+    /// The sentence concept's id (`null` for a direct statement).
+    pub id: Option<String>,
+    /// The sentence's text (`null` for a direct statement).
+    pub text: Option<String>,
+    /// When it was first learned (RFC 3339, UTC).
+    pub learned_at: String,
+    /// The client's `source` label of its first teacher, if it gave one.
+    pub source: Option<String>,
+    /// The request that first taught it.
+    pub request_id: Option<String>,
+    /// The confidence it contributes to the edge.
+    pub confidence: f32,
+    /// How many times it was asserted.
+    pub times: u32,
+}
+
+impl EvidenceOut {
+    /// Describes `e`, looking sentence concepts up through `concept`.
+    pub fn new<'a>(
+        e: &crate::graph::Evidence,
+        concept: impl Fn(ConceptId) -> Option<&'a Concept>,
+    ) -> Self {
+        match &e.from {
+            crate::graph::EvidenceFrom::Sentence(id) => {
+                let c = concept(*id);
+                let teacher = c.and_then(|c| c.sources.first());
+                EvidenceOut {
+                    kind: "sentence",
+                    id: Some(id.to_string()),
+                    text: c.map(|c| c.content.clone()),
+                    learned_at: crate::graph::rfc3339(c.map_or(e.at_ms, |c| c.created_ms)),
+                    source: teacher.and_then(|t| t.label.clone()),
+                    request_id: teacher.and_then(|t| t.request_id.clone()),
+                    confidence: e.confidence,
+                    times: e.times,
+                }
+            }
+            crate::graph::EvidenceFrom::Direct(t) => EvidenceOut {
+                kind: "direct",
+                id: None,
+                text: None,
+                learned_at: crate::graph::rfc3339(e.at_ms),
+                source: t.label.clone(),
+                request_id: t.request_id.clone(),
+                confidence: e.confidence,
+                times: e.times,
+            },
+        }
     }
 }
 
@@ -206,8 +280,12 @@ pub struct PathEdge {
     pub negated: bool,
     /// This edge's confidence.
     pub confidence: f32,
-    /// The sentences it was learned from.
-    pub sources: Vec<String>,
+    /// Its evidence, strongest first (at most [`EVIDENCE_SHOWN`]).
+    pub sources: Vec<EvidenceOut>,
+    /// How many pieces of evidence it has in all.
+    pub source_count: usize,
+    /// Where the full list is paged (`GET /v1/evidence?...`).
+    pub evidence_url: String,
 }
 
 /// A concept on a path.
@@ -237,6 +315,8 @@ pub struct Alternative {
     pub answer: String,
     /// Its aggregated confidence.
     pub confidence: f32,
+    /// Its best path, so the alternative can be audited like the answer.
+    pub path: Option<ReasonPath>,
 }
 
 /// The verdict of a question.
@@ -505,6 +585,17 @@ fn backward_sentence(view: &GraphView, nodes: &[ConceptId]) -> String {
     s
 }
 
+/// The `GET /v1/evidence` query that pages `a`'s whole evidence list.
+pub fn evidence_url(a: &Association) -> String {
+    format!(
+        "/v1/evidence?source={}&target={}&type={}{}",
+        a.source,
+        a.target,
+        a.kind.as_str(),
+        if a.negated { "&negated=true" } else { "" }
+    )
+}
+
 fn to_path(view: &GraphView, w: &Walk) -> ReasonPath {
     ReasonPath {
         concepts: w
@@ -522,7 +613,9 @@ fn to_path(view: &GraphView, w: &Walk) -> ReasonPath {
                 kind: e.kind.as_str(),
                 negated: e.negated,
                 confidence: e.confidence,
-                sources: view.sources(e),
+                sources: view.evidence(e, EVIDENCE_SHOWN),
+                source_count: e.provenance.len(),
+                evidence_url: evidence_url(e),
             })
             .collect(),
         confidence: w.conf,
@@ -634,6 +727,7 @@ fn check(
                 .map(|w| Alternative {
                     answer: format!("Yes. {}", sentence(view, w)),
                     confidence: w.conf,
+                    path: Some(to_path(view, w)),
                 })
                 .into_iter()
                 .collect(),
@@ -652,6 +746,7 @@ fn check(
                 .map(|n| Alternative {
                     answer: format!("No. {}", sentence(view, n)),
                     confidence: n.conf,
+                    path: Some(to_path(view, n)),
                 })
                 .collect(),
             paths: walks.iter().map(|w| to_path(view, w)).collect(),
@@ -809,6 +904,7 @@ fn open(
             .map(|(a, v, w)| Alternative {
                 answer: view.name(*a),
                 confidence: w.conf * (v / total),
+                path: Some(to_path(view, w)),
             })
             .collect(),
     }

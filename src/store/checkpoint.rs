@@ -9,7 +9,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"SUTRACP1";
-const VERSION: u32 = 1;
+/// 2: associations keep every piece of evidence with its teacher, concepts every
+/// teacher (deletion and forgetting reach derived knowledge). Version 1 is not read.
+const VERSION: u32 = 2;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 4;
 const FILE: &str = "checkpoint.bin";
 const TMP: &str = "checkpoint.tmp";
@@ -25,6 +27,12 @@ pub enum CheckpointError {
         /// Cause.
         #[source]
         source: std::io::Error,
+    },
+    /// The checkpoint was written by an earlier Sutra whose format this one cannot read.
+    #[error("checkpoint {file} was written by an earlier Sutra (data format 1, before associations kept their evidence per source); this version reads format 2. Keep the old data directory, start this version on a new one (--data-dir), and learn your sources again")]
+    OldFormat {
+        /// The checkpoint file.
+        file: PathBuf,
     },
     /// The checkpoint file is damaged or from an unknown format.
     #[error("checkpoint {file} is corrupted ({reason}); restore the data directory from a backup, or delete {file} to rebuild the shard from its write-ahead log if the log still holds all history")]
@@ -98,6 +106,9 @@ pub fn read(dir: &Path) -> Result<Option<(u64, Vec<u8>)>, CheckpointError> {
     if &header[..8] != MAGIC {
         return Err(corrupt("not a Sutra checkpoint: bad magic".into()));
     }
+    if version == 1 {
+        return Err(CheckpointError::OldFormat { file: path.clone() });
+    }
     if version != VERSION as u64 {
         return Err(corrupt(format!("unknown version {version}")));
     }
@@ -147,7 +158,7 @@ mod tests {
         let cases: [(&str, Damage); 5] = [
             ("checksum", |b| b[HEADER_BYTES + 500] ^= 1),
             ("magic", |b| b[0] = b'X'),
-            ("version", |b| b[8] = 2),
+            ("version", |b| b[8] = 9),
             ("payload bytes", |b| b.truncate(b.len() - 1)),
             ("shorter than its header", |b| b.truncate(10)),
         ];

@@ -15,7 +15,7 @@ use crate::protocol::codec;
 use crate::store::{checkpoint, wal};
 use arc_swap::ArcSwap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -93,6 +93,19 @@ pub struct ShardCore {
     checkpoints: AtomicU64,
     checkpoint_lsn: AtomicU64,
     recovery_ms: u64,
+    /// Set when a folded record removed something (a delete or a forget): the removed
+    /// text is still in log segments, the checkpoint and the vector file until
+    /// [`ShardCore::erase`] runs. The reconciler runs it while this is set.
+    erase_wanted: AtomicBool,
+    /// Vectors removed from the index since it was last compacted.
+    vectors_removed: AtomicU64,
+    /// One checkpoint at a time (the reconciler's, an erase's, a clean stop's): they
+    /// share the temporary file names.
+    checkpoint_lock: Mutex<()>,
+    /// Serializes erases, so concurrent deletes share one.
+    erase_lock: Mutex<()>,
+    /// The log position through which everything removed is off the disk.
+    erased_through: AtomicU64,
 }
 
 impl ShardCore {
@@ -162,8 +175,10 @@ impl ShardCore {
         let mut index_failure = None;
         let loaded_vectors = vectors.len();
         let mut replayed_vectors = 0usize;
+        let mut replayed_removals = false;
         let wal = wal::Wal::open(dir, opts, snap.lsn, |lsn, bytes| {
             let record: Record = codec::decode(bytes).map_err(|e| e.to_string())?;
+            replayed_removals |= snap.record_removes(&record);
             snap.apply_record_with(lsn, &record, &mut |change| match apply_vector(
                 &mut vectors,
                 change,
@@ -227,6 +242,13 @@ impl ShardCore {
             checkpoints: AtomicU64::new(0),
             checkpoint_lsn: AtomicU64::new(checkpoint_lsn),
             recovery_ms,
+            // A removal replayed from the log may still be on disk (the process died
+            // before erasing it): erase again.
+            erase_wanted: AtomicBool::new(replayed_removals),
+            vectors_removed: AtomicU64::new(u64::from(replayed_removals)),
+            checkpoint_lock: Mutex::new(()),
+            erase_lock: Mutex::new(()),
+            erased_through: AtomicU64::new(0),
         })
     }
 
@@ -279,7 +301,15 @@ impl ShardCore {
             // that long, and see the index and the snapshot move together.
             let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
             for (lsn, record) in &records {
+                if next.record_removes(record) {
+                    self.erase_wanted.store(true, Ordering::Release);
+                }
                 next.apply_record_with(*lsn, record, &mut |change| {
+                    if let VectorChange::Remove(id) = change {
+                        if vectors.contains(id.0) {
+                            self.vectors_removed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                     if let Err(e) = apply_vector(&mut vectors, change) {
                         // Only usearch allocation failures get here; the vector stays in
                         // the log and returns on the next restart's replay.
@@ -312,6 +342,31 @@ impl ShardCore {
         if snap.lsn <= self.checkpoint_lsn.load(Ordering::Relaxed) {
             return Ok(snap.lsn);
         }
+        self.write_checkpoint(snap)
+    }
+
+    /// [`ShardCore::checkpoint`] even when the snapshot has not moved since the last one
+    /// (the index may have been compacted, the log rolled).
+    fn checkpoint_forced(&self) -> Result<u64, StoreError> {
+        let _one = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.write_checkpoint_locked(self.snapshot())
+    }
+
+    fn write_checkpoint(&self, snap: Arc<GraphSnapshot>) -> Result<u64, StoreError> {
+        let _one = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if snap.lsn <= self.checkpoint_lsn.load(Ordering::Relaxed) {
+            return Ok(snap.lsn);
+        }
+        self.write_checkpoint_locked(snap)
+    }
+
+    fn write_checkpoint_locked(&self, snap: Arc<GraphSnapshot>) -> Result<u64, StoreError> {
         // The index first: it must never be behind the checkpoint (see crate::index).
         let started = Instant::now();
         let saved = self
@@ -342,6 +397,81 @@ impl ShardCore {
             "checkpoint written"
         );
         Ok(snap.lsn)
+    }
+
+    /// Whether something removed may still be on disk ([`ShardCore::erase`] is due).
+    pub fn erase_wanted(&self) -> bool {
+        self.erase_wanted.load(Ordering::Acquire)
+    }
+
+    /// Makes sure nothing removed by a durable write so far is left in this shard's
+    /// files: starts a new log segment, folds, compacts the vector index if vectors were
+    /// removed (usearch's `remove` only relabels a slot; its bytes stay in every later
+    /// save until compaction), writes a checkpoint and the index through the fold, and
+    /// drops every log segment and older index file the checkpoint covers. Returns the
+    /// checkpoint's log position. Concurrent calls share one erase.
+    pub fn erase(&self) -> Result<u64, StoreError> {
+        let target = self.wal.last_lsn();
+        let _one = self.erase_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let done = self.erased_through.load(Ordering::Acquire);
+        if done >= target && !self.erase_wanted() {
+            return Ok(done);
+        }
+        // Cleared before the work: a removal folded meanwhile sets it again.
+        self.erase_wanted.store(false, Ordering::Release);
+        let result = self.erase_now();
+        if result.is_err() {
+            self.erase_wanted.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    fn erase_now(&self) -> Result<u64, StoreError> {
+        let started = Instant::now();
+        let wal_err = |source| StoreError::Wal {
+            shard: self.shard,
+            source,
+        };
+        let rolled = self.wal.roll().map_err(wal_err)?;
+        self.fold();
+        if self.vectors_removed.swap(0, Ordering::AcqRel) > 0 {
+            // No fold may change the index while its copy is built (searches go on).
+            let _folds = self.fold_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let snap = self.snapshot();
+            let keys: Vec<u64> = snap
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.concept.as_ref().is_some_and(|c| c.has_vector))
+                .map(|(id, _)| id.0)
+                .collect();
+            let rebuilt = self
+                .vectors
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .rebuilt(&keys, 2);
+            match rebuilt {
+                Ok(index) => *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = index,
+                Err(source) => {
+                    self.vectors_removed.fetch_add(1, Ordering::Relaxed);
+                    return Err(StoreError::Index {
+                        shard: self.shard,
+                        source,
+                    });
+                }
+            }
+        }
+        let lsn = self.checkpoint_forced()?;
+        // The checkpoint queued the deletion of the covered segments: wait for it.
+        self.wal.barrier();
+        debug_assert!(lsn >= rolled, "the fold covers every rolled-away record");
+        self.erased_through.fetch_max(lsn, Ordering::AcqRel);
+        tracing::info!(
+            shard = self.shard,
+            lsn,
+            ms = started.elapsed().as_millis() as u64,
+            "removed data erased from disk (log rolled, index compacted, checkpoint rewritten)"
+        );
+        Ok(lsn)
     }
 
     /// The `k` concepts whose embeddings are most similar to `query` (unit length), with

@@ -121,6 +121,10 @@ pub type OnDurable = Box<dyn FnOnce(Result<RangeInclusive<Lsn>, String>) + Send>
 enum Command {
     Append(Vec<Vec<u8>>, OnDurable),
     Truncate(Lsn),
+    /// Wait until every command queued before this one is done.
+    Barrier(std::sync::mpsc::SyncSender<()>),
+    /// Start a new segment for the next record; replies with the last LSN written so far.
+    Roll(std::sync::mpsc::SyncSender<Result<Lsn, String>>),
 }
 
 struct Shared {
@@ -447,6 +451,34 @@ impl Wal {
         let _ = self.tx.send(Command::Truncate(lsn));
     }
 
+    /// Starts a new segment for the next record (unless the current one is empty) and
+    /// returns the last LSN written before it, once every earlier append is durable and
+    /// acknowledged. A checkpoint through that LSN can then drop every older segment,
+    /// which is how deleted text leaves the log ([`crate::store::shard::ShardCore::erase`]).
+    /// Blocks the caller (not the flusher) until done.
+    pub fn roll(&self) -> Result<Lsn, WalError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.tx
+            .send(Command::Roll(tx))
+            .map_err(|_| WalError::Closed)?;
+        match rx.recv() {
+            Ok(Ok(lsn)) => Ok(lsn),
+            Ok(Err(reason)) => Err(WalError::Poisoned {
+                dir: self.shared.dir.clone(),
+                reason,
+            }),
+            Err(_) => Err(WalError::Closed),
+        }
+    }
+
+    /// Returns once every command queued before this call (appends, truncations) is done.
+    pub fn barrier(&self) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        if self.tx.send(Command::Barrier(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+
     /// The last durable LSN (or the checkpoint's, if the log held nothing after it).
     pub fn last_lsn(&self) -> Lsn {
         self.shared.last_lsn.load(Ordering::Acquire)
@@ -518,6 +550,8 @@ impl Flusher {
         let batch_first = self.next_lsn;
         let mut acks = Vec::with_capacity(batch.len());
         let mut truncate = None;
+        let mut rolls = Vec::new();
+        let mut barriers = Vec::new();
         self.buf.clear();
         for cmd in batch.drain(..) {
             match cmd {
@@ -530,6 +564,8 @@ impl Flusher {
                     acks.push((first..=self.next_lsn - 1, done));
                 }
                 Command::Truncate(lsn) => truncate = truncate.max(Some(lsn)),
+                Command::Roll(reply) => rolls.push(reply),
+                Command::Barrier(reply) => barriers.push(reply),
             }
         }
         let result = match self.shared.failure.get() {
@@ -544,6 +580,45 @@ impl Flusher {
         for (range, done) in acks {
             done(result.clone().map(|()| range));
         }
+        if !rolls.is_empty() {
+            let rolled = match result {
+                Err(e) => Err(e),
+                Ok(()) => self.roll().map_err(|e| self.poison(e)),
+            };
+            for reply in rolls {
+                let _ = reply.send(rolled.clone());
+            }
+        }
+        for reply in barriers {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Makes the next record start a new segment; returns the last LSN written.
+    fn roll(&mut self) -> Result<Lsn, WalError> {
+        if self.file_len > 0 {
+            self.open_segment(self.next_lsn)?;
+        }
+        Ok(self.next_lsn - 1)
+    }
+
+    /// Creates the segment whose first record is `first` and writes there from now on.
+    /// The previous segment is fully synced, so only the new one can hold an unsynced
+    /// write.
+    fn open_segment(&mut self, first: Lsn) -> Result<(), WalError> {
+        let path = segment_path(&self.shared.dir, first);
+        self.file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        sync_dir(&self.shared.dir).map_err(io(&path))?;
+        self.segments.push(first);
+        self.file_len = 0;
+        self.shared
+            .segments
+            .store(self.segments.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Refuses all further writes: after a failed write or fdatasync the file's state
@@ -562,20 +637,7 @@ impl Flusher {
     /// Writes and syncs `self.buf`, whose first record is `first`.
     fn write(&mut self, first: Lsn) -> Result<(), WalError> {
         if self.file_len >= self.opts.segment_bytes && self.file_len > 0 {
-            // The old segment is fully synced, so from here on only the new one can
-            // hold an unsynced write.
-            let path = segment_path(&self.shared.dir, first);
-            self.file = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(&path)
-                .map_err(io(&path))?;
-            sync_dir(&self.shared.dir).map_err(io(&path))?;
-            self.segments.push(first);
-            self.file_len = 0;
-            self.shared
-                .segments
-                .store(self.segments.len() as u64, Ordering::Relaxed);
+            self.open_segment(first)?;
         }
         let path = segment_path(&self.shared.dir, *self.segments.last().unwrap());
         use std::io::Write;

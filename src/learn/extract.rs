@@ -58,7 +58,7 @@
 //!   entity, but "the US" and "World War I" are.
 
 use crate::graph::{AssocType, AssocType as A, SemanticType};
-use crate::learn::normalize::{display_name, entity_key, singular};
+use crate::learn::normalize::{display_name, entity_key, may_be_plural, singular};
 use serde::Serialize;
 
 /// One association read from a statement.
@@ -74,6 +74,14 @@ pub struct Extracted {
     pub confidence: f32,
     /// Negative evidence ("Paris is not in Germany"): never a positive edge.
     pub negated: bool,
+    /// The source names a class by a bare plural ("Dogs are mammals", "Mice can swim"):
+    /// the plural is grammar, not part of the name, so it may be shown in the singular.
+    /// False for a name written with an article ("A scissors is a tool"), which is
+    /// shown exactly as written.
+    pub source_generic: bool,
+    /// The target is such a bare plural ("... are mammals"). False after "a kind of"
+    /// ("a kind of baked goods") and after an article.
+    pub target_generic: bool,
 }
 
 /// What a statement says: its semantic type and the associations read from it.
@@ -592,6 +600,19 @@ fn plural_verb(low: &str) -> Option<bool> {
     }
 }
 
+/// Whether subject words name a class by a bare plural: no article, and a plural verb
+/// ("Dogs are", "Dogs were") or, after a verb of either number ("can"), a plural head
+/// ("Mice can swim"). "Every wumpus is" and "A scissors is" are singular as written.
+fn generic_subject(ws: &[Word], verb: &str) -> bool {
+    if ws.first().is_none_or(|w| is(w, ARTICLES)) {
+        return false;
+    }
+    match plural_verb(verb) {
+        Some(plural) => plural,
+        None => ws.last().is_some_and(|w| singular(&w.low) != w.low),
+    }
+}
+
 fn strip_article(ws: &[Word]) -> &[Word] {
     match ws.first() {
         Some(w) if is(w, ARTICLES) => &ws[1..],
@@ -680,6 +701,8 @@ struct Target {
     kind: AssocType,
     name: String,
     confidence: f32,
+    /// A bare plural naming a class ("are mammals").
+    generic: bool,
 }
 
 /// The names of a Name-object for `kind`.
@@ -730,6 +753,7 @@ fn targets(kind: AssocType, names: Vec<String>, confidence: f32) -> Vec<Target> 
             kind,
             name,
             confidence,
+            generic: false,
         })
         .collect()
 }
@@ -767,6 +791,7 @@ fn noun_phrase(ws: &[Word], confidence: f32, negated: bool) -> Option<Vec<Target
         kind: AssocType::IsA,
         name: name(head)?,
         confidence,
+        generic: false,
     }];
     out.extend(place_of(link, last, rest));
     Some(out)
@@ -824,7 +849,7 @@ fn complement(ws: &[Word], negated: bool, plural: bool) -> Option<Vec<Target>> {
         if part.len() > 3 || !part.iter().all(plain) {
             return None;
         }
-        let kind = if singular(&last.low) != last.low || is(last, ZERO_PLURALS) {
+        let kind = if may_be_plural(&last.low) || is(last, ZERO_PLURALS) {
             if !plural {
                 return None;
             }
@@ -839,6 +864,7 @@ fn complement(ws: &[Word], negated: bool, plural: bool) -> Option<Vec<Target>> {
             kind,
             name: display_name(&join(part)),
             confidence,
+            generic: kind == AssocType::IsA,
         });
     }
     // "The Maldives are islands in the Indian Ocean."
@@ -974,23 +1000,28 @@ fn read(sentence: &str) -> Option<Vec<Extracted>> {
     let plural = plural_verb(verb);
     let subject = &ws[..k];
     let split = both || plural == Some(true) || verb == "can";
-    let subjects: Vec<String> = if split {
+    let parts = if split {
         split_and(subject)
-            .into_iter()
-            .map(name)
-            .collect::<Option<_>>()?
     } else {
-        vec![name(subject)?]
+        vec![subject]
     };
+    let subjects: Vec<(String, bool)> = parts
+        .into_iter()
+        .map(|ws| Some((name(ws)?, generic_subject(ws, verb))))
+        .collect::<Option<_>>()?;
     let objects = read_object(p, &ws[k + len..], negated, plural == Some(true))?;
     let mut out = Vec::new();
-    for s in &subjects {
+    for (s, s_generic) in &subjects {
         for t in &objects {
             let (source, target) = if p.reverse {
                 (&t.name, s)
             } else {
                 (s, &t.name)
             };
+            let class = matches!(
+                t.kind,
+                AssocType::IsA | AssocType::CapableOf | AssocType::HasProperty
+            );
             if entity_key(source) == entity_key(target) {
                 continue;
             }
@@ -1000,6 +1031,8 @@ fn read(sentence: &str) -> Option<Vec<Extracted>> {
                 kind: t.kind,
                 confidence: t.confidence,
                 negated,
+                source_generic: !p.reverse && class && *s_generic,
+                target_generic: !p.reverse && t.generic,
             });
         }
     }
@@ -1292,6 +1325,37 @@ mod tests {
         assert!(n >= 25);
         let found = extract("Birds, which can fly, are animals").associations;
         assert!(found.iter().all(|a| a.kind != AssocType::CapableOf));
+    }
+
+    #[test]
+    fn only_bare_plural_classes_are_generic() {
+        let generic = |s: &str| {
+            extract(s)
+                .associations
+                .iter()
+                .map(|a| (a.source_generic, a.target_generic))
+                .collect::<Vec<_>>()
+        };
+        for (sentence, want) in [
+            ("Dogs are mammals", (true, true)),
+            ("Dumpuses are wumpuses", (true, true)),
+            ("All whales are mammals", (true, true)),
+            ("Mice can swim", (true, false)),
+            ("Lemons are sour", (true, false)),
+            ("Poodles are a kind of dog", (true, false)),
+            // Singular as written: an article, a singular verb, "a kind of".
+            ("A scissors is a kind of cutting tool", (false, false)),
+            ("An eyas is a kind of hawk", (false, false)),
+            ("A secateurs is a kind of pruning shears", (false, false)),
+            ("A cake is a kind of baked goods", (false, false)),
+            ("Every wumpus is an impus", (false, false)),
+            ("Max is a dumpus", (false, false)),
+            ("Max can swim", (false, false)),
+            ("The Maldives are islands", (false, true)),
+            ("Penguins are found in Antarctica", (false, false)),
+        ] {
+            assert_eq!(generic(sentence), vec![want], "{sentence}");
+        }
     }
 
     #[test]

@@ -108,12 +108,18 @@ fn batch_and_associations_span_shards_and_delete_removes_both_directions() {
     );
     assert_eq!(status, 200, "{body}");
 
-    // Deleting Paris removes its associations on the other ends too.
+    // Deleting Paris removes its associations on the other ends too, and the Eiffel
+    // Tower, whose only association was with Paris, is left with nothing and goes.
+    let (status, removed) = node.delete(&format!("/v1/concepts/{}", ids["Paris"]));
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(removed["removed"]["entities"], 2, "{removed}");
+    assert_eq!(removed["removed"]["associations"], 2, "{removed}");
     assert_eq!(
-        node.delete(&format!("/v1/concepts/{}", ids["Paris"])).0,
-        200
+        node.get(&format!("/v1/concepts/{}?fresh=true", ids["Eiffel Tower"]))
+            .0,
+        404
     );
-    for other in ["Eiffel Tower", "France"] {
+    for other in ["France"] {
         let (_, c) = node.get(&format!("/v1/concepts/{}?fresh=true", ids[other]));
         let touching: Vec<&Value> = c["associations"]
             .as_array()

@@ -167,7 +167,9 @@ pub struct ReasoningConfig {
     pub quality_gate: f32,
     /// Confidence multiplier per hop after the first (0 to 1). Default 0.95.
     pub decay_per_hop: f32,
-    /// Default longest reasoning path in hops (1 to 12). Default 6.
+    /// Default longest reasoning path in hops (1 to 256). Default 64: deeper than any
+    /// chain in practice, so chains are followed as deep as they go (the expansion budget
+    /// and the request deadline bound the work).
     pub max_depth: usize,
     /// Default number of paths returned (1 to 20). Default 3.
     pub num_paths: usize,
@@ -178,7 +180,7 @@ impl Default for ReasoningConfig {
         Self {
             quality_gate: 0.1,
             decay_per_hop: 0.95,
-            max_depth: 6,
+            max_depth: crate::reason::MAX_DEPTH,
             num_paths: 3,
         }
     }
@@ -540,8 +542,9 @@ impl ClusterConfig {
             r.decay_per_hop
         );
         ensure!(
-            (1..=12).contains(&r.max_depth),
-            "reasoning.max_depth must be from 1 to 12 (got {})",
+            (1..=crate::reason::MAX_DEPTH_LIMIT).contains(&r.max_depth),
+            "reasoning.max_depth must be from 1 to {} (got {})",
+            crate::reason::MAX_DEPTH_LIMIT,
             r.max_depth
         );
         ensure!(

@@ -72,7 +72,7 @@ fn reason_answers_with_paths_sources_and_validates_input() {
             "invalid_option",
         ),
         (
-            json!({ "query": "Is x in y?", "max_depth": 13 }),
+            json!({ "query": "Is x in y?", "max_depth": 257 }),
             "invalid_option",
         ),
         (json!({ "query": 5 }), "invalid_json"),

@@ -4,7 +4,7 @@
 use super::{parse_body, ApiError, ApiResult, Shared};
 use crate::actors::shard::local_core;
 use crate::protocol::{Progress, QueriesMsg, ReasonRequest, SutraError};
-use crate::reason::{paths_between, Answer, GraphView};
+use crate::reason::{paths_between, Answer, GraphView, MAX_DEPTH_LIMIT};
 use crate::router::QUERIES;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -80,7 +80,12 @@ pub async fn reason(
         .into());
     }
     let num_paths = bounded("num_paths", req.num_paths, state.reasoning.num_paths, 20)?;
-    let max_depth = bounded("max_depth", req.max_depth, state.reasoning.max_depth, 12)?;
+    let max_depth = bounded(
+        "max_depth",
+        req.max_depth,
+        state.reasoning.max_depth,
+        MAX_DEPTH_LIMIT,
+    )?;
     let streaming = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -178,7 +183,12 @@ pub async fn path(
         }
     }
     let config = crate::reason::ReasonConfig {
-        max_depth: bounded("max_depth", req.max_depth, state.reasoning.max_depth, 12)?,
+        max_depth: bounded(
+            "max_depth",
+            req.max_depth,
+            state.reasoning.max_depth,
+            MAX_DEPTH_LIMIT,
+        )?,
         num_paths: bounded("num_paths", req.num_paths, state.reasoning.num_paths, 20)?,
         ..state.reasoning.clone()
     };

@@ -45,7 +45,7 @@ impl G {
                 negated,
                 confidence: conf,
                 strength: 1.0,
-                provenance: None,
+                provenance: crate::graph::EvidenceFrom::Direct(Source::default()),
                 at_ms: 0,
             }));
         }
@@ -141,21 +141,56 @@ fn cycles_are_avoided_and_depth_is_limited() {
         seen.dedup();
         assert_eq!(seen.len(), n, "a path revisits a concept: {p:?}");
     }
-    // Depth: a chain of 8 hops is out of reach at the default max_depth 6.
+    // Depth: by default a chain is followed as deep as it goes; `max_depth` is an
+    // optional limit.
     let mut g = G::new();
     for i in 0..8 {
         g.rel(&format!("n{i}"), IsA, &format!("n{}", i + 1));
     }
     assert_eq!(ask(&g, "Is n0 a kind of n6?").verdict, Verdict::Yes);
-    assert_eq!(ask(&g, "Is n0 a kind of n8?").verdict, Verdict::Unknown);
-    let deep = ReasonConfig {
-        max_depth: 8,
+    assert_eq!(ask(&g, "Is n0 a kind of n8?").verdict, Verdict::Yes);
+    let shallow = ReasonConfig {
+        max_depth: 6,
         ..Default::default()
     };
     assert_eq!(
-        reason(&g.view(), &deep, "Is n0 a kind of n8?").verdict,
-        Verdict::Yes
+        reason(&g.view(), &shallow, "Is n0 a kind of n8?").verdict,
+        Verdict::Unknown
     );
+}
+
+#[test]
+fn a_forty_hop_chain_is_answered_by_default() {
+    // Certain edges (confidence 1), so only the depth and the search decide: 40 hops keep
+    // 0.95^39 = 0.135, above the quality gate.
+    let mut g = G::new();
+    for i in 0..40 {
+        g.link(
+            &format!("level {i}"),
+            IsA,
+            &format!("level {}", i + 1),
+            1.0,
+            false,
+        );
+        // Side branches the search must not wander into for long.
+        g.link(
+            &format!("level {i}"),
+            IsA,
+            &format!("branch {i}"),
+            1.0,
+            false,
+        );
+    }
+    let a = ask(&g, "Is a level 0 a kind of level 40?");
+    assert_eq!(a.verdict, Verdict::Yes, "{}", a.answer);
+    assert_eq!(a.paths[0].concepts.len(), 41);
+    assert_eq!(a.paths[0].edges.len(), 40);
+    let limited = ReasonConfig {
+        max_depth: 39,
+        ..Default::default()
+    };
+    let a = reason(&g.view(), &limited, "Is a level 0 a kind of level 40?");
+    assert_eq!(a.verdict, Verdict::Unknown, "{}", a.answer);
 }
 
 #[test]

@@ -43,7 +43,10 @@ fn reason_answers_with_paths_sources_and_validates_input() {
         .collect();
     assert_eq!(names, ["poodle", "dog", "mammal"]);
     assert_eq!(path["edges"][0]["type"], "is_a");
-    assert_eq!(path["edges"][0]["sources"][0], "A poodle is a kind of dog.");
+    let evidence = &path["edges"][0]["sources"][0];
+    assert_eq!(evidence["text"], "A poodle is a kind of dog.", "{evidence}");
+    assert_eq!(evidence["kind"], "sentence");
+    assert_eq!(path["edges"][0]["source_count"], 1);
     assert!(path["edges"][1]["confidence"].as_f64().unwrap() > 0.5);
     assert!(a["answer"].as_str().unwrap().starts_with("Yes."), "{a}");
 

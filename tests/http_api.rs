@@ -119,7 +119,8 @@ fn batch_and_associations_span_shards_and_delete_removes_both_directions() {
             .0,
         404
     );
-    for other in ["France"] {
+    {
+        let other = "France";
         let (_, c) = node.get(&format!("/v1/concepts/{}?fresh=true", ids[other]));
         let touching: Vec<&Value> = c["associations"]
             .as_array()

@@ -191,7 +191,7 @@ fn main() {
         if !quick {
             // Deep chains: certain edges ("a kind of" at confidence 1 reads as 0.95), so
             // 32 hops keep 0.95^63 = 0.04 of confidence; that is below the 0.1 quality
-            // gate from 16 hops on, so those answers are found but `unknown` (weak).
+            // gate from 23 hops on, so those answers are found but `unknown` (weak).
             const DEEP: usize = 150;
             let sentences: Vec<String> = (0..DEEP)
                 .flat_map(|c| (0..32).map(move |l| format!("A {} is a kind of {}.", deep_name(c, l), deep_name(c, l + 1))))

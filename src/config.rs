@@ -165,8 +165,14 @@ impl Default for LimitsConfig {
 pub struct ReasoningConfig {
     /// Quality gate: answers below this confidence are "unknown" (0 to 1). Default 0.1.
     pub quality_gate: f32,
-    /// Confidence multiplier per hop after the first (0 to 1). Default 0.95.
+    /// Confidence multiplier per hop after the first, for relations that weaken along a
+    /// path (causes, can, has a property), with the product of the edges (0 to 1).
+    /// Default 0.95.
     pub decay_per_hop: f32,
+    /// Confidence multiplier per hop after the first of a transitive chain (is-a,
+    /// part-of, located-in, precedes), whose confidence is its weakest link's (0 to 1).
+    /// Default 0.99: a 32-hop chain of 0.81 facts reads 0.59.
+    pub chain_decay_per_hop: f32,
     /// Default longest reasoning path in hops (1 to 256). Default 64: deeper than any
     /// chain in practice, so chains are followed as deep as they go (the expansion budget
     /// and the request deadline bound the work).
@@ -180,6 +186,7 @@ impl Default for ReasoningConfig {
         Self {
             quality_gate: 0.1,
             decay_per_hop: 0.95,
+            chain_decay_per_hop: 0.99,
             max_depth: crate::reason::MAX_DEPTH,
             num_paths: 3,
         }
@@ -540,6 +547,11 @@ impl ClusterConfig {
             r.decay_per_hop > 0.0 && r.decay_per_hop <= 1.0,
             "reasoning.decay_per_hop must be greater than 0 and at most 1 (got {})",
             r.decay_per_hop
+        );
+        ensure!(
+            r.chain_decay_per_hop > 0.0 && r.chain_decay_per_hop <= 1.0,
+            "reasoning.chain_decay_per_hop must be greater than 0 and at most 1 (got {})",
+            r.chain_decay_per_hop
         );
         ensure!(
             (1..=crate::reason::MAX_DEPTH_LIMIT).contains(&r.max_depth),

@@ -74,6 +74,7 @@ pub fn reason_config(r: &ReasoningConfig, resolve_similarity: f32) -> ReasonConf
         resolve_similarity,
         gate: r.quality_gate,
         decay: r.decay_per_hop,
+        chain_decay: r.chain_decay_per_hop,
         max_depth: r.max_depth,
         num_paths: r.num_paths,
         ..ReasonConfig::default()

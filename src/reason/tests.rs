@@ -80,7 +80,9 @@ fn chains_with_decay_and_exact_path() {
         names(&a.paths[0]),
         ["eiffel tower", "paris", "france", "europe"]
     );
-    let expected = 0.9f32 * 0.9 * 0.95 * 0.9 * 0.95;
+    // A transitive chain is as strong as its weakest link, with 0.99 per hop after the
+    // first.
+    let expected = 0.9f32 * 0.99 * 0.99;
     assert!((a.confidence - expected).abs() < 1e-4, "{}", a.confidence);
     assert!(
         a.answer
@@ -90,6 +92,32 @@ fn chains_with_decay_and_exact_path() {
     );
     let one = ask(&g, "Is the Eiffel Tower in Paris?");
     assert!(one.confidence > a.confidence, "each hop decays");
+}
+
+#[test]
+fn causal_chains_weaken_with_the_product_and_transitive_chains_do_not() {
+    let mut g = G::new();
+    g.rel("smoking", Causes, "tar");
+    g.rel("tar", Causes, "cancer");
+    let a = ask(&g, "Does smoking cause cancer?");
+    assert_eq!(a.verdict, Verdict::Yes, "{a:?}");
+    assert!(
+        (a.confidence - 0.9 * 0.9 * 0.95).abs() < 1e-4,
+        "{}",
+        a.confidence
+    );
+    // 32 hops of 0.9 is-a facts: still well above the gate.
+    let mut g = G::new();
+    for i in 0..32 {
+        g.rel(&format!("kind{i}"), IsA, &format!("kind{}", i + 1));
+    }
+    let a = ask(&g, "Is a kind0 a kind of kind32?");
+    assert_eq!(a.verdict, Verdict::Yes, "{a:?}");
+    assert!(
+        (a.confidence - 0.9 * 0.99f32.powi(31)).abs() < 1e-3,
+        "{}",
+        a.confidence
+    );
 }
 
 #[test]

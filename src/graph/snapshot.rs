@@ -567,17 +567,13 @@ mod tests {
     }
 
     fn edge(side: Side, s: &str, t: &str) -> Op {
-        Op::PutEdge(EdgeUpsert {
+        edge_from(
             side,
-            source: id(s),
-            target: id(t),
-            kind: AssocType::LocatedIn,
-            negated: false,
-            confidence: 0.8,
-            strength: 1.0,
-            provenance: crate::graph::EvidenceFrom::Sentence(ConceptId(7)),
-            at_ms: 5,
-        })
+            s,
+            t,
+            crate::graph::EvidenceFrom::Sentence(ConceptId(7)),
+            0.8,
+        )
     }
 
     fn edge_from(side: Side, s: &str, t: &str, from: crate::graph::EvidenceFrom, c: f32) -> Op {

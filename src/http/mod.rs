@@ -600,12 +600,7 @@ async fn forget_source(
     State(state): State<Shared>,
     Path(label): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let label = validate_label("source", Some(label))?.expect("given");
-    let key = SourceKey::Label(label.clone());
-    let removed = call_learner(&state, |reply| LearnerMsg::Forget(key, reply)).await?;
-    Ok(Json(
-        json!({ "forgotten": {"source": label}, "removed": removed }),
-    ))
+    forget(&state, "source", label, SourceKey::Label).await
 }
 
 /// `DELETE /v1/requests/{request_id}`: forgets everything one request taught that
@@ -614,11 +609,20 @@ async fn forget_request(
     State(state): State<Shared>,
     Path(request_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let request_id = validate_label("request_id", Some(request_id))?.expect("given");
-    let key = SourceKey::Request(request_id.clone());
-    let removed = call_learner(&state, |reply| LearnerMsg::Forget(key, reply)).await?;
+    forget(&state, "request_id", request_id, SourceKey::Request).await
+}
+
+async fn forget(
+    state: &Shared,
+    field: &str,
+    name: String,
+    key: fn(String) -> SourceKey,
+) -> ApiResult<Json<Value>> {
+    let name = validate_label(field, Some(name))?.expect("given");
+    let k = key(name.clone());
+    let removed = call_learner(state, |reply| LearnerMsg::Forget(k, reply)).await?;
     Ok(Json(
-        json!({ "forgotten": {"request_id": request_id}, "removed": removed }),
+        json!({ "forgotten": { field: name }, "removed": removed }),
     ))
 }
 

@@ -31,6 +31,17 @@ pub enum FaultPoint {
         ms: u64,
     },
     /// A participant shard panics on receiving Commit, before logging it.
+    /// Every write, sync and probe of shard `shard`'s log fails with `errno` (28:
+    /// ENOSPC, 5: EIO) for `ms` milliseconds: a full or failing disk that then recovers.
+    /// `ms` 0 ends the shard's log faults at once (space freed).
+    LogError {
+        /// The shard.
+        shard: u32,
+        /// The error number each write gets.
+        errno: i32,
+        /// How long the fault lasts.
+        ms: u64,
+    },
     ShardBeforeCommit {
         /// The shard.
         shard: u32,
@@ -39,8 +50,37 @@ pub enum FaultPoint {
 
 static ARMED: Mutex<Vec<FaultPoint>> = Mutex::new(Vec::new());
 
+/// Log faults in force: shard, errno, until when.
+static LOG_ERRORS: Mutex<Vec<(u32, i32, std::time::Instant)>> = Mutex::new(Vec::new());
+
+/// The errno shard `shard`'s log writes get now, if a [`FaultPoint::LogError`] is in
+/// force.
+pub fn log_error(shard: u32) -> Option<i32> {
+    let mut faults = LOG_ERRORS.lock().unwrap_or_else(|e| e.into_inner());
+    let now = std::time::Instant::now();
+    faults.retain(|f| f.2 > now);
+    faults.iter().find(|f| f.0 == shard).map(|f| f.1)
+}
+
 /// Arms a one-shot fault.
 pub fn arm(point: FaultPoint) {
+    if let FaultPoint::LogError { shard, errno, ms } = point {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        let mut faults = LOG_ERRORS.lock().unwrap_or_else(|e| e.into_inner());
+        faults.retain(|f| f.0 != shard);
+        if ms > 0 {
+            tracing::warn!(
+                shard,
+                errno,
+                ms,
+                "injected fault: the shard's log fails its writes"
+            );
+            faults.push((shard, errno, until));
+        } else {
+            tracing::warn!(shard, "injected log fault cleared");
+        }
+        return;
+    }
     ARMED.lock().unwrap_or_else(|e| e.into_inner()).push(point);
 }
 

@@ -284,6 +284,13 @@ impl Txn {
                 SutraError::Unavailable { message, .. } => SutraError::unavailable(format!(
                     "transaction {txid} aborted, nothing was stored: {message}"
                 )),
+                SutraError::InsufficientStorage {
+                    message,
+                    retry_after_s,
+                } => SutraError::InsufficientStorage {
+                    message: format!("transaction {txid} aborted: {message}"),
+                    retry_after_s,
+                },
                 other => other,
             });
         }

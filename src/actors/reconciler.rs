@@ -56,6 +56,9 @@ impl Actor for Reconciler {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ReconcilerMsg::Tick => {
+                // A shard whose disk refused a write checks (bounded by the log's own
+                // probe interval) whether it takes writes again.
+                state.args.core.probe_log();
                 let folded = state.args.core.fold();
                 state.interval = if folded > 0 {
                     (state.interval / 2).max(state.args.min)

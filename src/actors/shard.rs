@@ -82,6 +82,7 @@ impl Actor for Shard {
     ) -> Result<ShardState, ActorProcessingErr> {
         let opts = WalOptions {
             segment_bytes: args.storage.segment_bytes,
+            shard: Some(args.shard),
             ..WalOptions::default()
         };
         let (shard, dir) = (args.shard, args.dir.clone());
@@ -285,16 +286,23 @@ impl Shard {
                 vec![Record::Abort(txid)]
             }
         };
+        let what = format!("a write to shard {}", state.core.shard());
+        let core = state.core.clone();
         let submitted = state.core.submit(records, move |result| {
             let _ = reply.send(match result {
                 Ok(lsn) => ShardReply::Durable { lsn },
-                Err(e) => ShardReply::Failed(SutraError::Internal(format!(
-                    "the write-ahead log failed ({e}); the write was not acknowledged"
-                ))),
+                Err(e) => ShardReply::Failed(match core.read_only() {
+                    Some(failure) => SutraError::storage(&failure, &what),
+                    None => SutraError::Internal(format!(
+                        "the write-ahead log failed ({e}); the write was not acknowledged"
+                    )),
+                }),
             });
         });
-        // A closed or failed log cannot be fixed in place: crash, and let the supervisor
-        // restart the shard, which reopens and recovers the log.
+        // A disk that does not take writes only fails the write (through the callback:
+        // 507 or 503); reads go on and the reconciler's probe finds when the disk is
+        // back, with no restart and no replay. A closed log cannot be fixed in place:
+        // crash, and let the supervisor restart the shard, which reopens the log.
         submitted.map_err(|e| format!("shard {}: {e}", state.core.shard()).into())
     }
 }

@@ -130,6 +130,15 @@ impl IntoResponse for ApiError {
                 message,
                 Some(retry_after_s),
             ),
+            SutraError::InsufficientStorage {
+                message,
+                retry_after_s,
+            } => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage".into(),
+                message,
+                Some(retry_after_s),
+            ),
             SutraError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 (
@@ -778,7 +787,16 @@ async fn health() -> Json<Value> {
 
 async fn ready(State(state): State<Shared>) -> Response {
     let missing = admin::missing_actors(state.router.shards, state.embedders > 0);
-    if missing.is_empty() {
+    // A shard whose disk refuses writes still serves reads: ready, but say so.
+    let read_only: Vec<Value> = (0..state.router.shards)
+        .filter_map(|s| {
+            let failure = crate::actors::shard::local_core(s)?.read_only()?;
+            Some(json!({"shard": s, "reason": failure.reason, "no_space": failure.no_space}))
+        })
+        .collect();
+    if missing.is_empty() && !read_only.is_empty() {
+        Json(json!({"status": "read_only", "read_only_shards": read_only})).into_response()
+    } else if missing.is_empty() {
         Json(json!({"status": "ready"})).into_response()
     } else {
         ApiError(SutraError::unavailable(format!(

@@ -34,6 +34,15 @@ pub enum SutraError {
         /// Seconds after which a retry is likely to succeed.
         retry_after_s: u32,
     },
+    /// The disk is full: the write was refused and nothing of it stored (507 with
+    /// Retry-After); reads go on.
+    #[error("{message}")]
+    InsufficientStorage {
+        /// Which file, which error, and what to do.
+        message: String,
+        /// Seconds after which a retry may succeed.
+        retry_after_s: u32,
+    },
     /// A bug or an unrecoverable storage failure (500).
     #[error("{0}")]
     Internal(String),
@@ -47,6 +56,32 @@ impl SutraError {
             message: message.into(),
         }
     }
+    /// The refusal of a write by a shard whose log cannot write: 507 when the disk is
+    /// full, 503 for an I/O error.
+    pub fn storage(failure: &crate::store::wal::Failure, what: &str) -> Self {
+        let message = format!(
+            "{what} refused, nothing of it was stored: the disk under {} does not accept writes ({}); {}; reads still work",
+            failure.dir.display(),
+            failure.reason,
+            if failure.no_space {
+                "free space on that disk, then retry"
+            } else {
+                "check the disk and the kernel log, then retry"
+            }
+        );
+        if failure.no_space {
+            SutraError::InsufficientStorage {
+                message,
+                retry_after_s: 1,
+            }
+        } else {
+            SutraError::Unavailable {
+                message,
+                retry_after_s: 1,
+            }
+        }
+    }
+
     /// A retryable 503.
     pub fn unavailable(message: impl Into<String>) -> Self {
         SutraError::Unavailable {
@@ -104,6 +139,8 @@ pub struct ShardStats {
     pub vector_index_bytes: u64,
     /// Milliseconds the vector index took to load at start.
     pub index_load_ms: u64,
+    /// Why the shard refuses writes, while its disk does not take them (reads go on).
+    pub read_only: Option<String>,
 }
 
 /// A request to one shard.

@@ -399,6 +399,16 @@ impl ShardCore {
         Ok(snap.lsn)
     }
 
+    /// Why this shard's log refuses writes, while it does (read-only mode).
+    pub fn read_only(&self) -> Option<wal::Failure> {
+        self.wal.failure()
+    }
+
+    /// In read-only mode, lets the log check whether the disk accepts writes again.
+    pub fn probe_log(&self) {
+        self.wal.probe();
+    }
+
     /// Whether something removed may still be on disk ([`ShardCore::erase`] is due).
     pub fn erase_wanted(&self) -> bool {
         self.erase_wanted.load(Ordering::Acquire)
@@ -517,6 +527,7 @@ impl ShardCore {
             vectors,
             vector_index_bytes,
             index_load_ms: self.index_load_ms,
+            read_only: self.wal.failure().map(|f| f.reason),
         }
     }
 }

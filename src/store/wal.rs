@@ -17,7 +17,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Log sequence number: the first record is 1, each record is the previous one plus 1.
@@ -38,6 +38,8 @@ pub struct WalOptions {
     pub max_batch_bytes: usize,
     /// How long `open` waits for the directory lock held by a previous owner.
     pub lock_wait: Duration,
+    /// The shard this log belongs to, for fault injection (`None`: the coordinator's).
+    pub shard: Option<u32>,
 }
 
 impl Default for WalOptions {
@@ -46,6 +48,7 @@ impl Default for WalOptions {
             segment_bytes: 64 << 20,
             max_batch_bytes: 8 << 20,
             lock_wait: Duration::from_secs(5),
+            shard: None,
         }
     }
 }
@@ -78,18 +81,37 @@ pub enum WalError {
         /// What is wrong.
         reason: String,
     },
-    /// An earlier write or sync failed, so nothing more is accepted.
-    #[error("the write-ahead log in {dir} failed earlier ({reason}) and accepts no more writes; restart the shard to recover it")]
-    Poisoned {
-        /// Log directory.
-        dir: PathBuf,
-        /// The first failure.
-        reason: String,
+    /// A write or sync failed (full disk, I/O error, read-only file system): writes are
+    /// refused until a probe finds the disk writable again; reads go on.
+    #[error("the write-ahead log in {} cannot write ({}); writes are refused until the disk accepts them again (checked every {} ms){}", .failure.dir.display(), .failure.reason, PROBE_EVERY.as_millis(), if .failure.no_space { "; free space on that disk" } else { "; check the disk and the kernel log" })]
+    ReadOnly {
+        /// What failed.
+        failure: Failure,
     },
     /// The flusher thread is gone.
     #[error("the write-ahead log is closed (its flusher thread stopped); restart the shard to reopen it")]
     Closed,
 }
+
+/// The errnos that mean "out of space" (Linux values; the project runs on Linux).
+mod libc_errno {
+    pub const ENOSPC: i32 = 28;
+    pub const EDQUOT: i32 = 122;
+}
+
+/// Why a log refuses writes for now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The log's directory.
+    pub dir: PathBuf,
+    /// Out of space or quota (ENOSPC, EDQUOT) rather than an I/O error.
+    pub no_space: bool,
+    /// The error, with the file and errno.
+    pub reason: String,
+}
+
+/// How often a log in read-only mode probes whether the disk accepts writes again.
+pub const PROBE_EVERY: Duration = Duration::from_millis(200);
 
 /// Why [`Wal::open`] failed: the log itself, or the caller's visitor.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +143,8 @@ pub type OnDurable = Box<dyn FnOnce(Result<RangeInclusive<Lsn>, String>) + Send>
 enum Command {
     Append(Vec<Vec<u8>>, OnDurable),
     Truncate(Lsn),
+    /// Check whether a failed disk accepts writes again.
+    Probe,
     /// Wait until every command queued before this one is done.
     Barrier(std::sync::mpsc::SyncSender<()>),
     /// Start a new segment for the next record; replies with the last LSN written so far.
@@ -134,7 +158,17 @@ struct Shared {
     flushes: AtomicU64,
     bytes: AtomicU64,
     segments: AtomicU64,
-    failure: OnceLock<String>,
+    /// Set while writes are refused (read-only mode); cleared by a successful probe.
+    failure: std::sync::Mutex<Option<Failure>>,
+}
+
+impl Shared {
+    fn failure(&self) -> Option<Failure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// Handle to one log; clones share the flusher. When the last handle is dropped the
@@ -408,7 +442,7 @@ impl Wal {
             flushes: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             segments: AtomicU64::new(segments.len() as u64),
-            failure: OnceLock::new(),
+            failure: std::sync::Mutex::new(None),
         });
         let flusher = Flusher {
             shared: Arc::clone(&shared),
@@ -418,6 +452,8 @@ impl Wal {
             segments,
             next_lsn: next,
             buf: Vec::new(),
+            needs_restore: false,
+            last_probe: None,
             _lock: lock,
         };
         let name = dir.file_name().map_or("".into(), |n| n.to_string_lossy());
@@ -431,13 +467,15 @@ impl Wal {
 
     /// Queues `payloads` as consecutive records; `on_durable` runs on the flusher thread
     /// once an fdatasync covers all of them, with their LSN range (empty for no payloads)
-    /// or the error text. Callbacks run in LSN order. Never blocks on I/O.
+    /// or the error text. Callbacks run in LSN order. Never blocks on I/O. In read-only
+    /// mode ([`Wal::failure`]) `on_durable` gets the refusal at once, on the caller's
+    /// thread.
     pub fn append(&self, payloads: Vec<Vec<u8>>, on_durable: OnDurable) -> Result<(), WalError> {
-        if let Some(reason) = self.shared.failure.get() {
-            return Err(WalError::Poisoned {
-                dir: self.shared.dir.clone(),
-                reason: reason.clone(),
-            });
+        if let Some(failure) = self.shared.failure() {
+            // Refused at once, through the callback like any failed write, so the
+            // caller answers its client without waiting for the flusher.
+            on_durable(Err(WalError::ReadOnly { failure }.to_string()));
+            return Ok(());
         }
         self.tx
             .send(Command::Append(payloads, on_durable))
@@ -463,11 +501,24 @@ impl Wal {
             .map_err(|_| WalError::Closed)?;
         match rx.recv() {
             Ok(Ok(lsn)) => Ok(lsn),
-            Ok(Err(reason)) => Err(WalError::Poisoned {
-                dir: self.shared.dir.clone(),
-                reason,
+            Ok(Err(_)) => Err(match self.shared.failure() {
+                Some(failure) => WalError::ReadOnly { failure },
+                None => WalError::Closed,
             }),
             Err(_) => Err(WalError::Closed),
+        }
+    }
+
+    /// Why writes are refused, while they are (read-only mode).
+    pub fn failure(&self) -> Option<Failure> {
+        self.shared.failure()
+    }
+
+    /// In read-only mode, asks the flusher to check (at most every [`PROBE_EVERY`])
+    /// whether the disk accepts writes again; writes resume when it does.
+    pub fn probe(&self) {
+        if self.shared.failure().is_some() {
+            let _ = self.tx.send(Command::Probe);
         }
     }
 
@@ -519,6 +570,10 @@ struct Flusher {
     segments: Vec<Lsn>,
     next_lsn: Lsn,
     buf: Vec<u8>,
+    /// The segment must still be cut back to `file_len` (read-only mode).
+    needs_restore: bool,
+    /// When the last probe ran (read-only mode).
+    last_probe: Option<std::time::Instant>,
     /// Held until the thread exits, so a new owner cannot start before the queue drains.
     _lock: File,
 }
@@ -552,6 +607,7 @@ impl Flusher {
         let mut truncate = None;
         let mut rolls = Vec::new();
         let mut barriers = Vec::new();
+        let mut probe = false;
         self.buf.clear();
         for cmd in batch.drain(..) {
             match cmd {
@@ -566,15 +622,27 @@ impl Flusher {
                 Command::Truncate(lsn) => truncate = truncate.max(Some(lsn)),
                 Command::Roll(reply) => rolls.push(reply),
                 Command::Barrier(reply) => barriers.push(reply),
+                Command::Probe => probe = true,
             }
         }
-        let result = match self.shared.failure.get() {
-            Some(reason) => Err(reason.clone()),
+        if probe {
+            self.probe();
+        }
+        let result = match self.shared.failure() {
+            Some(f) => {
+                self.next_lsn = batch_first;
+                Err(f.reason)
+            }
             None if self.buf.is_empty() => Ok(()),
-            None => self.write(batch_first).map_err(|e| self.poison(e)),
+            None => self.write(batch_first).map_err(|e| {
+                // Nothing of this batch is acknowledged; its LSNs are used again by the
+                // next write, after the file is cut back to what was synced before.
+                self.next_lsn = batch_first;
+                self.fail(e)
+            }),
         };
         // Before the callbacks, so whoever appends after a truncation sees it done.
-        if let (Some(lsn), None) = (truncate, self.shared.failure.get()) {
+        if let (Some(lsn), None) = (truncate, self.shared.failure()) {
             self.truncate_through(lsn);
         }
         for (range, done) in acks {
@@ -583,7 +651,7 @@ impl Flusher {
         if !rolls.is_empty() {
             let rolled = match result {
                 Err(e) => Err(e),
-                Ok(()) => self.roll().map_err(|e| self.poison(e)),
+                Ok(()) => self.roll().map_err(|e| self.fail(e)),
             };
             for reply in rolls {
                 let _ = reply.send(rolled.clone());
@@ -621,17 +689,107 @@ impl Flusher {
         Ok(())
     }
 
-    /// Refuses all further writes: after a failed write or fdatasync the file's state
-    /// (and, after a failed fdatasync, the page cache's) is unknown, and only recovery
-    /// on reopen can tell what is really on disk.
-    fn poison(&self, e: WalError) -> String {
+    /// Enters read-only mode after a failed write or fdatasync, and cuts the segment
+    /// back to what the last good sync covered. After a failed fdatasync the page
+    /// cache's state is unknown (PostgreSQL's "fsyncgate"), so the cut goes through a
+    /// new descriptor and is synced there; the failed descriptor is never synced again.
+    /// Returns the error text for the batch's callbacks.
+    fn fail(&mut self, e: WalError) -> String {
+        let no_space = match &e {
+            WalError::Io { source, .. } => {
+                matches!(
+                    source.raw_os_error(),
+                    Some(libc_errno::ENOSPC | libc_errno::EDQUOT)
+                )
+            }
+            _ => false,
+        };
         let reason = e.to_string();
         tracing::error!(
             dir = %self.shared.dir.display(),
             error = %reason,
-            "write-ahead log failed; refusing further writes"
+            no_space,
+            "write-ahead log cannot write; refusing writes (reads go on) until the disk accepts them again"
         );
-        self.shared.failure.get_or_init(|| reason).clone()
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Failure {
+            dir: self.shared.dir.clone(),
+            no_space,
+            reason: reason.clone(),
+        });
+        self.needs_restore = true;
+        self.restore();
+        reason
+    }
+
+    /// Reopens the current segment and cuts it back to its last synced length.
+    fn restore(&mut self) {
+        let path = segment_path(&self.shared.dir, *self.segments.last().unwrap());
+        let reopened = OpenOptions::new().append(true).open(&path).and_then(|f| {
+            f.set_len(self.file_len)
+                .and_then(|()| f.sync_all())
+                .map(|()| f)
+        });
+        match reopened {
+            Ok(f) => {
+                self.file = f;
+                self.needs_restore = false;
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot cut the log back yet; will retry")
+            }
+        }
+    }
+
+    /// In read-only mode, at most every [`PROBE_EVERY`]: cut the segment back if that
+    /// is still due, then write, sync and delete a probe file; if all of that works the
+    /// disk accepts writes again and the log leaves read-only mode.
+    fn probe(&mut self) {
+        let Some(failure) = self.shared.failure() else {
+            return;
+        };
+        if self.last_probe.is_some_and(|t| t.elapsed() < PROBE_EVERY) {
+            return;
+        }
+        self.last_probe = Some(std::time::Instant::now());
+        if self.needs_restore {
+            self.restore();
+            if self.needs_restore {
+                return;
+            }
+        }
+        let path = self.shared.dir.join("probe.tmp");
+        let written = (|| -> std::io::Result<()> {
+            if let Some(errno) = self.injected_error() {
+                return Err(std::io::Error::from_raw_os_error(errno));
+            }
+            use std::io::Write;
+            let mut f = File::create(&path)?;
+            f.write_all(&[0u8; 64 << 10])?;
+            f.sync_data()?;
+            Ok(())
+        })();
+        let _ = std::fs::remove_file(&path);
+        if written.is_ok() {
+            *self
+                .shared
+                .failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+            tracing::info!(
+                dir = %self.shared.dir.display(),
+                was = %failure.reason,
+                "the disk accepts writes again; write-ahead log writable"
+            );
+        }
+    }
+
+    /// An armed fault (chaos tests) that makes this log's writes fail with an errno.
+    fn injected_error(&self) -> Option<i32> {
+        self.opts.shard.and_then(crate::faults::log_error)
     }
 
     /// Writes and syncs `self.buf`, whose first record is `first`.
@@ -640,6 +798,9 @@ impl Flusher {
             self.open_segment(first)?;
         }
         let path = segment_path(&self.shared.dir, *self.segments.last().unwrap());
+        if let Some(errno) = self.injected_error() {
+            return Err(io(&path)(std::io::Error::from_raw_os_error(errno)));
+        }
         use std::io::Write;
         self.file.write_all(&self.buf).map_err(io(&path))?;
         self.file.sync_data().map_err(io(&path))?;

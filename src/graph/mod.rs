@@ -376,6 +376,13 @@ impl EvidenceMatch {
 }
 
 impl Association {
+    /// Its evidence strongest first (ties: oldest first), the order answers show it in.
+    pub fn strongest_evidence(&self) -> Vec<&Evidence> {
+        let mut order: Vec<&Evidence> = self.provenance.iter().collect();
+        order.sort_by(|x, y| y.confidence.total_cmp(&x.confidence));
+        order
+    }
+
     /// Recomputes confidence, strength and the evidence count from `provenance`.
     pub fn recompute(&mut self) {
         self.confidence = self

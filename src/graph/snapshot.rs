@@ -610,35 +610,16 @@ mod tests {
             at_ms: 3,
         };
         let mut s = GraphSnapshot::default();
+        let evidence = [
+            (EvidenceFrom::Sentence(ConceptId(1)), 0.5),
+            (EvidenceFrom::Sentence(ConceptId(2)), 0.5),
+            (EvidenceFrom::Sentence(ConceptId(2)), 0.5),
+            (EvidenceFrom::Direct(direct.clone()), 0.8),
+        ];
         for side in [Side::Out, Side::In] {
-            s.apply(&edge_from(
-                side,
-                "a",
-                "b",
-                EvidenceFrom::Sentence(ConceptId(1)),
-                0.5,
-            ));
-            s.apply(&edge_from(
-                side,
-                "a",
-                "b",
-                EvidenceFrom::Sentence(ConceptId(2)),
-                0.5,
-            ));
-            s.apply(&edge_from(
-                side,
-                "a",
-                "b",
-                EvidenceFrom::Sentence(ConceptId(2)),
-                0.5,
-            ));
-            s.apply(&edge_from(
-                side,
-                "a",
-                "b",
-                EvidenceFrom::Direct(direct.clone()),
-                0.8,
-            ));
+            for (from, c) in &evidence {
+                s.apply(&edge_from(side, "a", "b", from.clone(), *c));
+            }
         }
         let a = s.nodes[&id("a")].out().to_vec()[0].clone();
         assert_eq!(a.provenance.len(), 3, "one entry per sentence and teacher");

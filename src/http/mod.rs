@@ -697,22 +697,31 @@ async fn evidence(
                 kind.as_str()
             ))
         })?;
-    let mut order: Vec<&crate::graph::Evidence> = assoc.provenance.iter().collect();
-    order.sort_by(|x, y| y.confidence.total_cmp(&x.confidence));
-    let page: Vec<&crate::graph::Evidence> = order.into_iter().skip(offset).take(limit).collect();
+    let page: Vec<&crate::graph::Evidence> = assoc
+        .strongest_evidence()
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .collect();
+    // The page's sentences, read from their shards in parallel.
+    let ids: Vec<ConceptId> = page
+        .iter()
+        .filter_map(|e| match e.from {
+            crate::graph::EvidenceFrom::Sentence(id) => Some(id),
+            crate::graph::EvidenceFrom::Direct(_) => None,
+        })
+        .collect();
+    let replies = futures::future::join_all(ids.iter().map(|&id| {
+        state.router.call(
+            state.router.shard_of(id),
+            ShardRequest::Get { id, fresh: false },
+        )
+    }))
+    .await;
     let mut sentences = std::collections::HashMap::new();
-    for e in &page {
-        if let crate::graph::EvidenceFrom::Sentence(id) = e.from {
-            if let ShardReply::Concept(Some(v)) = state
-                .router
-                .call(
-                    state.router.shard_of(id),
-                    ShardRequest::Get { id, fresh: false },
-                )
-                .await?
-            {
-                sentences.insert(id, v.concept);
-            }
+    for (id, reply) in ids.into_iter().zip(replies) {
+        if let ShardReply::Concept(Some(v)) = reply? {
+            sentences.insert(id, v.concept);
         }
     }
     let items: Vec<crate::reason::EvidenceOut> = page

@@ -202,10 +202,7 @@ impl GraphView {
     /// The evidence of an association as auditors read it: at most `shown` entries
     /// (strongest first), each sentence with its text and teacher.
     pub fn evidence(&self, a: &Association, shown: usize) -> Vec<EvidenceOut> {
-        let mut order: Vec<&crate::graph::Evidence> = a.provenance.iter().collect();
-        // Strongest first; ties oldest first (stable sort keeps the stored order).
-        order.sort_by(|x, y| y.confidence.total_cmp(&x.confidence));
-        order
+        a.strongest_evidence()
             .into_iter()
             .take(shown)
             .map(|e| EvidenceOut::new(e, |id| self.concept(id).map(|c| &**c)))

@@ -338,11 +338,7 @@ impl ShardCore {
     /// Writes the published snapshot as the checkpoint and drops the log segments it
     /// covers. Safe to run beside writes and folds: the snapshot is immutable.
     pub fn checkpoint(&self) -> Result<u64, StoreError> {
-        let snap = self.snapshot();
-        if snap.lsn <= self.checkpoint_lsn.load(Ordering::Relaxed) {
-            return Ok(snap.lsn);
-        }
-        self.write_checkpoint(snap)
+        self.write_checkpoint(self.snapshot())
     }
 
     /// [`ShardCore::checkpoint`] even when the snapshot has not moved since the last one

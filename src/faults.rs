@@ -30,10 +30,10 @@ pub enum FaultPoint {
         /// How long.
         ms: u64,
     },
-    /// A participant shard panics on receiving Commit, before logging it.
-    /// Every write, sync and probe of shard `shard`'s log fails with `errno` (28:
-    /// ENOSPC, 5: EIO) for `ms` milliseconds: a full or failing disk that then recovers.
-    /// `ms` 0 ends the shard's log faults at once (space freed).
+    /// Every write (`stage` "write", the default) or every fdatasync after a
+    /// successful write (`stage` "sync") of shard `shard`'s log, and every probe, fails
+    /// with `errno` (28: ENOSPC, 5: EIO) for `ms` milliseconds: a full or failing disk
+    /// that then recovers. `ms` 0 ends the shard's log faults at once (space freed).
     LogError {
         /// The shard.
         shard: u32,
@@ -41,30 +41,85 @@ pub enum FaultPoint {
         errno: i32,
         /// How long the fault lasts.
         ms: u64,
+        /// Which call fails.
+        #[serde(default)]
+        stage: LogStage,
     },
+    /// The next fdatasync of shard `shard`'s log takes `ms` milliseconds longer (a
+    /// stalling disk).
+    LogSlowSync {
+        /// The shard.
+        shard: u32,
+        /// The extra time.
+        ms: u64,
+    },
+    /// A participant shard panics on receiving Commit, before logging it.
     ShardBeforeCommit {
         /// The shard.
         shard: u32,
     },
 }
 
+/// The call in a log's write path that a [`FaultPoint::LogError`] makes fail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStage {
+    /// The write itself.
+    #[default]
+    Write,
+    /// The fdatasync after a write that succeeded (the data sits in the page cache).
+    Sync,
+}
+
 static ARMED: Mutex<Vec<FaultPoint>> = Mutex::new(Vec::new());
 
-/// Log faults in force: shard, errno, until when.
-static LOG_ERRORS: Mutex<Vec<(u32, i32, std::time::Instant)>> = Mutex::new(Vec::new());
+/// Log faults in force: shard, errno, stage, until when.
+type LogFault = (u32, i32, LogStage, std::time::Instant);
+static LOG_ERRORS: Mutex<Vec<LogFault>> = Mutex::new(Vec::new());
 
-/// The errno shard `shard`'s log writes get now, if a [`FaultPoint::LogError`] is in
-/// force.
-pub fn log_error(shard: u32) -> Option<i32> {
+/// Armed slow syncs: shard, extra milliseconds.
+static SLOW_SYNCS: Mutex<Vec<(u32, u64)>> = Mutex::new(Vec::new());
+
+/// The errno a call of shard `shard`'s log at `stage` gets now (any stage when
+/// `None`: the probe writes and syncs), if a [`FaultPoint::LogError`] is in force.
+pub fn log_error(shard: u32, stage: Option<LogStage>) -> Option<i32> {
     let mut faults = LOG_ERRORS.lock().unwrap_or_else(|e| e.into_inner());
     let now = std::time::Instant::now();
-    faults.retain(|f| f.2 > now);
-    faults.iter().find(|f| f.0 == shard).map(|f| f.1)
+    faults.retain(|f| f.3 > now);
+    faults
+        .iter()
+        .find(|f| f.0 == shard && stage.is_none_or(|s| s == f.2))
+        .map(|f| f.1)
+}
+
+/// The extra time of an armed [`FaultPoint::LogSlowSync`] for shard `shard`, disarmed.
+pub fn take_slow_sync(shard: u32) -> Option<std::time::Duration> {
+    let mut slow = SLOW_SYNCS.lock().unwrap_or_else(|e| e.into_inner());
+    let i = slow.iter().position(|s| s.0 == shard)?;
+    Some(std::time::Duration::from_millis(slow.remove(i).1))
 }
 
 /// Arms a one-shot fault.
 pub fn arm(point: FaultPoint) {
-    if let FaultPoint::LogError { shard, errno, ms } = point {
+    if let FaultPoint::LogSlowSync { shard, ms } = point {
+        tracing::warn!(
+            shard,
+            ms,
+            "injected fault: the shard's next log sync stalls"
+        );
+        SLOW_SYNCS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((shard, ms));
+        return;
+    }
+    if let FaultPoint::LogError {
+        shard,
+        errno,
+        ms,
+        stage,
+    } = point
+    {
         let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
         let mut faults = LOG_ERRORS.lock().unwrap_or_else(|e| e.into_inner());
         faults.retain(|f| f.0 != shard);
@@ -73,9 +128,10 @@ pub fn arm(point: FaultPoint) {
                 shard,
                 errno,
                 ms,
+                ?stage,
                 "injected fault: the shard's log fails its writes"
             );
-            faults.push((shard, errno, until));
+            faults.push((shard, errno, stage, until));
         } else {
             tracing::warn!(shard, "injected log fault cleared");
         }

@@ -301,11 +301,32 @@ impl VectorIndex {
             let path = path.to_path_buf();
             move |source| IndexError::Io { path, source }
         };
-        self.index.save(path_str(&tmp)?).map_err(engine)?;
-        let crc = file_crc(&tmp)?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&tmp))?;
+        let written = (|| {
+            self.index.save(path_str(&tmp)?).map_err(engine)?;
+            // usearch does not report every failed write (measured on a full tmpfs: it
+            // left a short file and said nothing), so the length is checked here.
+            let (want, got) = (
+                self.index.serialized_length() as u64,
+                std::fs::metadata(&tmp).map_err(io(&tmp))?.len(),
+            );
+            if got != want {
+                return Err(IndexError::Io {
+                    path: tmp.clone(),
+                    source: std::io::Error::other(format!(
+                        "wrote {got} of {want} bytes (is the disk full?)"
+                    )),
+                });
+            }
+            let crc = file_crc(&tmp)?;
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&tmp))?;
+            Ok(crc)
+        })();
+        let crc = written.inspect_err(|_| {
+            // A partial file must not keep the space a full disk needs to recover.
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         let file = dir.join(file_name(lsn, crc));
         std::fs::rename(&tmp, &file).map_err(io(&file))?;
         std::fs::File::open(dir)

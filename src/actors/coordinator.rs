@@ -101,6 +101,8 @@ pub struct CoordinatorState {
     dir: PathBuf,
     compact_every: u64,
     epoch: u32,
+    /// Whether `epoch`'s record is durable; no transaction runs before it is.
+    epoch_durable: bool,
     next_seq: u32,
     table: Arc<Mutex<Table>>,
     router: Router,
@@ -154,9 +156,20 @@ impl Actor for Coordinator {
         let epoch = last_epoch + 1;
         let undelivered = table.committed.len();
         let table = Arc::new(Mutex::new(table));
-        durable(&wal, &table, CoordRecord::Epoch(epoch)).await?;
+        // On a full or failing disk the coordinator still starts (a crash loop would
+        // help nobody); it runs no transaction until its epoch is durable, so a txid is
+        // never handed out twice.
+        let epoch_durable = match durable(&wal, &table, CoordRecord::Epoch(epoch)).await {
+            Ok(()) => true,
+            Err(e) if wal.failure().is_some() => {
+                tracing::warn!(epoch, error = %e, "transaction coordinator started read-only: its log cannot write; transactions are refused until it can");
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
         tracing::info!(epoch, undelivered, "transaction coordinator started");
         Ok(CoordinatorState {
+            epoch_durable,
             wal,
             dir: args.dir,
             compact_every: args.compact_every.max(1),
@@ -178,6 +191,12 @@ impl Actor for Coordinator {
         while state.tasks.try_join_next().is_some() {}
         match msg {
             CoordinatorMsg::Run(plan, reply) => {
+                // A decision that cannot be logged must not be reached: refuse before
+                // any participant prepares.
+                if let Err(e) = state.writable().await {
+                    let _ = reply.send(Err(e));
+                    return Ok(());
+                }
                 state.next_seq = state
                     .next_seq
                     .checked_add(1)
@@ -298,7 +317,7 @@ impl Txn {
         // Decision: durable before anyone hears of it. The durability callback puts
         // txid in `committed` while it is still `active`, so a status query never finds
         // it in neither.
-        durable(
+        let decided = durable(
             &self.wal,
             &self.table,
             CoordRecord::Commit {
@@ -306,8 +325,21 @@ impl Txn {
                 shards: shards.clone(),
             },
         )
-        .await
-        .map_err(|e| SutraError::Internal(format!("cannot log the commit of {txid}: {e}")))?;
+        .await;
+        if let Err(e) = decided {
+            // Not committed: abort everywhere rather than leave the participants to
+            // find out by asking.
+            self.deliver(
+                &shards,
+                |txid| ShardRequest::Abort { txid },
+                Duration::from_secs(1),
+            )
+            .await;
+            return Err(match self.wal.failure() {
+                Some(f) => SutraError::storage(&f, &format!("transaction {txid}")),
+                None => SutraError::Internal(format!("cannot log the commit of {txid}: {e}")),
+            });
+        }
         lock(&self.table).active.remove(&txid);
         self.crash_if(FaultPoint::CoordinatorAfterDecision).await;
         // Phase 2. The transaction is committed whatever happens now; participants that
@@ -394,6 +426,30 @@ async fn durable(wal: &Wal, table: &Arc<Mutex<Table>>, record: CoordRecord) -> R
 }
 
 impl CoordinatorState {
+    /// Whether transactions can run: the log takes writes and this epoch is logged.
+    /// While the log refuses writes, asks it to probe the disk (bounded by its own
+    /// interval) and answers with the storage error.
+    async fn writable(&mut self) -> Result<(), SutraError> {
+        if let Some(f) = self.wal.failure() {
+            self.wal.probe();
+            return Err(SutraError::storage(&f, "the write"));
+        }
+        if !self.epoch_durable {
+            match durable(&self.wal, &self.table, CoordRecord::Epoch(self.epoch)).await {
+                Ok(()) => self.epoch_durable = true,
+                Err(e) => {
+                    return Err(match self.wal.failure() {
+                        Some(f) => SutraError::storage(&f, "the write"),
+                        None => SutraError::Internal(format!(
+                            "the transaction coordinator cannot log its epoch: {e}"
+                        )),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checkpoints the table as of `applied_lsn` and drops the log segments it covers,
     /// in the background.
     fn compact(&mut self) {

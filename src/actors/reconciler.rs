@@ -28,7 +28,15 @@ pub struct ReconcilerState {
     args: ReconcilerArgs,
     interval: Duration,
     checkpointing: bool,
+    /// After a failed checkpoint (a full disk), none is tried before this, and the
+    /// wait doubles on each failure: a full disk is not filled further with doomed
+    /// temporary files on every tick.
+    retry_at: Option<(tokio::time::Instant, Duration)>,
 }
+
+/// The first wait after a failed checkpoint, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 impl Actor for Reconciler {
     type Msg = ReconcilerMsg;
@@ -45,6 +53,7 @@ impl Actor for Reconciler {
             interval: args.min,
             args,
             checkpointing: false,
+            retry_at: None,
         })
     }
 
@@ -66,7 +75,11 @@ impl Actor for Reconciler {
                     (state.interval * 2).min(state.args.max)
                 };
                 let erase = state.args.core.erase_wanted();
+                let waiting = state
+                    .retry_at
+                    .is_some_and(|(at, _)| tokio::time::Instant::now() < at);
                 if !state.checkpointing
+                    && !waiting
                     && (erase
                         || state.args.core.records_since_checkpoint()
                             >= state.args.checkpoint_every)
@@ -90,10 +103,22 @@ impl Actor for Reconciler {
             }
             ReconcilerMsg::CheckpointDone(result) => {
                 state.checkpointing = false;
-                if let Err(e) = result {
-                    // The log still holds everything; a failed checkpoint only costs
-                    // replay time, so report it and try again at the next threshold.
-                    tracing::error!(shard = state.args.core.shard(), error = %e, "checkpoint failed");
+                match result {
+                    Ok(_) => state.retry_at = None,
+                    Err(e) => {
+                        // The log still holds everything; a failed checkpoint only
+                        // costs replay time, so report it and try again later.
+                        let wait = state
+                            .retry_at
+                            .map_or(RETRY_FIRST, |(_, w)| (w * 2).min(RETRY_MAX));
+                        state.retry_at = Some((tokio::time::Instant::now() + wait, wait));
+                        tracing::error!(
+                            shard = state.args.core.shard(),
+                            error = %e,
+                            retry_in_ms = wait.as_millis() as u64,
+                            "checkpoint failed; the previous checkpoint and the log still hold everything"
+                        );
+                    }
                 }
             }
         }

@@ -61,12 +61,18 @@ pub fn write(dir: &Path, lsn: u64, payload: &[u8]) -> Result<(), CheckpointError
     header.extend_from_slice(&lsn.to_le_bytes());
     header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     header.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-    let mut out = File::create(&tmp).map_err(io(&tmp))?;
-    out.write_all(&header).map_err(io(&tmp))?;
-    out.write_all(payload).map_err(io(&tmp))?;
-    // The content must be durable before the rename can expose it under the real name.
-    out.sync_all().map_err(io(&tmp))?;
-    drop(out);
+    let written = File::create(&tmp).and_then(|mut out| {
+        out.write_all(&header)?;
+        out.write_all(payload)?;
+        // The content must be durable before the rename can expose it under the real
+        // name.
+        out.sync_all()
+    });
+    if let Err(e) = written {
+        // A partial file must not keep the space a full disk needs to recover.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
+    }
     std::fs::rename(&tmp, &file).map_err(io(&file))?;
     // Without this the rename itself could be lost, and with it the caller's right to
     // drop the log segments this checkpoint covers.

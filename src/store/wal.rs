@@ -6,11 +6,25 @@
 //!   it succeeded; after any write or sync failure the log acknowledges nothing more.
 //! - LSNs start at 1 and grow by exactly 1 per record, across segments; callbacks run
 //!   in LSN order on the flusher thread.
-//! - At most one batch is ever unsynced, and it is always at the end of the last
-//!   segment: that is the only place recovery may cut away a damaged record.
+//! - At most one batch (a *flush group*) is ever unsynced, and it is always at the end
+//!   of the last segment: that is the only place recovery may cut anything away.
 //!
-//! Segment files are `wal-{first_lsn:020}.log`; a record is
-//! `[len u32 LE][crc32c u32 LE over (lsn LE ++ payload)][lsn u64 LE][payload]`.
+//! Segment files are `wal-{first_lsn:020}.log`. Each starts with [`SEGMENT_MAGIC`]
+//! (written and synced when the segment is created), then flush groups: the records
+//! of one write + fdatasync followed by a commit trailer. A record is
+//! `[len u32 LE][crc32c u32 LE over (lsn LE ++ payload)][lsn u64 LE][payload]`; a
+//! trailer is `[TRAILER_TAG u32 LE][crc32c u32 LE][first lsn u64 LE][count u32 LE]
+//! [group bytes u32 LE]`, its checksum covering every byte of the group's records and
+//! then the trailer's last 16 bytes.
+//!
+//! Why trailers: a crash or power loss during the last write can leave any subset of
+//! its sectors on disk (they reach the platter out of order), so a damaged record can
+//! be followed by intact ones of the same, never-acknowledged write. Record checksums
+//! alone cannot tell that apart from damage inside acknowledged data; a group is
+//! committed only when its trailer matches, so recovery cuts off exactly the last,
+//! uncommitted group, and treats damage anywhere before a committed group as
+//! corruption. (As in PostgreSQL, damage confined to the very last group after it was
+//! synced looks the same as a torn write and is cut off with a warning.)
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::RangeInclusive;
@@ -27,6 +41,14 @@ pub type Lsn = u64;
 pub const HEADER_BYTES: usize = 16;
 /// Larger lengths can only come from damage: no caller writes records this big.
 pub const MAX_RECORD_BYTES: u32 = 256 << 20;
+/// The first bytes of every segment of this log format (format 2: flush groups with
+/// commit trailers). Format 1 segments began directly with a record.
+pub const SEGMENT_MAGIC: &[u8; 16] = b"sutra-wal v2\0\0\0\n";
+/// The length field that marks a group's commit trailer: the top bit is never set in
+/// a record's length (see [`MAX_RECORD_BYTES`]).
+pub const TRAILER_TAG: u32 = 0x8000_0000 | TRAILER_BYTES as u32;
+/// Bytes of a commit trailer.
+pub const TRAILER_BYTES: usize = 24;
 
 /// Tuning for one log.
 #[derive(Debug, Clone)]
@@ -87,6 +109,13 @@ pub enum WalError {
     ReadOnly {
         /// What failed.
         failure: Failure,
+    },
+    /// A segment written by an older version of Sutra, whose log format this one does
+    /// not read.
+    #[error("write-ahead log {file} was written by an older version of Sutra (log format 1, records without commit trailers); this version reads format 2. Start the older version once and stop it cleanly (SIGTERM folds the log into a checkpoint), then move its wal-*.log files away; or start from an empty data directory.")]
+    OldFormat {
+        /// The segment.
+        file: PathBuf,
     },
     /// The flusher thread is gone.
     #[error("the write-ahead log is closed (its flusher thread stopped); restart the shard to reopen it")]
@@ -189,6 +218,47 @@ pub fn encode_record(buf: &mut Vec<u8>, lsn: Lsn, payload: &[u8]) {
     buf.extend_from_slice(payload);
 }
 
+/// Appends the commit trailer of the group `buf[group_start..]`, whose records are
+/// `first..first + count`.
+pub fn encode_trailer(buf: &mut Vec<u8>, group_start: usize, first: Lsn, count: u32) {
+    let mut tail = [0u8; 16];
+    tail[..8].copy_from_slice(&first.to_le_bytes());
+    tail[8..12].copy_from_slice(&count.to_le_bytes());
+    tail[12..].copy_from_slice(&((buf.len() - group_start) as u32).to_le_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&buf[group_start..]), &tail);
+    buf.extend_from_slice(&TRAILER_TAG.to_le_bytes());
+    buf.extend_from_slice(&crc.to_le_bytes());
+    buf.extend_from_slice(&tail);
+}
+
+/// Whether `data[at..]` starts with a commit trailer that matches the group of records
+/// before it; returns the group's start offset and its first LSN and record count.
+fn committed_group(data: &[u8], at: usize) -> Option<(usize, Lsn, u32)> {
+    let trailer = data.get(at..at + TRAILER_BYTES)?;
+    let word = |i: usize| u32::from_le_bytes(trailer[i..i + 4].try_into().unwrap());
+    if word(0) != TRAILER_TAG {
+        return None;
+    }
+    let (crc, count, bytes) = (word(4), word(16), word(20) as usize);
+    let start = at.checked_sub(bytes)?;
+    let first = u64::from_le_bytes(trailer[8..16].try_into().unwrap());
+    let sum = crc32c::crc32c_append(crc32c::crc32c(&data[start..at]), &trailer[8..]);
+    (count > 0 && sum == crc).then_some((start, first, count))
+}
+
+/// The start of a committed group beginning at or after `from` whose records could follow
+/// `expected`; the LSN filter keeps stray bytes from passing as a group.
+fn committed_group_after(data: &[u8], from: usize, expected: Lsn) -> Option<usize> {
+    let tag = TRAILER_TAG.to_le_bytes();
+    (from..data.len().saturating_sub(TRAILER_BYTES - 1)).find_map(|at| {
+        if data[at..at + 4] != tag {
+            return None;
+        }
+        let (start, first, _) = committed_group(data, at)?;
+        (start >= from && first >= expected).then_some(start)
+    })
+}
+
 /// What [`decode_record`] found at the start of a byte slice.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
@@ -203,6 +273,8 @@ pub enum Decoded<'a> {
     },
     /// The slice ends before the record does.
     Incomplete,
+    /// A commit trailer (its checksum is checked against the group by the caller).
+    Trailer,
     /// The length field exceeds [`MAX_RECORD_BYTES`].
     TooLong(u32),
     /// The checksum does not match.
@@ -216,6 +288,12 @@ pub fn decode_record(bytes: &[u8]) -> Decoded<'_> {
     };
     let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap());
     let (len, crc) = (word(0), word(4));
+    if len == TRAILER_TAG {
+        return match bytes.len() >= TRAILER_BYTES {
+            true => Decoded::Trailer,
+            false => Decoded::Incomplete,
+        };
+    }
     if len > MAX_RECORD_BYTES {
         return Decoded::TooLong(len);
     }
@@ -260,28 +338,36 @@ fn list_segments(dir: &Path) -> Result<Vec<Lsn>, WalError> {
     Ok(firsts)
 }
 
+/// Creates (or, after a failed attempt, empties) segment `first` and makes it hold
+/// just its header, durably, directory entry included. A failed attempt leaves no
+/// acknowledged data behind: the file is only ever written after this succeeded.
+fn create_segment(dir: &Path, first: Lsn) -> Result<File, WalError> {
+    use std::io::Write;
+    let path = segment_path(dir, first);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    file.write_all(SEGMENT_MAGIC).map_err(io(&path))?;
+    file.sync_data().map_err(io(&path))?;
+    sync_dir(dir).map_err(io(dir))?;
+    Ok(file)
+}
+
 /// Makes a created or renamed directory entry survive power loss.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Offset of a checksum-valid record after `bad`, whose LSN could follow `expected`.
-/// The LSN filter keeps the scan linear and keeps random bytes from passing as records.
-fn find_valid_after(data: &[u8], bad: usize, expected: Lsn) -> Option<usize> {
-    (bad + 1..data.len().saturating_sub(HEADER_BYTES - 1)).find(|&at| {
-        let lsn = u64::from_le_bytes(data[at + 8..at + 16].try_into().unwrap());
-        let most = expected + ((at - bad) / HEADER_BYTES) as u64;
-        (expected..=most).contains(&lsn)
-            && matches!(decode_record(&data[at..]), Decoded::Record { .. })
-    })
-}
-
-/// Scans one segment starting at `lsn`, visiting records after `after_lsn`. Returns the
-/// next LSN and the length of the valid prefix.
+/// Scans one segment whose first record is `first`, visiting the records of committed
+/// groups after `after_lsn`. Returns the next LSN and the length of the valid prefix
+/// (0 when even the segment header never reached the disk).
 fn scan_segment<E>(
     path: &Path,
     data: &[u8],
-    mut lsn: Lsn,
+    first: Lsn,
     last: bool,
     after_lsn: Lsn,
     visit: &mut impl FnMut(Lsn, &[u8]) -> Result<(), E>,
@@ -291,49 +377,90 @@ fn scan_segment<E>(
         offset: at as u64,
         reason,
     };
-    let mut at = 0;
-    while at < data.len() {
-        let reason = match decode_record(&data[at..]) {
-            Decoded::Record { lsn: got, .. } if got != lsn => {
-                return Err(
-                    corrupt(at, format!("record number {got} where {lsn} was expected")).into(),
-                )
-            }
-            Decoded::Record { payload, len, .. } => {
-                if lsn > after_lsn {
-                    visit(lsn, payload).map_err(OpenError::Visit)?;
-                }
-                lsn += 1;
-                at += len;
-                continue;
-            }
-            Decoded::TooLong(n) => {
-                return Err(
-                    corrupt(at, format!("record length {n} exceeds the 256 MiB limit")).into(),
-                )
-            }
-            Decoded::Incomplete => "record cut short",
-            Decoded::BadChecksum => "checksum mismatch",
-        };
-        // Earlier segments were fully synced before the next one was created, so only
-        // the last one can end in a torn, never-acknowledged batch.
-        if !last {
-            return Err(corrupt(at, reason.to_string()).into());
-        }
-        if let Some(next) = find_valid_after(data, at, lsn) {
-            return Err(corrupt(
-                at,
-                format!("{reason}, but a valid record follows at byte {next}"),
-            )
-            .into());
-        }
+    let torn = |at: usize, reason: &str| {
         tracing::warn!(
             file = %path.display(),
             offset = at,
             bytes = data.len() - at,
             "write-ahead log ends in a torn write that was never acknowledged ({reason}); cutting it off"
         );
-        return Ok((lsn, at));
+    };
+    if data.get(..SEGMENT_MAGIC.len()) != Some(&SEGMENT_MAGIC[..]) {
+        if matches!(decode_record(data), Decoded::Record { lsn, .. } if lsn == first) {
+            return Err(WalError::OldFormat {
+                file: path.to_path_buf(),
+            }
+            .into());
+        }
+        // The header is synced before any group is written, so a segment without it
+        // holds nothing acknowledged, unless a committed group says otherwise.
+        if !last || committed_group_after(data, 0, first).is_some() {
+            return Err(corrupt(0, "the segment header is damaged".into()).into());
+        }
+        torn(0, "the segment header is incomplete");
+        return Ok((first, 0));
+    }
+    let mut at = SEGMENT_MAGIC.len();
+    let mut lsn = first;
+    let mut records: Vec<std::ops::Range<usize>> = Vec::new();
+    while at < data.len() {
+        let (group_start, group_lsn) = (at, lsn);
+        records.clear();
+        let reason = loop {
+            match decode_record(&data[at..]) {
+                Decoded::Record { lsn: got, .. } if got != lsn => {
+                    break format!("record number {got} where {lsn} was expected")
+                }
+                Decoded::Record { len, .. } => {
+                    records.push(at + HEADER_BYTES..at + len);
+                    lsn += 1;
+                    at += len;
+                }
+                Decoded::Trailer => match committed_group(data, at) {
+                    Some((start, first, count))
+                        if start == group_start
+                            && first == group_lsn
+                            && count as usize == records.len() =>
+                    {
+                        for (i, payload) in records.iter().enumerate() {
+                            let lsn = group_lsn + i as Lsn;
+                            if lsn > after_lsn {
+                                visit(lsn, &data[payload.clone()]).map_err(OpenError::Visit)?;
+                            }
+                        }
+                        at += TRAILER_BYTES;
+                        break String::new();
+                    }
+                    _ => break "the group's commit trailer does not match its records".into(),
+                },
+                Decoded::TooLong(n) => {
+                    break format!("record length {n} exceeds the 256 MiB limit")
+                }
+                Decoded::Incomplete if at == data.len() => {
+                    break "the group ends before its commit trailer".into()
+                }
+                Decoded::Incomplete => break "record cut short".into(),
+                Decoded::BadChecksum => break "checksum mismatch".into(),
+            }
+        };
+        if reason.is_empty() {
+            continue;
+        }
+        // Earlier segments were fully synced before the next one was created, and a
+        // committed group after this one means this one was synced too: only an
+        // uncommitted last group can be a torn, never-acknowledged write.
+        if !last {
+            return Err(corrupt(at, reason).into());
+        }
+        if let Some(next) = committed_group_after(data, group_start, group_lsn) {
+            return Err(corrupt(
+                at,
+                format!("{reason}, but a committed group of records follows at byte {next}"),
+            )
+            .into());
+        }
+        torn(group_start, &reason);
+        return Ok((group_lsn, group_start));
     }
     Ok((lsn, data.len()))
 }
@@ -377,6 +504,7 @@ impl Wal {
         // `next` is the LSN the following record must carry; `None` before any segment.
         let mut next: Option<Lsn> = None;
         let mut tail_len = 0;
+        let mut header_torn = false;
         for (i, &first) in segments.iter().enumerate() {
             let path = segment_path(dir, first);
             // Segments chain without overlap; a gap is tolerated only where the
@@ -402,7 +530,11 @@ impl Wal {
             let (n, valid) = scan_segment(&path, &data, first, last, after_lsn, &mut visit)?;
             next = Some(n);
             tail_len = valid as u64;
-            if valid < data.len() {
+            if valid == 0 {
+                // Created but its header never became durable: it holds nothing.
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                header_torn = true;
+            } else if valid < data.len() {
                 let file = OpenOptions::new()
                     .write(true)
                     .open(&path)
@@ -412,10 +544,20 @@ impl Wal {
             }
         }
 
+        if header_torn {
+            segments.pop();
+            sync_dir(dir).map_err(io(dir))?;
+            let last = segments.last().map(|&f| segment_path(dir, f));
+            tail_len = match last {
+                Some(p) => std::fs::metadata(&p).map_err(io(&p))?.len(),
+                None => 0,
+            };
+        }
         let log_end = next.map_or(0, |n| n - 1);
         let next = log_end.max(after_lsn) + 1;
         // Appending to the last segment is only valid if it ends right before `next`.
-        if segments.is_empty() || log_end < after_lsn {
+        let fresh = segments.is_empty() || log_end < after_lsn;
+        if fresh {
             if !segments.is_empty() {
                 tracing::warn!(
                     dir = %dir.display(),
@@ -425,15 +567,17 @@ impl Wal {
                 );
             }
             segments.push(next);
-            tail_len = 0;
         }
-        let path = segment_path(dir, *segments.last().unwrap());
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        sync_dir(dir).map_err(io(dir))?;
+        let file = if fresh {
+            tail_len = SEGMENT_MAGIC.len() as u64;
+            create_segment(dir, next)?
+        } else {
+            let path = segment_path(dir, *segments.last().unwrap());
+            OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(io(&path))?
+        };
 
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
@@ -625,6 +769,10 @@ impl Flusher {
                 Command::Probe => probe = true,
             }
         }
+        if !self.buf.is_empty() {
+            let count = (self.next_lsn - batch_first) as u32;
+            encode_trailer(&mut self.buf, 0, batch_first, count);
+        }
         if probe {
             self.probe();
         }
@@ -664,7 +812,7 @@ impl Flusher {
 
     /// Makes the next record start a new segment; returns the last LSN written.
     fn roll(&mut self) -> Result<Lsn, WalError> {
-        if self.file_len > 0 {
+        if self.file_len > SEGMENT_MAGIC.len() as u64 {
             self.open_segment(self.next_lsn)?;
         }
         Ok(self.next_lsn - 1)
@@ -674,15 +822,9 @@ impl Flusher {
     /// The previous segment is fully synced, so only the new one can hold an unsynced
     /// write.
     fn open_segment(&mut self, first: Lsn) -> Result<(), WalError> {
-        let path = segment_path(&self.shared.dir, first);
-        self.file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        sync_dir(&self.shared.dir).map_err(io(&path))?;
+        self.file = create_segment(&self.shared.dir, first)?;
         self.segments.push(first);
-        self.file_len = 0;
+        self.file_len = SEGMENT_MAGIC.len() as u64;
         self.shared
             .segments
             .store(self.segments.len() as u64, Ordering::Relaxed);
@@ -763,7 +905,7 @@ impl Flusher {
         }
         let path = self.shared.dir.join("probe.tmp");
         let written = (|| -> std::io::Result<()> {
-            if let Some(errno) = self.injected_error() {
+            if let Some(errno) = self.injected_error(None) {
                 return Err(std::io::Error::from_raw_os_error(errno));
             }
             use std::io::Write;
@@ -788,21 +930,31 @@ impl Flusher {
     }
 
     /// An armed fault (chaos tests) that makes this log's writes fail with an errno.
-    fn injected_error(&self) -> Option<i32> {
-        self.opts.shard.and_then(crate::faults::log_error)
+    fn injected_error(&self, stage: Option<crate::faults::LogStage>) -> Option<i32> {
+        self.opts
+            .shard
+            .and_then(|shard| crate::faults::log_error(shard, stage))
     }
 
     /// Writes and syncs `self.buf`, whose first record is `first`.
     fn write(&mut self, first: Lsn) -> Result<(), WalError> {
-        if self.file_len >= self.opts.segment_bytes && self.file_len > 0 {
+        if self.file_len >= self.opts.segment_bytes {
             self.open_segment(first)?;
         }
         let path = segment_path(&self.shared.dir, *self.segments.last().unwrap());
-        if let Some(errno) = self.injected_error() {
-            return Err(io(&path)(std::io::Error::from_raw_os_error(errno)));
-        }
+        use crate::faults::LogStage;
+        let shard = self.opts.shard;
+        let injected = move |stage| {
+            let errno = shard.and_then(|shard| crate::faults::log_error(shard, Some(stage)));
+            errno.map_or(Ok(()), |e| Err(std::io::Error::from_raw_os_error(e)))
+        };
+        injected(LogStage::Write).map_err(io(&path))?;
         use std::io::Write;
         self.file.write_all(&self.buf).map_err(io(&path))?;
+        if let Some(stall) = self.opts.shard.and_then(crate::faults::take_slow_sync) {
+            std::thread::sleep(stall);
+        }
+        injected(LogStage::Sync).map_err(io(&path))?;
         self.file.sync_data().map_err(io(&path))?;
         let s = &self.shared;
         self.file_len += self.buf.len() as u64;
@@ -1048,7 +1200,9 @@ mod tests {
         // Segment 1 ends at firsts[2] - 1, so it and segment 0 are covered; 2 is not.
         wal.truncate_through(firsts[2]);
         append_wait(&wal, vec![payload(41)]); // acknowledged after the truncation
-        assert_eq!(list_segments(tmp.path()).unwrap(), firsts[2..]);
+                                              // (41 may have started a segment of its own.)
+        let left = list_segments(tmp.path()).unwrap();
+        assert_eq!(left[..firsts.len() - 2], firsts[2..]);
         wal.truncate_through(u64::MAX);
         append_wait(&wal, vec![payload(42)]);
         let left = list_segments(tmp.path()).unwrap();
@@ -1087,12 +1241,20 @@ mod tests {
         }
     }
 
+    /// Offset of the `n`th (0-based) one-record group of a segment written by `fill`.
+    fn group_at(first: Lsn, n: u64) -> usize {
+        SEGMENT_MAGIC.len()
+            + (first..first + n)
+                .map(|i| record_len(i) + TRAILER_BYTES)
+                .sum::<usize>()
+    }
+
     #[test]
     fn flipped_byte_in_earlier_segment_is_corrupt() {
         let tmp = tempfile::tempdir().unwrap();
         let segs = fill(tmp.path(), small(), 40);
-        let (second_lsn, seg) = (list_segments(tmp.path()).unwrap()[1] + 1, &segs[1]);
-        let at = record_len(second_lsn - 1);
+        let (first, seg) = (list_segments(tmp.path()).unwrap()[1], &segs[1]);
+        let at = group_at(first, 1);
         edit(seg, |data| data[at + HEADER_BYTES + 2] ^= 0x40);
         let (file, offset, text) = corrupt_at(open(tmp.path(), small(), 0));
         assert_eq!((&file, offset), (seg, at as u64));
@@ -1106,33 +1268,204 @@ mod tests {
     fn flipped_byte_mid_last_segment_is_corrupt() {
         let tmp = tempfile::tempdir().unwrap();
         let seg = fill(tmp.path(), WalOptions::default(), 10).pop().unwrap();
-        edit(&seg, |data| data[record_len(1) + 9] ^= 1); // record 2's LSN field
-        let (file, offset, _) = corrupt_at(open(tmp.path(), WalOptions::default(), 0));
-        assert_eq!((file, offset), (seg, record_len(1) as u64));
+        let at = group_at(1, 1);
+        edit(&seg, |data| data[at + 9] ^= 1); // record 2's LSN field
+        let (file, offset, text) = corrupt_at(open(tmp.path(), WalOptions::default(), 0));
+        assert_eq!((file, offset), (seg, at as u64));
+        assert!(
+            text.contains("committed group of records follows"),
+            "{text}"
+        );
+    }
+
+    /// A segment starting at record 1 with one group per slice of LSNs.
+    fn segment_of(groups: &[&[Lsn]]) -> Vec<u8> {
+        let mut buf = SEGMENT_MAGIC.to_vec();
+        for group in groups {
+            let start = buf.len();
+            group
+                .iter()
+                .for_each(|&lsn| encode_record(&mut buf, lsn, &payload(lsn)));
+            encode_trailer(&mut buf, start, group[0], group.len() as u32);
+        }
+        buf
     }
 
     #[test]
-    fn lsn_gap_and_absurd_length_are_corrupt() {
+    fn damage_before_a_committed_group_is_corrupt() {
         let tmp = tempfile::tempdir().unwrap();
         let path = segment_path(tmp.path(), 1);
-        let mut buf = Vec::new();
-        [1, 2, 4]
-            .into_iter()
-            .for_each(|lsn| encode_record(&mut buf, lsn, b"x"));
-        std::fs::write(&path, &buf).unwrap();
-        let one = HEADER_BYTES as u64 + 1;
-        assert_eq!(
-            corrupt_at(open(tmp.path(), WalOptions::default(), 0)).1,
-            2 * one
+        // A committed group that skips record 3.
+        std::fs::write(&path, segment_of(&[&[1], &[2], &[4, 5]])).unwrap();
+        let gap = group_at(1, 2) as u64;
+        let (_, offset, text) = corrupt_at(open(tmp.path(), WalOptions::default(), 0));
+        assert_eq!(offset, gap, "{text}");
+        assert!(
+            text.contains("record number 4 where 3 was expected"),
+            "{text}"
         );
-        buf.truncate(one as usize);
-        buf.extend_from_slice(&(MAX_RECORD_BYTES + 1).to_le_bytes());
-        buf.extend_from_slice(&[0; 12]);
-        std::fs::write(&path, &buf).unwrap();
-        assert_eq!(
-            corrupt_at(open(tmp.path(), WalOptions::default(), 0)).1,
-            one
-        );
+        // An absurd length in a group that a committed group follows.
+        let mut data = segment_of(&[&[1], &[2], &[3]]);
+        let second = group_at(1, 1);
+        data[second..second + 4].copy_from_slice(&(MAX_RECORD_BYTES + 1).to_le_bytes());
+        std::fs::write(&path, &data).unwrap();
+        let (_, offset, text) = corrupt_at(open(tmp.path(), WalOptions::default(), 0));
+        assert_eq!(offset, second as u64, "{text}");
+        // The same damage in the last group is a torn write: cut off.
+        let mut data = segment_of(&[&[1], &[2]]);
+        data[second..second + 4].copy_from_slice(&(MAX_RECORD_BYTES + 1).to_le_bytes());
+        std::fs::write(&path, &data).unwrap();
+        let (wal, seen) = open(tmp.path(), WalOptions::default(), 0).unwrap();
+        assert_eq!((seen, wal.last_lsn()), (records(1..=1), 1));
+    }
+
+    #[test]
+    fn a_log_in_the_old_format_is_refused_clearly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut old = Vec::new();
+        (1..=3).for_each(|lsn| encode_record(&mut old, lsn, &payload(lsn)));
+        let path = segment_path(tmp.path(), 1);
+        std::fs::write(&path, &old).unwrap();
+        let err = open(tmp.path(), WalOptions::default(), 0).err().unwrap();
+        assert!(matches!(err, WalError::OldFormat { .. }), "{err:?}");
+        assert!(err.to_string().contains("older version"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), old, "nothing was changed");
+    }
+
+    #[test]
+    fn a_segment_whose_header_never_reached_the_disk_is_dropped() {
+        for header in [&b""[..], &SEGMENT_MAGIC[..7], &[0u8; 16][..]] {
+            let tmp = tempfile::tempdir().unwrap();
+            fill(tmp.path(), small(), 20);
+            // The segment the next flush would have started.
+            std::fs::write(segment_path(tmp.path(), 21), header).unwrap();
+            let (wal, seen) = open(tmp.path(), small(), 0).unwrap();
+            assert_eq!(seen, records(1..=20));
+            assert_eq!(append_wait(&wal, vec![payload(21)]), 21..=21);
+            drop(wal);
+            assert_eq!(open(tmp.path(), small(), 0).unwrap().1, records(1..=21));
+        }
+    }
+
+    /// The property of issue 15: whatever part of the last flush group reached the disk
+    /// (any prefix of its bytes, or any subset of its 512-byte sectors, the others
+    /// keeping what they held before the write), start-up succeeds without an operator
+    /// and yields exactly the acknowledged records, plus the whole group only when all
+    /// of it arrived; and the log then takes writes that survive a reopen.
+    #[test]
+    fn every_torn_last_group_recovers_exactly_the_acknowledged_records() {
+        const SECTOR: usize = 512;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        let acked = 30;
+        let seg = fill(&dir, WalOptions::default(), acked).pop().unwrap();
+        let durable = std::fs::read(&seg).unwrap();
+        // The last group: 7 records of varied sizes across several sectors, starting
+        // inside the sector that holds the end of the acknowledged data.
+        let mut group = Vec::new();
+        let lsns = acked + 1..=acked + 7;
+        lsns.clone().for_each(|i| {
+            let p = format!("torn-{i}-{}", "y".repeat((i as usize * 53) % 300));
+            encode_record(&mut group, i, p.as_bytes());
+        });
+        encode_trailer(&mut group, 0, acked + 1, 7);
+        let full: Vec<u8> = [durable.clone(), group.clone()].concat();
+        let first_sector = durable.len() / SECTOR;
+        let sectors = full.len().div_ceil(SECTOR) - first_sector;
+        assert!((3..=8).contains(&sectors), "{sectors} sectors");
+
+        let check = |image: &[u8], complete: bool, what: &str| {
+            std::fs::remove_dir_all(&dir).ok();
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&seg, image).unwrap();
+            let (wal, seen) = open(&dir, WalOptions::default(), 0)
+                .unwrap_or_else(|e| panic!("{what}: start-up failed: {e}"));
+            let expected = if complete { acked + 7 } else { acked };
+            assert_eq!(seen.len() as u64, expected, "{what}");
+            assert!(
+                seen.iter()
+                    .take(acked as usize)
+                    .eq(records(1..=acked).iter()),
+                "{what}"
+            );
+            assert_eq!(
+                append_wait(&wal, vec![payload(expected + 1)]),
+                expected + 1..=expected + 1,
+                "{what}"
+            );
+            drop(wal);
+            let (_, again) = open(&dir, WalOptions::default(), 0).unwrap();
+            assert_eq!(again.len() as u64, expected + 1, "{what}: reopen");
+        };
+        for cut in durable.len()..=full.len() {
+            check(
+                &full[..cut],
+                cut == full.len(),
+                &format!("cut at byte {cut}"),
+            );
+        }
+        for subset in 0u32..1 << sectors {
+            // Unwritten sectors read as what they held: the durable bytes, then zeros.
+            let mut image = durable.clone();
+            image.resize(full.len(), 0);
+            for s in (0..sectors).filter(|s| subset & (1 << s) != 0) {
+                let range =
+                    (first_sector + s) * SECTOR..((first_sector + s + 1) * SECTOR).min(full.len());
+                image[range.clone()].copy_from_slice(&full[range]);
+            }
+            let complete = subset == (1 << sectors) - 1;
+            check(
+                &image,
+                complete,
+                &format!("sectors {subset:0w$b}", w = sectors),
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_sync_is_not_acknowledged_and_its_bytes_are_cut_back() {
+        use crate::faults::{arm, FaultPoint, LogStage};
+        let tmp = tempfile::tempdir().unwrap();
+        // A shard number no other test uses: fault points are process-wide.
+        let opts = WalOptions {
+            shard: Some(9_001),
+            ..WalOptions::default()
+        };
+        let (wal, _) = open(tmp.path(), opts.clone(), 0).unwrap();
+        assert_eq!(append_wait(&wal, (1..=3).map(payload).collect()), 1..=3);
+        let seg = segment_path(tmp.path(), 1);
+        let synced = std::fs::metadata(&seg).unwrap().len();
+        let fault = |ms| FaultPoint::LogError {
+            shard: 9_001,
+            errno: 5,
+            ms,
+            stage: LogStage::Sync,
+        };
+        arm(fault(600_000));
+        let (tx, rx) = mpsc::channel();
+        send(&wal, vec![payload(4)], &tx);
+        let refused = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(refused.unwrap_err().contains("Input/output error"));
+        assert!(wal.failure().is_some_and(|f| !f.no_space));
+        // The write reached the page cache, whose fate is unknown after a failed
+        // fdatasync: the file was cut back to what the last good sync covered.
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), synced);
+        send(&wal, vec![payload(4)], &tx);
+        assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap().is_err());
+        arm(fault(0));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while wal.failure().is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "the probe never cleared the fault"
+            );
+            wal.probe();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Nothing refused was numbered: the next record is 4 again.
+        assert_eq!(append_wait(&wal, vec![payload(4)]), 4..=4);
+        drop(wal);
+        assert_eq!(open(tmp.path(), opts, 0).unwrap().1, records(1..=4));
     }
 
     #[test]

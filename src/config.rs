@@ -610,6 +610,68 @@ impl ClusterConfig {
     }
 }
 
+/// A valid topology of `nodes` nodes `n1`…`nN` on 127.0.0.1, for trying a cluster on one
+/// machine (`sutra-node example-config`). Node `i` (from 1) listens for peers on
+/// `port_base + 2(i-1)` and for HTTP on the port after it; its data is in
+/// `data_dir/n<i>`. Shards (4 per node) are spread round-robin, each with a standby on
+/// the next node; `n1` is the master; one embedder replica per node, since all nodes
+/// share this machine's cores.
+pub fn example_topology(
+    nodes: u32,
+    port_base: u16,
+    data_dir: &Path,
+    model_dir: &Path,
+) -> Result<String, String> {
+    if !(1..=64).contains(&nodes) {
+        return Err(format!("--nodes {nodes}: choose 1 to 64 nodes"));
+    }
+    let last = u32::from(port_base) + 2 * nodes - 1;
+    if port_base == 0 || last > u32::from(u16::MAX) {
+        return Err(format!(
+            "--port-base {port_base}: the ports {port_base}..={last} must be between 1 and 65535"
+        ));
+    }
+    let shards = 4 * nodes;
+    let toml_str = |p: &Path| format!("{:?}", p.display().to_string());
+    let mut out = format!(
+        "# A {nodes}-node Sutra cluster on this machine, made by `sutra-node example-config`.\n\
+         # Start each node with: sutra-node --config THIS_FILE --node n<i>\n\n\
+         [cluster]\nname = \"sutra-example\"\n\
+         # Change this shared secret for anything but a local trial.\n\
+         cookie = \"sutra-example-cookie\"\nshards = {shards}\n"
+    );
+    for i in 0..nodes {
+        let name = format!("n{}", i + 1);
+        let port = u32::from(port_base) + 2 * i;
+        let own: Vec<String> = (0..shards)
+            .filter(|s| s % nodes == i)
+            .map(|s| s.to_string())
+            .collect();
+        let standby: Vec<String> = match nodes {
+            1 => Vec::new(),
+            _ => (0..shards)
+                .filter(|s| (s % nodes + 1) % nodes == i)
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        let roles = match i {
+            0 => "[\"master\", \"storage\", \"ingress\"]",
+            _ => "[\"storage\", \"ingress\"]",
+        };
+        out += &format!(
+            "\n[[nodes]]\nname = \"{name}\"\ncluster_addr = \"127.0.0.1:{port}\"\n\
+             http_addr = \"127.0.0.1:{}\"\ndata_dir = {}\nroles = {roles}\n\
+             shards = [{}]\nstandby_shards = [{}]\nembedder_replicas = 1\n",
+            port + 1,
+            toml_str(&data_dir.join(&name)),
+            own.join(", "),
+            standby.join(", "),
+        );
+    }
+    out += &format!("\n[embedding]\nmodel_dir = {}\n", toml_str(model_dir));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,6 +713,28 @@ shards = [2, 3]
     fn with(from: &str, to: &str) -> String {
         assert!(BASE.contains(from), "{from}");
         BASE.replace(from, to)
+    }
+
+    #[test]
+    fn example_topologies_are_valid_and_spread_shards() {
+        for n in [1, 2, 3, 7] {
+            let text = example_topology(n, 7400, Path::new("/var/sutra"), Path::new("/m")).unwrap();
+            let cfg = parse(&text).unwrap_or_else(|e| panic!("{n} nodes: {e}\n{text}"));
+            assert_eq!(cfg.nodes.len(), n as usize);
+            assert_eq!(cfg.cluster.shards, 4 * n);
+            for node in &cfg.nodes {
+                assert_eq!(node.shards.len(), 4);
+                assert_eq!(node.data_dir, Path::new("/var/sutra").join(&node.name));
+            }
+            if n > 1 {
+                for s in 0..cfg.cluster.shards {
+                    let standby = cfg.standby_of(s).unwrap();
+                    assert_ne!(standby.name, cfg.primary_of(s).name);
+                }
+            }
+        }
+        assert!(example_topology(0, 7400, Path::new("/d"), Path::new("/m")).is_err());
+        assert!(example_topology(3, 65534, Path::new("/d"), Path::new("/m")).is_err());
     }
 
     #[test]

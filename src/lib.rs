@@ -4,6 +4,7 @@
 //! the [`actors`] are thin shells that own state and speak messages ([`protocol`]).
 
 pub mod actors;
+pub mod cluster;
 pub mod config;
 pub mod embed;
 pub mod faults;

@@ -28,8 +28,44 @@ pub const QUERIES: &str = "queries";
 pub const INGRESS: &str = "ingress";
 /// Registered name of the shards supervisor.
 pub const SHARDS: &str = "shards";
+/// Registered name of the node's gateway for calls from other nodes.
+pub const GATEWAY: &str = "gateway";
 /// Registered name of the node's root supervisor.
 pub const NODE: &str = "node";
+
+/// Where shards and the coordinator live in a multi-node topology.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// This node's name.
+    pub me: String,
+    /// The node owning each shard, indexed by shard.
+    pub owners: Vec<String>,
+    /// The node running the transaction coordinator.
+    pub master: String,
+}
+
+impl Placement {
+    /// The placement `config` describes, seen from node `me`.
+    pub fn from_config(config: &crate::config::ClusterConfig, me: &str) -> Self {
+        Placement {
+            me: me.to_string(),
+            owners: (0..config.cluster.shards)
+                .map(|s| config.primary_of(s).name.clone())
+                .collect(),
+            master: config
+                .nodes
+                .iter()
+                .find(|n| n.has_role(crate::config::Role::Master))
+                .map_or_else(|| me.to_string(), |n| n.name.clone()),
+        }
+    }
+
+    /// The node of shard `s` when it is not this one.
+    fn remote_owner(&self, s: ShardId) -> Option<&str> {
+        let owner = self.owners.get(s as usize)?;
+        (*owner != self.me).then_some(owner.as_str())
+    }
+}
 
 /// Finds shards and the coordinator by name and calls them with a deadline.
 #[derive(Clone, Debug)]
@@ -38,12 +74,28 @@ pub struct Router {
     pub shards: u32,
     /// Deadline of one call.
     pub timeout: Duration,
+    /// Where shards live; `None` on a single node (everything is local).
+    pub placement: Option<std::sync::Arc<Placement>>,
 }
+
+/// Extra time a cross-node call gets over the deadline its receiver works to, so the
+/// receiver's own timeout error arrives before the caller gives up.
+const WIRE_MARGIN: Duration = Duration::from_millis(500);
 
 impl Router {
     /// A router over `shards` shards whose calls time out after `timeout`.
     pub fn new(shards: u32, timeout: Duration) -> Self {
-        Router { shards, timeout }
+        Router {
+            shards,
+            timeout,
+            placement: None,
+        }
+    }
+
+    /// The same router for a multi-node topology.
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.placement = Some(std::sync::Arc::new(placement));
+        self
     }
 
     /// The shard that owns a concept.
@@ -58,6 +110,29 @@ impl Router {
 
     /// [`Router::call`] with an explicit deadline.
     pub async fn call_within(
+        &self,
+        s: ShardId,
+        req: ShardRequest,
+        timeout: Duration,
+    ) -> Result<ShardReply, SutraError> {
+        if let Some(owner) = self.placement.as_ref().and_then(|p| p.remote_owner(s)) {
+            let call = crate::cluster::WireCall::Shard {
+                shard: s,
+                req,
+                timeout_ms: timeout.as_millis() as u64,
+            };
+            return match crate::cluster::call(owner, &call, timeout + WIRE_MARGIN).await? {
+                crate::cluster::WireReply::Shard(reply) => reply,
+                other => Err(SutraError::Internal(format!(
+                    "node {owner} answered a shard call with {other:?}"
+                ))),
+            };
+        }
+        self.call_local(s, req, timeout).await
+    }
+
+    /// Calls shard `s` on this node.
+    pub async fn call_local(
         &self,
         s: ShardId,
         req: ShardRequest,
@@ -94,6 +169,18 @@ impl Router {
             };
             self.call(shard, ShardRequest::Apply { ops }).await?;
             return Ok(None);
+        }
+        if let Some(p) = self.placement.as_ref().filter(|p| p.master != p.me) {
+            let call = crate::cluster::WireCall::Commit(plan);
+            return match crate::cluster::call(&p.master, &call, self.timeout * 2 + WIRE_MARGIN)
+                .await?
+            {
+                crate::cluster::WireReply::Commit(outcome) => outcome,
+                other => Err(SutraError::Internal(format!(
+                    "node {} answered a commit with {other:?}",
+                    p.master
+                ))),
+            };
         }
         let Some(coordinator) = ActorRef::<CoordinatorMsg>::where_is(COORDINATOR) else {
             return Err(SutraError::unavailable(

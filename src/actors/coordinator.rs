@@ -264,6 +264,12 @@ impl Actor for Coordinator {
     }
 }
 
+/// How long an abort is retried: one attempt. An abort is an optimisation under
+/// presumed abort (a participant that misses it asks, hears "aborted", and drops its
+/// part), so a refused write is answered at once even when a participant's disk is
+/// full and cannot log the abort.
+const ABORT_WITHIN: Duration = Duration::ZERO;
+
 /// One transaction in flight.
 struct Txn {
     txid: TxId,
@@ -289,16 +295,19 @@ impl Txn {
             )
         }))
         .await;
+        let prepared: Vec<ShardId> = shards
+            .iter()
+            .zip(&votes)
+            .filter(|(_, v)| v.is_ok())
+            .map(|(s, _)| *s)
+            .collect();
         if let Some(err) = votes.into_iter().find_map(Result::err) {
-            // Some participant did not make its part durable: abort everywhere (those
-            // that prepared drop their part; any that miss this ask later and hear
-            // "aborted" because no commit record exists).
-            self.deliver(
-                &shards,
-                |txid| ShardRequest::Abort { txid },
-                Duration::from_secs(1),
-            )
-            .await;
+            // Some participant did not make its part durable: abort where the part is
+            // prepared (those that miss this ask later and hear "aborted" because no
+            // commit record exists). A shard that refused has nothing to abort, and
+            // waiting on one whose disk is full would only delay the refusal.
+            self.deliver(&prepared, |txid| ShardRequest::Abort { txid }, ABORT_WITHIN)
+                .await;
             return Err(match err {
                 SutraError::Unavailable { message, .. } => SutraError::unavailable(format!(
                     "transaction {txid} aborted, nothing was stored: {message}"
@@ -329,12 +338,8 @@ impl Txn {
         if let Err(e) = decided {
             // Not committed: abort everywhere rather than leave the participants to
             // find out by asking.
-            self.deliver(
-                &shards,
-                |txid| ShardRequest::Abort { txid },
-                Duration::from_secs(1),
-            )
-            .await;
+            self.deliver(&shards, |txid| ShardRequest::Abort { txid }, ABORT_WITHIN)
+                .await;
             return Err(match self.wal.failure() {
                 Some(f) => SutraError::storage(&f, &format!("transaction {txid}")),
                 None => SutraError::Internal(format!("cannot log the commit of {txid}: {e}")),

@@ -55,6 +55,10 @@ pub struct RunningNode {
     pub handle: JoinHandle<()>,
     /// Where HTTP is served.
     pub http_addr: SocketAddr,
+    /// Where cluster peers connect (multi-node topologies only).
+    pub cluster_addr: Option<SocketAddr>,
+    /// The cluster server, stopped after the tree.
+    cluster: Option<ActorRef<ractor_cluster::NodeServerMessage>>,
 }
 
 impl RunningNode {
@@ -65,6 +69,9 @@ impl RunningNode {
             .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(120)))
             .await;
         let _ = self.handle.await;
+        if let Some(server) = self.cluster {
+            server.stop(None);
+        }
     }
 }
 
@@ -91,10 +98,32 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             data_dir.display()
         )
     })?;
-    let router = Router::new(
+    let mut router = Router::new(
         cfg.cluster.shards,
         Duration::from_millis(cfg.limits.request_timeout_ms),
     );
+    // Several nodes: listen for peers, dial them, and route through the gateways.
+    let multi = cfg.nodes.len() > 1;
+    let mut cluster = None;
+    if multi {
+        router = router.with_placement(crate::router::Placement::from_config(cfg, &opts.node.name));
+        let peers = cfg
+            .nodes
+            .iter()
+            .filter(|n| n.name != opts.node.name)
+            .map(|n| (n.name.clone(), n.cluster_addr))
+            .collect();
+        cluster = Some(
+            crate::cluster::start(
+                &opts.node.name,
+                opts.node.cluster_addr,
+                &cfg.cluster.cookie,
+                peers,
+            )
+            .await?,
+        );
+    }
+    let is_master = opts.node.has_role(crate::config::Role::Master);
     let policy = RestartPolicy::default();
 
     let shard_children = opts
@@ -106,6 +135,11 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
                 shard: s,
                 dir: data_dir.join(format!("shard-{s}")),
                 storage: cfg.storage.clone(),
+                coordinator_node: router
+                    .placement
+                    .as_ref()
+                    .filter(|p| p.master != p.me)
+                    .map(|p| p.master.clone()),
             };
             ChildSpec::new(shard_name(s), move |sup| {
                 let args = args.clone();
@@ -198,6 +232,25 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             }
         })
     };
+    let gateway = multi.then(|| {
+        let args = crate::cluster::GatewayArgs {
+            node: opts.node.name.clone(),
+            router: router.clone(),
+        };
+        ChildSpec::new(crate::router::GATEWAY, move |sup| {
+            let args = args.clone();
+            async move {
+                Actor::spawn_linked(
+                    Some(crate::router::GATEWAY.into()),
+                    crate::cluster::Gateway,
+                    args,
+                    sup,
+                )
+                .await
+                .map(|(r, _)| r.get_cell())
+            }
+        })
+    });
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(None);
     let ingress_args = IngressArgs {
         app: Arc::new(AppState::new(
@@ -224,8 +277,10 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         Some(NODE.into()),
         Supervisor,
         SupervisorArgs {
-            children: [shards, coordinator]
+            children: [shards]
                 .into_iter()
+                .chain(is_master.then_some(coordinator))
+                .chain(gateway)
                 .chain(embedders)
                 .chain([learner, queries, ingress])
                 .collect(),
@@ -249,5 +304,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             let _ = handle.await;
         }),
         http_addr,
+        cluster_addr: cluster.is_some().then_some(opts.node.cluster_addr),
+        cluster,
     })
 }

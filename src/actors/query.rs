@@ -248,7 +248,7 @@ impl Actor for Query {
                 Some(core) => snaps.push(core.snapshot()),
                 None => {
                     let _ = reply.send(Err(SutraError::unavailable(format!(
-                        "shard-{s} is restarting; retry shortly"
+                        "shard-{s} is not running on this node: it is restarting (retry shortly), or it lives on another node, and this version answers questions only on a node that holds every shard"
                     ))));
                     myself.stop(None);
                     return Ok(());

@@ -61,6 +61,9 @@ pub struct ShardArgs {
     pub dir: PathBuf,
     /// Storage tunables.
     pub storage: StorageConfig,
+    /// The node running the transaction coordinator when it is another node (asked
+    /// through its gateway about in-doubt transactions); `None` when it runs here.
+    pub coordinator_node: Option<String>,
 }
 
 /// A shard's state.
@@ -68,6 +71,8 @@ pub struct ShardState {
     core: Arc<ShardCore>,
     /// Transactions prepared here and not yet decided, with when we learned of them.
     in_doubt: HashMap<TxId, Instant>,
+    /// See [`ShardArgs::coordinator_node`].
+    coordinator_node: Option<String>,
 }
 
 impl Actor for Shard {
@@ -125,7 +130,11 @@ impl Actor for Shard {
         .await?;
         register(shard, Arc::downgrade(&core));
         myself.send_interval(Duration::from_millis(500), || ShardMsg::ResolveInDoubt);
-        Ok(ShardState { core, in_doubt })
+        Ok(ShardState {
+            core,
+            in_doubt,
+            coordinator_node: args.coordinator_node.clone(),
+        })
     }
 
     async fn handle(
@@ -140,7 +149,7 @@ impl Actor for Shard {
                 let now = Instant::now();
                 for (txid, since) in &state.in_doubt {
                     if now.duration_since(*since) >= RESOLVE_AFTER {
-                        ask_coordinator(myself.clone(), *txid);
+                        ask_coordinator(myself.clone(), *txid, state.coordinator_node.clone());
                     }
                 }
                 Ok(())
@@ -266,6 +275,12 @@ impl Shard {
             }
             ShardRequest::Apply { ops } => vec![Record::Apply(ops)],
             ShardRequest::Prepare { txid, ops } => {
+                // Refused at once on a read-only disk, before it counts as in doubt.
+                if let Some(failure) = state.core.read_only() {
+                    let what = format!("a write to shard {}", state.core.shard());
+                    let _ = reply.send(ShardReply::Failed(SutraError::storage(&failure, &what)));
+                    return Ok(());
+                }
                 state.in_doubt.insert(txid, Instant::now());
                 vec![Record::Prepare { txid, ops }]
             }
@@ -330,20 +345,34 @@ pub fn find_source(snap: &GraphSnapshot, key: &SourceKey) -> Taught {
     taught
 }
 
-/// Asks the coordinator about `txid` off the mailbox and reports back as `Resolved`.
-fn ask_coordinator(myself: ActorRef<ShardMsg>, txid: TxId) {
+/// Asks the coordinator about `txid` off the mailbox (through its node's gateway when
+/// it runs on `remote`) and reports back as `Resolved`.
+fn ask_coordinator(myself: ActorRef<ShardMsg>, txid: TxId, remote: Option<String>) {
     tokio::spawn(async move {
-        let Some(coord) = ActorRef::<CoordinatorMsg>::where_is(COORDINATOR) else {
-            return;
+        let status = match remote {
+            Some(node) => {
+                let call = crate::cluster::WireCall::TxnStatus(txid);
+                match crate::cluster::call(&node, &call, Duration::from_secs(2)).await {
+                    Ok(crate::cluster::WireReply::TxnStatus(status)) => status,
+                    _ => return,
+                }
+            }
+            None => {
+                let Some(coord) = ActorRef::<CoordinatorMsg>::where_is(COORDINATOR) else {
+                    return;
+                };
+                match coord
+                    .call(
+                        |tx| CoordinatorMsg::Status(txid, tx),
+                        Some(Duration::from_secs(2)),
+                    )
+                    .await
+                {
+                    Ok(CallResult::Success(status)) => status,
+                    _ => return,
+                }
+            }
         };
-        if let Ok(CallResult::Success(status)) = coord
-            .call(
-                |tx| CoordinatorMsg::Status(txid, tx),
-                Some(Duration::from_secs(2)),
-            )
-            .await
-        {
-            let _ = myself.cast(ShardMsg::Resolved(txid, status));
-        }
+        let _ = myself.cast(ShardMsg::Resolved(txid, status));
     });
 }

@@ -38,10 +38,57 @@ struct Args {
     /// Never use it in production.
     #[arg(long)]
     enable_fault_injection: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+/// Other things sutra-node does instead of running a node.
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// Print a valid N-node topology on 127.0.0.1 (nodes n1..nN) to try a cluster on one
+    /// machine; start each node with `sutra-node --config FILE --node n<i>`.
+    ExampleConfig {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        /// Node i listens for peers on PORT_BASE + 2(i-1) and for HTTP on the port after.
+        #[arg(long, default_value_t = 7400)]
+        port_base: u16,
+        /// Each node keeps its data in DATA_DIR/n<i>.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Cmd::ExampleConfig {
+        nodes,
+        port_base,
+        data_dir,
+    }) = &args.command
+    {
+        // Absolute paths, so the file works wherever it is saved.
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let model_dir = std::env::var_os("SUTRA_MODEL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cwd.join("models/minilm"));
+        return match sutra::config::example_topology(
+            *nodes,
+            *port_base,
+            &cwd.join(data_dir),
+            &model_dir,
+        ) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sutra-node example-config: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colour only on a terminal: log files and collectors get plain text.
@@ -92,6 +139,9 @@ fn run(args: Args) -> Result<(), String> {
         .await?;
         {
             let mut out = std::io::stdout().lock();
+            if let Some(addr) = running.cluster_addr {
+                let _ = writeln!(out, "cluster listening on {addr}");
+            }
             let _ = writeln!(out, "http listening on http://{}", running.http_addr);
             let _ = out.flush();
         }

@@ -1,0 +1,328 @@
+//! Nodes talking to nodes: the `ractor_cluster` transport, one gateway actor per node,
+//! and the versioned wire envelope every cross-node call travels in.
+//!
+//! Why one gateway per node instead of making every shard remotable: ractor_cluster
+//! mirrors every remotable actor on every peer, and a message it cannot decode is
+//! dropped silently (the caller just times out). A single gateway keeps the mirrored
+//! set tiny, and its one message carries bytes that *we* decode, so a node that gets a
+//! call it does not understand (another wire version, a damaged frame) answers with an
+//! error the caller sees instead of a timeout. The router ([`crate::router`]) stays the
+//! only way to reach a shard: it calls locally when the shard lives here and through
+//! the owner's gateway otherwise.
+//!
+//! Connections: every node listens on its `cluster_addr`; for each pair of nodes the one
+//! whose name sorts later dials the other, and keeps re-dialling with backoff while the
+//! session is down, so a restarted node rejoins by itself. The cookie is checked by
+//! ractor_cluster's challenge-response handshake; a peer with a wrong cookie never gets
+//! a ready session (both sides log the refusal).
+
+use crate::graph::{ShardId, TxId};
+use crate::protocol::{codec, ShardReply, ShardRequest, SutraError, TxnPlan};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor_cluster::node::NodeServerSessionInformation;
+use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage};
+use ractor_cluster_derive::RactorClusterMessage;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Version of the wire envelope. A node refuses calls of any other version with an
+/// error naming both versions.
+pub const WIRE_VERSION: u16 = 1;
+
+/// The pg group of node `name`'s gateway.
+pub fn gateway_group(node: &str) -> String {
+    format!("sutra-gateway-{node}")
+}
+
+/// A call from one node to another.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WireCall {
+    /// A request to a shard that lives on the receiving node.
+    Shard {
+        /// The shard.
+        shard: ShardId,
+        /// The request.
+        req: ShardRequest,
+        /// How long the receiving node may take.
+        timeout_ms: u64,
+    },
+    /// A cross-shard write for the transaction coordinator (on the master node).
+    Commit(TxnPlan),
+    /// What the coordinator decided about a transaction (a participant in doubt asks).
+    TxnStatus(TxId),
+}
+
+/// The answer to a [`WireCall`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WireReply {
+    /// A shard's answer or error.
+    Shard(Result<ShardReply, SutraError>),
+    /// The transaction's outcome.
+    Commit(Result<Option<TxId>, SutraError>),
+    /// The coordinator's answer about one transaction.
+    TxnStatus(crate::protocol::TxnStatus),
+}
+
+/// Encodes `body` behind the 2-byte wire version.
+pub fn seal<T: Serialize>(body: &T) -> Vec<u8> {
+    let mut out = WIRE_VERSION.to_le_bytes().to_vec();
+    out.extend_from_slice(&codec::encode(body));
+    out
+}
+
+/// Decodes what [`seal`] made, refusing another version or damaged bytes.
+pub fn open<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let (Some(v), Some(body)) = (bytes.get(..2), bytes.get(2..)) else {
+        return Err("empty cross-node message".into());
+    };
+    let version = u16::from_le_bytes([v[0], v[1]]);
+    if version != WIRE_VERSION {
+        return Err(format!(
+            "cross-node message of wire version {version}, but this node speaks version {WIRE_VERSION}; run the same Sutra version on every node"
+        ));
+    }
+    codec::decode(body).map_err(|e| format!("undecodable cross-node message: {e}"))
+}
+
+/// The gateway's one message: sealed [`WireCall`] in, sealed `Result<WireReply, String>`
+/// out.
+#[derive(RactorClusterMessage)]
+pub enum GatewayMsg {
+    /// A call from another node.
+    #[rpc]
+    Call(Vec<u8>, RpcReplyPort<Vec<u8>>),
+}
+
+/// The node's gateway actor: serves calls from other nodes through the local router.
+pub struct Gateway;
+
+/// What the gateway needs.
+#[derive(Clone)]
+pub struct GatewayArgs {
+    /// This node's name (its pg group).
+    pub node: String,
+    /// The router, for the local shards and coordinator.
+    pub router: crate::router::Router,
+}
+
+impl Actor for Gateway {
+    type Msg = GatewayMsg;
+    type State = GatewayArgs;
+    type Arguments = GatewayArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        args: GatewayArgs,
+    ) -> Result<GatewayArgs, ActorProcessingErr> {
+        ractor::pg::join(gateway_group(&args.node), vec![myself.get_cell()]);
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        msg: GatewayMsg,
+        state: &mut GatewayArgs,
+    ) -> Result<(), ActorProcessingErr> {
+        let GatewayMsg::Call(bytes, reply) = msg;
+        let router = state.router.clone();
+        // Off the mailbox: a slow shard must not hold up calls to the others.
+        tokio::spawn(async move {
+            let answer: Result<WireReply, String> = match open::<WireCall>(&bytes) {
+                Err(e) => Err(e),
+                Ok(WireCall::Shard {
+                    shard,
+                    req,
+                    timeout_ms,
+                }) => Ok(WireReply::Shard(
+                    router
+                        .call_local(shard, req, Duration::from_millis(timeout_ms))
+                        .await,
+                )),
+                Ok(WireCall::Commit(plan)) => Ok(WireReply::Commit(router.commit(plan).await)),
+                Ok(WireCall::TxnStatus(txid)) => txn_status(txid).await.map(WireReply::TxnStatus),
+            };
+            let _ = reply.send(seal(&answer));
+        });
+        Ok(())
+    }
+}
+
+/// Asks this node's coordinator about `txid`.
+async fn txn_status(txid: TxId) -> Result<crate::protocol::TxnStatus, String> {
+    use crate::protocol::CoordinatorMsg;
+    let coord = ActorRef::<CoordinatorMsg>::where_is(crate::router::COORDINATOR.to_string())
+        .ok_or("the transaction coordinator is restarting")?;
+    match coord
+        .call(
+            |tx| CoordinatorMsg::Status(txid, tx),
+            Some(Duration::from_secs(2)),
+        )
+        .await
+    {
+        Ok(CallResult::Success(status)) => Ok(status),
+        _ => Err("the transaction coordinator did not answer".into()),
+    }
+}
+
+/// Calls node `node`'s gateway; every failure is a retryable 503 naming the node.
+pub async fn call(node: &str, call: &WireCall, timeout: Duration) -> Result<WireReply, SutraError> {
+    let members = ractor::pg::get_members(&gateway_group(node));
+    let Some(cell) = members.into_iter().find(|c| !c.get_id().is_local()) else {
+        return Err(SutraError::unavailable(format!(
+            "node {node} is not connected (down, restarting or unreachable); retry shortly"
+        )));
+    };
+    let gateway: ActorRef<GatewayMsg> = cell.into();
+    let bytes = seal(call);
+    match gateway
+        .call(|tx| GatewayMsg::Call(bytes, tx), Some(timeout))
+        .await
+    {
+        Ok(CallResult::Success(reply)) => match open::<Result<WireReply, String>>(&reply) {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(refused)) => Err(SutraError::unavailable(format!(
+                "node {node} refused the call: {refused}"
+            ))),
+            Err(e) => Err(SutraError::unavailable(format!(
+                "node {node} answered with {e}"
+            ))),
+        },
+        Ok(CallResult::Timeout) => Err(SutraError::unavailable(format!(
+            "node {node} did not answer within {} ms; retry shortly",
+            timeout.as_millis()
+        ))),
+        Ok(CallResult::SenderError) | Err(_) => Err(SutraError::unavailable(format!(
+            "the connection to node {node} dropped during the call; the request may not have been applied, retry it"
+        ))),
+    }
+}
+
+/// Logs session changes; a session that closes without ever authenticating is most
+/// often a peer with another cookie.
+#[derive(Default)]
+struct SessionLog {
+    authenticated: std::sync::Mutex<std::collections::HashSet<ractor::ActorId>>,
+}
+
+impl NodeEventSubscription for SessionLog {
+    fn node_session_opened(&self, ses: NodeServerSessionInformation) {
+        tracing::debug!(peer = %ses.peer_addr, "cluster session opened");
+    }
+    fn node_session_disconnected(&self, ses: NodeServerSessionInformation) {
+        let was_authenticated = self
+            .authenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ses.actor.get_id());
+        let peer = ses.peer_name.map(|n| n.name).unwrap_or_default();
+        if was_authenticated {
+            tracing::warn!(%peer, addr = %ses.peer_addr, "cluster peer disconnected");
+        } else {
+            tracing::warn!(
+                %peer,
+                addr = %ses.peer_addr,
+                "a cluster connection closed before authenticating: check that every node uses the same cluster.cookie"
+            );
+        }
+    }
+    fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
+        self.authenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(ses.actor.get_id());
+        tracing::info!(peer = ?ses.peer_name.map(|n| n.name), addr = %ses.peer_addr, "cluster peer authenticated");
+    }
+}
+
+/// Starts this node's cluster server on `addr` and keeps dialling `peers` (name,
+/// address) whose names sort before `me`. Returns the server.
+pub async fn start(
+    me: &str,
+    addr: std::net::SocketAddr,
+    cookie: &str,
+    peers: Vec<(String, std::net::SocketAddr)>,
+) -> Result<ActorRef<NodeServerMessage>, String> {
+    let server = NodeServer::new(
+        addr.port(),
+        cookie.to_string(),
+        me.to_string(),
+        addr.ip().to_string(),
+        None,
+        Some(ractor_cluster::node::NodeConnectionMode::Isolated),
+    )
+    .with_listen_addr(addr.ip());
+    let (server, _) = Actor::spawn(Some("cluster-server".into()), server, ())
+        .await
+        .map_err(|e| format!("cannot listen for cluster peers on {addr}: {e}"))?;
+    server
+        .cast(NodeServerMessage::SubscribeToEvents {
+            id: "sutra".into(),
+            subscription: Box::new(SessionLog::default()),
+        })
+        .map_err(|e| e.to_string())?;
+    let dial: Vec<_> = peers.into_iter().filter(|(n, _)| n.as_str() < me).collect();
+    if !dial.is_empty() {
+        tokio::spawn(redial(server.clone(), dial));
+    }
+    Ok(server)
+}
+
+/// Keeps a session to every peer in `dial`, re-dialling a missing one with backoff
+/// (0.1 s doubling to 2 s; back to 0.1 s once it is connected).
+async fn redial(server: ActorRef<NodeServerMessage>, dial: Vec<(String, std::net::SocketAddr)>) {
+    use tokio::time::Instant;
+    let first = Duration::from_millis(100);
+    let mut next: HashMap<String, (Instant, Duration)> = HashMap::new();
+    loop {
+        let Ok(sessions) = ractor::call_t!(server, NodeServerMessage::GetSessions, 2_000) else {
+            return; // the server stopped: the node is shutting down
+        };
+        let connected: Vec<String> = sessions
+            .values()
+            .filter_map(|s| s.peer_name.as_ref())
+            .map(|n| n.name.split('@').next().unwrap_or_default().to_string())
+            .collect();
+        let now = Instant::now();
+        for (name, addr) in &dial {
+            if connected.contains(name) {
+                next.remove(name);
+                continue;
+            }
+            let (at, wait) = next.entry(name.clone()).or_insert((now, first));
+            if now < *at {
+                continue;
+            }
+            match ractor_cluster::client_connect(&server, addr).await {
+                Ok(()) => tracing::debug!(peer = %name, %addr, "dialled cluster peer"),
+                Err(e) => {
+                    tracing::debug!(peer = %name, %addr, error = %e, "cluster peer not reachable yet")
+                }
+            }
+            *at = now + *wait;
+            *wait = (*wait * 2).min(Duration::from_secs(2));
+        }
+        tokio::time::sleep(first).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_calls_round_trip_and_other_versions_are_refused() {
+        let call = WireCall::Commit(TxnPlan::default());
+        let bytes = seal(&call);
+        assert!(matches!(open::<WireCall>(&bytes), Ok(WireCall::Commit(_))));
+        let mut other = bytes.clone();
+        other[0] = 9;
+        let err = open::<WireCall>(&other).unwrap_err();
+        assert!(err.contains("wire version 9"), "{err}");
+        assert!(open::<WireCall>(&[]).unwrap_err().contains("empty"));
+        assert!(open::<WireCall>(&bytes[..3]).is_err());
+    }
+}

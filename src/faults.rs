@@ -53,6 +53,15 @@ pub enum FaultPoint {
         /// The extra time.
         ms: u64,
     },
+    /// Shard `shard`'s next checkpoint stalls for `ms` milliseconds after its temp file
+    /// is written and synced, before the rename that would make it current (to kill
+    /// the process in the middle of a checkpoint).
+    CheckpointStall {
+        /// The shard.
+        shard: u32,
+        /// How long.
+        ms: u64,
+    },
     /// A participant shard panics on receiving Commit, before logging it.
     ShardBeforeCommit {
         /// The shard.
@@ -99,8 +108,25 @@ pub fn take_slow_sync(shard: u32) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_millis(slow.remove(i).1))
 }
 
+/// Armed checkpoint stalls: shard, milliseconds.
+static CHECKPOINT_STALLS: Mutex<Vec<(u32, u64)>> = Mutex::new(Vec::new());
+
+/// The stall of an armed [`FaultPoint::CheckpointStall`] for shard `shard`, disarmed.
+pub fn take_checkpoint_stall(shard: u32) -> Option<std::time::Duration> {
+    let mut stalls = CHECKPOINT_STALLS.lock().unwrap_or_else(|e| e.into_inner());
+    let i = stalls.iter().position(|s| s.0 == shard)?;
+    Some(std::time::Duration::from_millis(stalls.remove(i).1))
+}
+
 /// Arms a one-shot fault.
 pub fn arm(point: FaultPoint) {
+    if let FaultPoint::CheckpointStall { shard, ms } = point {
+        CHECKPOINT_STALLS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((shard, ms));
+        return;
+    }
     if let FaultPoint::LogSlowSync { shard, ms } = point {
         tracing::warn!(
             shard,

@@ -99,6 +99,17 @@ fn a_full_or_failing_disk_refuses_writes_keeps_reads_and_recovers_by_itself() {
             .filter(|s| s["stats"]["read_only"].is_string())
             .count();
         assert!(read_only >= 1, "{stats}");
+        // The supervision tree shows it too.
+        let (_, tree) = node.get("/v1/admin/actors");
+        let shard0 = tree["actors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "shard-0")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(shard0["state"], "read_only", "{tree}");
+        assert!(shard0["read_only"].is_string(), "{shard0}");
 
         // Space comes back: writes resume by themselves.
         for shard in 0..4 {
@@ -253,9 +264,9 @@ fn assert_known(node: &common::Node, tags: &[String]) {
 }
 
 /// The real thing: the node's data directory on a 24 MiB tmpfs that really fills up.
-/// Writes are refused with 507 while reads go on and no shard restarts; checkpoints
-/// that fail on the full disk replace nothing; a kill -9 while checkpoints are failing
-/// loses nothing acknowledged; the node starts again on the still-full disk and
+/// Writes are refused with 507 while reads go on and no shard restarts; a kill -9 in
+/// the middle of a checkpoint (temp file written, not yet renamed) loses nothing
+/// acknowledged; the node starts again on the still-full disk and
 /// serves reads; and once space is freed, writes resume by themselves.
 #[test]
 fn a_really_full_disk_refuses_writes_and_loses_nothing_across_kill_9() {
@@ -283,6 +294,11 @@ fn a_really_full_disk_refuses_writes_and_loses_nothing_across_kill_9() {
     let mut node = common::start_with(&config, &data);
     node.wait_status("/ready", 200, 60);
 
+    // The first checkpoint of every shard stops after writing its temp file, before
+    // the rename: the kill -9 below lands in the middle of it.
+    for shard in 0..4 {
+        node.fault(json!({"point": "checkpoint_stall", "shard": shard, "ms": 600_000}));
+    }
     // Leave a little room, then learn until the disk refuses.
     let ballast = mount.join("ballast");
     fill_disk(&ballast);
@@ -324,11 +340,12 @@ fn a_really_full_disk_refuses_writes_and_loses_nothing_across_kill_9() {
     assert_eq!(shard_restarts(&stats), 0, "{stats}");
     let log = node.log_text();
     assert!(
-        log.contains("checkpoint failed"),
-        "no checkpoint was tried on the full disk:\n{log}"
+        log.contains("checkpoint stalls before its rename"),
+        "no checkpoint was under way on the full disk:\n{log}"
     );
 
-    // kill -9 while checkpoints keep failing; start again on the still-full disk.
+    // kill -9 in the middle of a checkpoint on the full disk; start again on the
+    // still-full disk: the old checkpoint and the log hold everything.
     node.kill9();
     let mut node = common::start_with(&config, &data);
     node.wait_status("/v1/stats", 200, 60);

@@ -67,12 +67,23 @@ fn status_text(s: ActorStatus) -> &'static str {
 fn walk(cell: &ActorCell, parent: Option<String>, out: &mut Vec<Value>) {
     let name = cell.get_name();
     let label = name.clone().unwrap_or_else(|| cell.get_id().to_string());
+    // A shard whose disk refuses writes is up but read-only; the tree says so and why.
+    let read_only = name
+        .as_deref()
+        .and_then(|n| n.strip_prefix("shard-")?.parse().ok())
+        .and_then(crate::actors::shard::local_core)
+        .and_then(|core| core.read_only());
+    let state = match &read_only {
+        Some(_) => "read_only",
+        None => status_text(cell.get_status()),
+    };
     out.push(json!({
         "name": label,
         "id": cell.get_id().to_string(),
         "kind": name.as_deref().map(kind_of).unwrap_or("actor"),
         "parent": parent,
-        "state": status_text(cell.get_status()),
+        "state": state,
+        "read_only": read_only.map(|f| f.reason),
         "restarts": name.as_deref().map(supervisor::restarts).unwrap_or(0),
         // ractor does not expose mailbox lengths (shared/FACTS.md).
         "mailbox_len": Value::Null,

@@ -54,6 +54,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
 /// Atomically replaces the checkpoint in `dir` with `payload`, which holds everything
 /// through `lsn`. Returns once the new checkpoint is durable.
 pub fn write(dir: &Path, lsn: u64, payload: &[u8]) -> Result<(), CheckpointError> {
+    write_with(dir, lsn, payload, || {})
+}
+
+/// [`write`], calling `before_rename` once the temp file is durable and before it
+/// replaces the checkpoint (fault injection kills the process there).
+pub fn write_with(
+    dir: &Path,
+    lsn: u64,
+    payload: &[u8],
+    before_rename: impl FnOnce(),
+) -> Result<(), CheckpointError> {
     let (tmp, file) = (dir.join(TMP), dir.join(FILE));
     let mut header = Vec::with_capacity(HEADER_BYTES);
     header.extend_from_slice(MAGIC);
@@ -73,6 +84,7 @@ pub fn write(dir: &Path, lsn: u64, payload: &[u8]) -> Result<(), CheckpointError
         let _ = std::fs::remove_file(&tmp);
         return Err(io(&tmp)(e));
     }
+    before_rename();
     std::fs::rename(&tmp, &file).map_err(io(&file))?;
     // Without this the rename itself could be lost, and with it the caller's right to
     // drop the log segments this checkpoint covers.

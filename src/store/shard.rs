@@ -376,7 +376,17 @@ impl ShardCore {
             })?;
         tracing::debug!(shard = self.shard, file = %saved.display(), ms = started.elapsed().as_millis() as u64, "vector index saved");
         let bytes = snap.encode_checkpoint();
-        checkpoint::write(&self.dir, snap.lsn, &bytes).map_err(|source| {
+        let stall = || {
+            if let Some(stall) = crate::faults::take_checkpoint_stall(self.shard) {
+                tracing::warn!(
+                    shard = self.shard,
+                    ms = stall.as_millis() as u64,
+                    "injected fault: checkpoint stalls before its rename"
+                );
+                std::thread::sleep(stall);
+            }
+        };
+        checkpoint::write_with(&self.dir, snap.lsn, &bytes, stall).map_err(|source| {
             StoreError::Checkpoint {
                 shard: self.shard,
                 source,

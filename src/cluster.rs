@@ -154,7 +154,7 @@ impl Actor for Gateway {
 /// Asks this node's coordinator about `txid`.
 async fn txn_status(txid: TxId) -> Result<crate::protocol::TxnStatus, String> {
     use crate::protocol::CoordinatorMsg;
-    let coord = ActorRef::<CoordinatorMsg>::where_is(crate::router::COORDINATOR.to_string())
+    let coord = ActorRef::<CoordinatorMsg>::where_is(crate::router::COORDINATOR)
         .ok_or("the transaction coordinator is restarting")?;
     match coord
         .call(

@@ -149,7 +149,7 @@ fn main() {
     let (r50, r99) = pcts(remote);
 
     // Two statements on different nodes: a 2PC through n2 (coordinator on n1) vs n1.
-    let mut two_pc = |base: &str, tag: &str| {
+    let two_pc = |base: &str, tag: &str| {
         let mut v = Vec::new();
         for i in 0..300 {
             let started = Instant::now();

@@ -117,10 +117,21 @@ impl Nlp {
         })
     }
 
-    /// The process-wide model from [`default_dir`], loaded on first use.
+    /// The process-wide model: the one [`Nlp::init_shared`] loaded, else the one in
+    /// [`default_dir`], loaded on first use (and an error naming the missing file and
+    /// the set-up command if it cannot be).
     pub fn shared() -> Result<&'static Nlp, String> {
         SHARED
             .get_or_init(|| Nlp::load(&default_dir()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Loads the process-wide model from `dir` unless one is loaded already (a node
+    /// calls this at start with the directory beside its embedding model).
+    pub fn init_shared(dir: &Path) -> Result<&'static Nlp, String> {
+        SHARED
+            .get_or_init(|| Nlp::load(dir).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(Clone::clone)
     }

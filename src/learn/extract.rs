@@ -115,25 +115,24 @@ pub fn extract(sentence: &str) -> Extraction {
 }
 
 /// Where the wordings read "X is a/an/the NP" by cutting at a preposition or relative
-/// word, a phrase that runs on ("the tobacco used to form ...", "a government building
-/// housing ...") keeps words that are not its name: the parse's head noun replaces it
-/// when it is what the phrase starts with ("tobacco used" -> "tobacco").
+/// word, a phrase whose head noun is followed by a participle ("the tobacco used to form
+/// ...", "a government building housing ...") keeps words that are not its name: the
+/// parse's head noun replaces it when it is what the phrase starts with ("tobacco used"
+/// -> "tobacco"). Only then: elsewhere the wordings' reading stands (the small model
+/// can misparse invented names, where the wordings are exact).
 fn refine(sentence: &str, mut found: Vec<Extracted>) -> Vec<Extracted> {
     let runs_on = |e: &Extracted| e.kind == AssocType::IsA && !e.negated && e.target.contains(' ');
     if !found.iter().any(runs_on) {
         return found;
     }
-    let Some(parsed) = super::parsed::definition(sentence) else {
+    let Some(parsed) = super::parsed::head_before_participle(sentence) else {
         return found;
     };
     for e in found.iter_mut().filter(|e| runs_on(e)) {
-        let better = parsed.iter().find(|p| {
-            p.kind == AssocType::IsA
-                && entity_key(&p.source) == entity_key(&e.source)
-                && e.target.starts_with(&format!("{} ", p.target))
-        });
-        if let Some(p) = better {
-            e.target = p.target.clone();
+        if entity_key(&parsed.source) == entity_key(&e.source)
+            && e.target.starts_with(&format!("{} ", parsed.target))
+        {
+            e.target = parsed.target.clone();
         }
     }
     found

@@ -41,7 +41,20 @@ const NOT_PLAIN: &[&str] = &[
 /// one (or the model data is not set up).
 pub fn definition(sentence: &str) -> Option<Vec<Extracted>> {
     let nlp = Nlp::shared().ok()?;
-    read(&nlp.analyze(sentence))
+    read(&nlp.analyze(sentence)).map(|(found, _)| found)
+}
+
+/// The is_a edge of a definition whose head noun is followed by a participle ("the
+/// tobacco used to form ...", "a government building housing ..."): where a reading
+/// that cuts at prepositions runs on past the name. `None` otherwise.
+pub fn head_before_participle(sentence: &str) -> Option<Extracted> {
+    let nlp = Nlp::shared().ok()?;
+    let doc = nlp.analyze(sentence);
+    let (found, attr) = read(&doc)?;
+    let next = doc.tokens.get(attr + 1)?;
+    matches!(next.tag, "VBN" | "VBG")
+        .then(|| found.into_iter().next())
+        .flatten()
 }
 
 fn children<'a>(doc: &'a Doc, head: usize, dep: &'a str) -> impl Iterator<Item = usize> + 'a {
@@ -91,7 +104,8 @@ fn nominal(t: &Token) -> bool {
     matches!(t.pos.as_str(), "NOUN" | "PROPN")
 }
 
-fn read(doc: &Doc) -> Option<Vec<Extracted>> {
+/// The edges and the index of the is_a target's head.
+fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
     let toks = &doc.tokens;
     if toks
         .iter()
@@ -173,7 +187,7 @@ fn read(doc: &Doc) -> Option<Vec<Extracted>> {
             }
         }
     }
-    Some(out)
+    Some((out, attr))
 }
 
 /// The word around token `i` that hyphens join ("anti-inflammatory" is three tokens).

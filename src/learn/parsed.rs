@@ -8,16 +8,17 @@
 //!
 //! - is_a: the subject to the complement's head noun with its compound nouns
 //!   ("government building"); a light noun ("a kind/type/sort/form/variety/piece of X",
-//!   "any of several Xs") passes to its "of" object; "the act of X-ing" gives the -ing
-//!   word.
+//!   "any of several Xs") passes to its "of" object; "the act of X-ing" stays is_a "act"
+//!   (on WordNet glosses the act, not the -ing word, is what the hypernym names).
 //! - has_property: adjectives on the head ("slight", "partial"), lower confidence.
 //! - located_in: "a N in Y" where Y is a proper name, with its apposition ("Ithaca, New
 //!   York").
 //!
 //! It reads only plain copular definitions: the root is "be" with a nominal subject
-//! (not a pronoun) and a common-noun complement with an article ("The capital of France
-//! is Paris" and "The cause of flooding is heavy rain" are not definitions of the
-//! subject), nothing negated, no modal, no condition, balanced brackets.
+//! (not a pronoun) and a common-noun complement, with an article on the complement or
+//! the subject written "A/An X" ("The capital of France is Paris" and "The cause of
+//! flooding is heavy rain" are not definitions of their subject), nothing negated, no
+//! modal, no condition, balanced brackets.
 
 use super::extract::Extracted;
 use crate::graph::AssocType;
@@ -29,8 +30,6 @@ const LIGHT: &[&str] = &[
     "kind", "type", "sort", "form", "variety", "piece", "example", "instance", "subtype", "any",
     "species", "breed",
 ];
-/// Heads whose "of" + -ing names the event: "the act of entering".
-const ACT: &[&str] = &["act", "action", "process", "practice"];
 /// Words that make a statement other than a plain assertion.
 const NOT_PLAIN: &[&str] = &[
     "if", "unless", "when", "whenever", "because", "although", "though", "whether", "not", "never",
@@ -125,31 +124,24 @@ fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
     }
     let article =
         children(doc, attr, "det").any(|d| matches!(toks[d].norm.as_str(), "a" | "an" | "the"));
-    if !article && toks[attr].norm != "any" {
+    let indefinite_subject =
+        children(doc, subj, "det").any(|d| matches!(toks[d].norm.as_str(), "a" | "an"));
+    if !article && !indefinite_subject && toks[attr].norm != "any" {
         return None;
     }
     let source = subject_name(doc, subj)?;
     // Light nouns pass to their "of" object.
-    let mut act = false;
     for _ in 0..3 {
-        let lemma = toks[attr].lemma.as_str();
-        let light = LIGHT.contains(&lemma);
-        act = ACT.contains(&lemma);
-        if !(light || act) {
+        if !LIGHT.contains(&toks[attr].lemma.as_str()) {
             break;
         }
         let of = children(doc, attr, "prep").find(|&p| toks[p].norm == "of")?;
-        match child(doc, of, "pobj").or_else(|| child(doc, of, "pcomp")) {
+        match child(doc, of, "pobj") {
             Some(o) if nominal(&toks[o]) => attr = o,
-            Some(g) if act && toks[g].tag == "VBG" => {
-                attr = g;
-                break;
-            }
-            _ if act => break,
             _ => return None,
         }
     }
-    if !(toks[attr].pos == "NOUN" || (act && toks[attr].tag == "VBG")) {
+    if toks[attr].pos != "NOUN" {
         return None;
     }
     let target = compound_name(doc, attr);
@@ -207,14 +199,31 @@ fn hyphenated(toks: &[Token], i: usize) -> (usize, usize) {
 /// complement as a second subject, or as the subject of a following clause: "a
 /// government building housing ...") the first noun chunk after the verb whose head
 /// hangs from the verb without a preposition on the way.
+/// Words inside brackets ("(physics)", "(trade name Antabuse)") are asides, never the
+/// complement.
 fn complement(doc: &Doc, root: usize) -> Option<usize> {
-    if let Some(a) = child(doc, root, "attr") {
+    let toks = &doc.tokens;
+    let mut depth = 0usize;
+    let aside: Vec<bool> = toks
+        .iter()
+        .map(|t| match t.text.as_str() {
+            "(" | "[" => {
+                depth += 1;
+                true
+            }
+            ")" | "]" => {
+                depth = depth.saturating_sub(1);
+                true
+            }
+            _ => depth > 0,
+        })
+        .collect();
+    if let Some(a) = children(doc, root, "attr").find(|&a| !aside[a]) {
         return Some(a);
     }
-    let toks = &doc.tokens;
     doc.chunks
         .iter()
-        .filter(|c| c.start > root)
+        .filter(|c| c.start > root && !aside[c.head])
         .map(|c| c.head)
         .find(|&h| {
             let mut at = h;
@@ -346,7 +355,7 @@ mod tests {
             "An entree is the act of entering.",
             "entree",
             AssocType::IsA,
-            "entering",
+            "act",
         );
         has(
             "A lemming is any of several small rodents of northern regions.",

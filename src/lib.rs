@@ -13,6 +13,7 @@ pub mod http;
 pub mod index;
 pub mod latency;
 pub mod learn;
+pub mod nlp;
 pub mod protocol;
 pub mod reason;
 pub mod router;

@@ -12,6 +12,8 @@ pub mod http;
 pub mod index;
 pub mod latency;
 pub mod learn;
+pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod reason;
 pub mod router;

@@ -4,6 +4,7 @@
 //! Retry-After when an actor is restarting), never a hang.
 
 pub mod admin;
+pub mod observe;
 pub mod reason;
 pub mod search;
 
@@ -76,20 +77,24 @@ impl AppState {
         }
     }
 
+    /// The request's id: the one [`observe::observe`] chose and wrote into the header.
     fn request_id(&self, headers: &HeaderMap) -> String {
         headers
-            .get("x-request-id")
+            .get(observe::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .filter(|v| observe::valid_request_id(v))
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                format!(
-                    "{}-{:x}-{}",
-                    self.node,
-                    self.incarnation,
-                    self.requests.fetch_add(1, Ordering::Relaxed)
-                )
-            })
+            .unwrap_or_else(|| self.new_request_id())
+    }
+
+    /// A request id never used before: `{node}-{start_ms:x}-{n}`.
+    fn new_request_id(&self) -> String {
+        format!(
+            "{}-{:x}-{}",
+            self.node,
+            self.incarnation,
+            self.requests.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     fn timeout(&self) -> Duration {
@@ -384,6 +389,7 @@ async fn learn(
         reply,
     })
     .await?;
+    crate::metrics::learned(1);
     Ok(Json(json!({
         "concept_id": learned.concept_ids[0].to_string(),
         "associations": learned.associations,
@@ -437,6 +443,7 @@ async fn learn_batch(
         reply,
     })
     .await?;
+    crate::metrics::learned(learned.concept_ids.len());
     let ids: Vec<String> = learned.concept_ids.iter().map(|i| i.to_string()).collect();
     Ok(Json(
         json!({ "concept_ids": ids, "associations": learned.associations, "request_id": request_id }),
@@ -752,22 +759,13 @@ async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
             Ok(_) | Err(_) => shards.push(json!({"shard": s, "state": "unavailable"})),
         }
     }
-    let coordinator = match ActorRef::<CoordinatorMsg>::where_is(COORDINATOR) {
-        Some(c) => match c.call(CoordinatorMsg::Stats, Some(state.timeout())).await {
-            Ok(CallResult::Success(st)) => json!(st),
-            _ => json!({"state": "unavailable"}),
-        },
-        None => json!({"state": "restarting"}),
+    let coordinator = match coordinator_stats(&state).await {
+        Ok(st) => json!(st),
+        Err(why) => json!({ "state": why }),
     };
-    let queries = match ActorRef::<crate::protocol::QueriesMsg>::where_is(crate::router::QUERIES) {
-        Some(q) => match q
-            .call(crate::protocol::QueriesMsg::Stats, Some(state.timeout()))
-            .await
-        {
-            Ok(CallResult::Success(st)) => json!(st),
-            _ => json!({"state": "unavailable"}),
-        },
-        None => json!({"state": "restarting"}),
+    let queries = match query_stats(&state).await {
+        Ok(st) => json!(st),
+        Err(why) => json!({ "state": why }),
     };
     let embedders = if state.embedders == 0 {
         json!({"state": "off", "replicas": []})
@@ -787,7 +785,38 @@ async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
         "shards": shards,
         "coordinator": coordinator,
         "restarts": admin::restart_table(),
+        "logs": {
+            "written_lines": crate::logging::written_lines(),
+            "dropped_lines": crate::logging::dropped_lines(),
+        },
     })))
+}
+
+/// The coordinator's counters, or why they are not available (`restarting`,
+/// `unavailable`).
+pub(crate) async fn coordinator_stats(
+    state: &AppState,
+) -> Result<crate::protocol::CoordinatorStats, &'static str> {
+    let c = ActorRef::<CoordinatorMsg>::where_is(COORDINATOR).ok_or("restarting")?;
+    match c.call(CoordinatorMsg::Stats, Some(state.timeout())).await {
+        Ok(CallResult::Success(st)) => Ok(st),
+        _ => Err("unavailable"),
+    }
+}
+
+/// The query sessions' counters, or why they are not available.
+pub(crate) async fn query_stats(
+    state: &AppState,
+) -> Result<crate::protocol::QueryStats, &'static str> {
+    let q = ActorRef::<crate::protocol::QueriesMsg>::where_is(crate::router::QUERIES)
+        .ok_or("restarting")?;
+    match q
+        .call(crate::protocol::QueriesMsg::Stats, Some(state.timeout()))
+        .await
+    {
+        Ok(CallResult::Success(st)) => Ok(st),
+        _ => Err("unavailable"),
+    }
 }
 
 async fn health() -> Json<Value> {
@@ -853,13 +882,20 @@ pub fn routes(state: Shared) -> axum::Router {
         .route("/v1/admin/actors", get(admin::actors))
         .route("/v1/admin/actors/{name}/kill", post(admin::kill))
         .route("/health", get(health))
-        .route("/ready", get(ready));
+        .route("/ready", get(ready))
+        .route("/metrics", get(observe::metrics));
     if state.faults_enabled {
         app = app.route("/v1/admin/faults", post(admin::arm_fault));
     }
+    // Installed before the first request, so every request is counted.
+    crate::metrics::handle();
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 

@@ -496,3 +496,89 @@ fn metrics_pass_promtool_and_count_what_happened() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn openapi_document_describes_every_route_as_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn(
+        &dir.path().join("data"),
+        Stderr::File(dir.path().join("stderr.log")),
+        &[("SUTRA_LOG", "warn")],
+        false,
+    );
+    let (s, doc, _) = node.get("/openapi.json");
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let expected = [
+        ("/v1/learn", "post"),
+        ("/v1/learn/batch", "post"),
+        ("/v1/associations", "post"),
+        ("/v1/concepts/{id}", "get"),
+        ("/v1/concepts/{id}", "delete"),
+        ("/v1/sources/{source}", "delete"),
+        ("/v1/requests/{request_id}", "delete"),
+        ("/v1/evidence", "get"),
+        ("/v1/stats", "get"),
+        ("/v1/search", "post"),
+        ("/v1/embed", "post"),
+        ("/v1/reason", "post"),
+        ("/v1/path", "post"),
+        ("/v1/admin/actors", "get"),
+        ("/v1/admin/actors/{name}/kill", "post"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    let listed: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        listed,
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (path, method) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        for status in ["400", "404", "503"] {
+            let schema = &op["responses"][status]["content"]["application/json"]["schema"];
+            assert_eq!(
+                schema["properties"]["error"]["$ref"], "#/components/schemas/ErrorDetail",
+                "{method} {path} {status}: {schema}"
+            );
+        }
+    }
+    // A served response has exactly the documented properties, all required ones.
+    let (s, learned, _) = node.post(
+        "/v1/learn",
+        serde_json::json!({"content": "Owls are birds."}),
+    );
+    assert_eq!(s, 200, "{learned}");
+    let schema = &doc["components"]["schemas"]["LearnOut"];
+    let props: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+    let mut served: Vec<&String> = learned.as_object().unwrap().keys().collect();
+    served.sort();
+    let mut documented = props.clone();
+    documented.sort();
+    assert_eq!(served, documented);
+    for r in schema["required"].as_array().unwrap() {
+        assert!(learned.get(r.as_str().unwrap()).is_some(), "{r} missing");
+    }
+    // So does an error.
+    let (s, err, _) = node.post("/v1/learn", serde_json::json!({"content": "  "}));
+    assert_eq!(s, 400);
+    assert_eq!(err["error"]["code"], "invalid_content");
+    assert!(err["error"]["message"].is_string());
+    // Integers the document allows as JSON Schema does (5.0 is an integer) are accepted.
+    let (s, b, _) = node.post(
+        "/v1/reason",
+        serde_json::json!({"query": "Are owls birds?", "max_depth": 5.0}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let (s, b, _) = node.post(
+        "/v1/reason",
+        serde_json::json!({"query": "Are owls birds?", "max_depth": 5.5}),
+    );
+    assert_eq!(s, 400, "{b}");
+}

@@ -369,6 +369,8 @@ async fn gather(state: &Shared) {
 static SCRAPE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `GET /metrics`: Prometheus text format (0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "operate",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String), super::openapi::Errors))]
 pub async fn metrics(State(state): State<Shared>) -> Response {
     let Some(handle) = crate::metrics::handle() else {
         return ApiError(SutraError::unavailable(

@@ -14,6 +14,8 @@ pub mod index;
 pub mod latency;
 pub mod learn;
 pub mod nlp;
+pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod reason;
 pub mod router;

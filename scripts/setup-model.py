@@ -766,6 +766,19 @@ def main(argv: list[str] | None = None) -> int:
     if warning:
         log(warning)
     print(f"model ready: {model_dir}")
+    return setup_nlp(model_dir)
+
+
+def setup_nlp(model_dir: Path) -> int:
+    """Runs scripts/setup-nlp.py (the English analysis data for src/nlp) into the sibling
+    `nlp` of the model directory, so the README's two commands do all the set-up."""
+    script = Path(__file__).resolve().parent / "setup-nlp.py"
+    env = {**os.environ, "SUTRA_MODEL_DIR": str(model_dir)}
+    proc = subprocess.run([sys.executable, str(script)], env=env)
+    if proc.returncode != 0:
+        print("setup-model: error: the nlp data set-up (scripts/setup-nlp.py) failed; "
+              "see its error above, fix it and re-run", file=sys.stderr)
+        return 1
     return 0
 
 

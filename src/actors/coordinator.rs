@@ -216,7 +216,7 @@ impl Actor for Coordinator {
                     table: state.table.clone(),
                     myself,
                 };
-                state.tasks.spawn(async move {
+                crate::logging::spawn_in_span(&mut state.tasks, async move {
                     let started = Instant::now();
                     let result = run.run().await;
                     let mut t = lock(&run.table);
@@ -229,6 +229,7 @@ impl Actor for Coordinator {
                         Err(_) => t.aborted_total += 1,
                     }
                     drop(t);
+                    tracing::debug!(txid = ?txid, committed = result.is_ok(), "transaction ended");
                     let _ = reply.send(result);
                 });
             }

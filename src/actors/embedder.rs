@@ -753,6 +753,7 @@ impl Actor for Pool {
                         state.batches += 1;
                         state.batched_texts += f.items.len() as u64;
                         state.max_batch_size = state.max_batch_size.max(f.items.len());
+                        crate::metrics::embed_batch(f.items.len());
                         state.truncated += done.truncated as u64;
                         state
                             .batch_latency

@@ -61,7 +61,7 @@ impl Actor for Learner {
                 label,
                 reply,
             } => {
-                state.tasks.spawn(async move {
+                crate::logging::spawn_in_span(&mut state.tasks, async move {
                     let source = Source {
                         request_id: Some(request_id),
                         label,
@@ -71,17 +71,17 @@ impl Actor for Learner {
                 });
             }
             LearnerMsg::Associate(req, reply) => {
-                state.tasks.spawn(async move {
+                crate::logging::spawn_in_span(&mut state.tasks, async move {
                     let _ = reply.send(associate(&router, req).await);
                 });
             }
             LearnerMsg::Delete(id, reply) => {
-                state.tasks.spawn(async move {
+                crate::logging::spawn_in_span(&mut state.tasks, async move {
                     let _ = reply.send(delete(&router, id).await);
                 });
             }
             LearnerMsg::Forget(key, reply) => {
-                state.tasks.spawn(async move {
+                crate::logging::spawn_in_span(&mut state.tasks, async move {
                     let _ = reply.send(forget(&router, key).await);
                 });
             }
@@ -100,6 +100,7 @@ pub async fn learn(
     source: Source,
 ) -> Result<Learned, SutraError> {
     let at_ms = source.at_ms;
+    tracing::debug!(statements = contents.len(), "learning");
     let mut plan = TxnPlan::default();
     let mut ids = Vec::with_capacity(contents.len());
     let mut made = Vec::new();

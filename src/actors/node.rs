@@ -182,6 +182,13 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             }
         })
     };
+    // The English analysis behind extraction (src/nlp) lives beside the embedding model;
+    // loaded once here so no learn pays for it. Without it extraction keeps to its fixed
+    // wordings: said loudly, with the set-up command, rather than refusing to start.
+    let nlp_dir = crate::nlp::dir_beside(&cfg.embedding.model_dir);
+    if let Err(e) = crate::nlp::Nlp::init_shared(&nlp_dir) {
+        tracing::error!("{e}; until then extraction reads only its fixed wordings");
+    }
     let replicas = opts.node.embedder_replicas as usize;
     let embedders = if replicas > 0 {
         // Located here so a missing model stops the start with the set-up command,

@@ -274,6 +274,7 @@ impl Actor for Query {
         progress("reasoning", format!("question: {}", request.question));
         let answer = reason::reason(&view, &config, &request.question);
         let us = started.elapsed().as_micros() as u64;
+        tracing::debug!(us, verdict = ?answer.verdict, "question answered");
         progress("done", format!("verdict {:?} in {us} us", answer.verdict));
         session.counters.completed.fetch_add(1, Ordering::Relaxed);
         session

@@ -68,7 +68,9 @@ impl Actor for Reconciler {
                 // A shard whose disk refused a write checks (bounded by the log's own
                 // probe interval) whether it takes writes again.
                 state.args.core.probe_log();
+                let fold_started = std::time::Instant::now();
                 let folded = state.args.core.fold();
+                crate::metrics::folded(state.args.core.shard(), folded, fold_started.elapsed());
                 state.interval = if folded > 0 {
                     (state.interval / 2).max(state.args.min)
                 } else {

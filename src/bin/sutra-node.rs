@@ -11,6 +11,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use sutra::actors::node::{self, NodeOptions};
 use sutra::config::ClusterConfig;
 
@@ -89,19 +90,22 @@ fn main() -> ExitCode {
             }
         };
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal: log files and collectors get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SUTRA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    match run(args) {
+    if let Err(e) = sutra::logging::init() {
+        // Not eprintln!: it panics when stderr itself is failing.
+        let _ = writeln!(std::io::stderr(), "sutra-node: {e}");
+        return ExitCode::FAILURE;
+    }
+    let outcome = run(args);
+    if let Err(e) = &outcome {
+        tracing::error!("{e}");
+    }
+    // The last lines (the reason for a failure, "stopped cleanly") reach stderr unless it
+    // is stuck; never wait longer than this.
+    sutra::logging::flush(Duration::from_secs(2));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sutra-node: {e}");
+            let _ = writeln!(std::io::stderr(), "sutra-node: {e}");
             ExitCode::FAILURE
         }
     }

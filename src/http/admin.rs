@@ -96,6 +96,8 @@ fn walk(cell: &ActorCell, parent: Option<String>, out: &mut Vec<Value>) {
 }
 
 /// `GET /v1/admin/actors`: the live supervision tree, parents before children.
+#[utoipa::path(get, path = "/v1/admin/actors", tag = "operate",
+    responses((status = 200, description = "The supervision tree, parents first", body = Object), super::openapi::Errors))]
 pub async fn actors() -> ApiResult<Json<Value>> {
     let root = registry::where_is(NODE)
         .ok_or_else(|| SutraError::unavailable("the node supervisor is not running"))?;
@@ -105,7 +107,12 @@ pub async fn actors() -> ApiResult<Json<Value>> {
 }
 
 /// `POST /v1/admin/actors/{name}/kill`: kills an actor; its supervisor restarts it.
-pub async fn kill(Path(name): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+#[utoipa::path(post, path = "/v1/admin/actors/{name}/kill", tag = "operate",
+    params(("name" = String, Path, description = "Actor name (GET /v1/admin/actors lists them)")),
+    responses((status = 202, description = "Killed; its supervisor restarts it", body = super::openapi::KilledOut), super::openapi::Errors))]
+pub async fn kill(
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, Json<super::openapi::KilledOut>)> {
     if name == NODE {
         return Err(SutraError::bad(
             "refused",
@@ -128,7 +135,10 @@ pub async fn kill(Path(name): Path<String>) -> ApiResult<(StatusCode, Json<Value
     } else {
         cell.kill();
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "killed": name }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(super::openapi::KilledOut { killed: name }),
+    ))
 }
 
 /// `POST /v1/admin/faults`: arms a one-shot fault (only with `--enable-fault-injection`).

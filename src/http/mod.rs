@@ -4,6 +4,8 @@
 //! Retry-After when an actor is restarting), never a hang.
 
 pub mod admin;
+pub mod observe;
+pub mod openapi;
 pub mod reason;
 pub mod search;
 
@@ -76,24 +78,93 @@ impl AppState {
         }
     }
 
+    /// The request's id: the one [`observe::observe`] chose and wrote into the header.
     fn request_id(&self, headers: &HeaderMap) -> String {
         headers
-            .get("x-request-id")
+            .get(observe::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .filter(|v| observe::valid_request_id(v))
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                format!(
-                    "{}-{:x}-{}",
-                    self.node,
-                    self.incarnation,
-                    self.requests.fetch_add(1, Ordering::Relaxed)
-                )
-            })
+            .unwrap_or_else(|| self.new_request_id())
+    }
+
+    /// A request id never used before: `{node}-{start_ms:x}-{n}`.
+    fn new_request_id(&self) -> String {
+        format!(
+            "{}-{:x}-{}",
+            self.node,
+            self.incarnation,
+            self.requests.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.limits.request_timeout_ms)
+    }
+}
+
+/// Integers as JSON Schema counts them: `5` and `5.0` alike (a float with no fraction),
+/// and from query strings; anything else is a clear error.
+pub(crate) mod int {
+    use serde::de::{self, Deserializer, Visitor};
+    use std::fmt;
+
+    struct Int;
+
+    fn integral<E: de::Error>(v: f64) -> Result<Option<i128>, E> {
+        if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e30 {
+            Ok(Some(v as i128))
+        } else {
+            Err(E::invalid_value(de::Unexpected::Float(v), &"an integer"))
+        }
+    }
+
+    impl<'de> Visitor<'de> for Int {
+        type Value = Option<i128>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Int)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.into()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.into()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            integral(v)
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            match s.parse::<i128>() {
+                Ok(n) => Ok(Some(n)),
+                Err(_) => match s.parse::<f64>() {
+                    Ok(v) => integral(v),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Str(s), &"an integer")),
+                },
+            }
+        }
+    }
+
+    /// An optional integer of type `T`; out of `T`'s range is an error.
+    pub fn opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i128>,
+    {
+        match d.deserialize_option(Int)? {
+            None => Ok(None),
+            Some(n) => T::try_from(n)
+                .map(Some)
+                .map_err(|_| de::Error::custom(format!("{n} is out of range"))),
+        }
     }
 }
 
@@ -149,7 +220,9 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let body = Json(json!({"error": {"code": code, "message": message}}));
+        let body = Json(openapi::ErrorBody {
+            error: openapi::ErrorDetail { code, message },
+        });
         match retry {
             Some(s) => (status, [(header::RETRY_AFTER, s.to_string())], body).into_response(),
             None => (status, body).into_response(),
@@ -235,21 +308,32 @@ async fn call_learner_within<T: Send + 'static>(
 }
 
 /// `options` of a learn request, as sent.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OptionsIn {
     generate_embedding: Option<bool>,
     extract_associations: Option<bool>,
-    min_association_confidence: Option<f32>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    min_association_confidence: Option<f64>,
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "int::opt")]
     max_associations_per_concept: Option<u32>,
-    strength: Option<f32>,
-    confidence: Option<f32>,
+    #[schema(minimum = 0.000001, maximum = 1000.0)]
+    strength: Option<f64>,
+    #[schema(minimum = 0.000001, maximum = 1.0)]
+    confidence: Option<f64>,
     read_your_writes: Option<bool>,
 }
 
-fn unit_interval(name: &str, v: f32) -> Result<f32, SutraError> {
+/// The smallest confidence or strength a request may give: below it an `f32` no longer
+/// tells the value from 0 (and 0 teaches nothing).
+const MIN_BELIEF: f64 = 0.000001;
+
+/// Numbers arrive as `f64` and are checked before narrowing to `f32`, so the bounds are
+/// exactly those the OpenAPI document states.
+fn unit_interval(name: &str, v: f64) -> Result<f32, SutraError> {
     if v.is_finite() && (0.0..=1.0).contains(&v) {
-        Ok(v)
+        Ok(v as f32)
     } else {
         Err(SutraError::bad(
             "invalid_option",
@@ -278,18 +362,20 @@ fn validate_options(o: Option<OptionsIn>, embeddings: bool) -> Result<LearnOptio
             format!("max_associations_per_concept must be from 1 to 1000 (got {max_assoc})"),
         ));
     }
-    let strength = o.strength.unwrap_or(d.strength);
-    if !(strength.is_finite() && strength > 0.0 && strength <= 1000.0) {
+    let strength = o.strength.unwrap_or(d.strength as f64);
+    if !(strength.is_finite() && (MIN_BELIEF..=1000.0).contains(&strength)) {
         return Err(SutraError::bad(
             "invalid_option",
-            format!("strength must be greater than 0 and at most 1000 (got {strength})"),
+            format!("strength must be from {MIN_BELIEF} to 1000 (got {strength})"),
         ));
     }
-    let confidence = unit_interval("confidence", o.confidence.unwrap_or(d.confidence))?;
-    if confidence == 0.0 {
+    let strength = strength as f32;
+    let asked = o.confidence.unwrap_or(d.confidence as f64);
+    let confidence = unit_interval("confidence", asked)?;
+    if asked < MIN_BELIEF {
         return Err(SutraError::bad(
             "invalid_option",
-            "confidence must be greater than 0: a statement with no belief teaches nothing",
+            format!("confidence must be at least {MIN_BELIEF}: a statement with no belief teaches nothing"),
         ));
     }
     Ok(LearnOptions {
@@ -298,7 +384,7 @@ fn validate_options(o: Option<OptionsIn>, embeddings: bool) -> Result<LearnOptio
         min_association_confidence: unit_interval(
             "min_association_confidence",
             o.min_association_confidence
-                .unwrap_or(d.min_association_confidence),
+                .unwrap_or(d.min_association_confidence as f64),
         )?,
         max_associations_per_concept: max_assoc,
         strength,
@@ -337,10 +423,16 @@ pub(crate) fn validate_content(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LearnIn {
+    /// The statement (at most limits.max_content_bytes bytes).
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     content: String,
+    /// Who or what taught it (a file and line, a document): 1-1024 bytes, no control characters.
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     source: Option<String>,
     options: Option<OptionsIn>,
 }
@@ -366,11 +458,16 @@ fn validate_label(field: &str, label: Option<String>) -> Result<Option<String>, 
     Ok(Some(label))
 }
 
+/// Learns one statement: its concept, the entities it names and the associations read
+/// from it, durably, in one transaction.
+#[utoipa::path(post, path = "/v1/learn", tag = "learn", request_body = LearnIn,
+    params(("x-request-id" = Option<String>, Header, description = "Your request id (1-128 of A-Z a-z 0-9 . _ : -); else one is made")),
+    responses((status = 200, description = "Learned and durable", body = openapi::LearnOut), openapi::Errors))]
 async fn learn(
     State(state): State<Shared>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<openapi::LearnOut>> {
     let req: LearnIn = parse_body(body)?;
     validate_content(&state.limits, "content", &req.content)?;
     let label = validate_label("source", req.source)?;
@@ -384,26 +481,36 @@ async fn learn(
         reply,
     })
     .await?;
-    Ok(Json(json!({
-        "concept_id": learned.concept_ids[0].to_string(),
-        "associations": learned.associations,
-        "request_id": request_id,
-    })))
+    crate::metrics::learned(1);
+    Ok(Json(openapi::LearnOut {
+        concept_id: learned.concept_ids[0].to_string(),
+        associations: learned.associations,
+        request_id,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchIn {
+    /// The statements (1 to limits.max_batch, each at most limits.max_content_bytes bytes).
+    #[schema(schema_with = openapi::statements)]
     contents: Vec<String>,
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     source: Option<String>,
     options: Option<OptionsIn>,
 }
 
+/// Learns several statements in one transaction (embedded in batches).
+#[utoipa::path(post, path = "/v1/learn/batch", tag = "learn", request_body = BatchIn,
+    params(("x-request-id" = Option<String>, Header, description = "Your request id; else one is made")),
+    responses((status = 200, description = "Learned and durable", body = openapi::BatchOut), openapi::Errors))]
 async fn learn_batch(
     State(state): State<Shared>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<openapi::BatchOut>> {
     let req: BatchIn = parse_body(body)?;
     if req.contents.is_empty() {
         return Err(SutraError::bad(
@@ -437,28 +544,44 @@ async fn learn_batch(
         reply,
     })
     .await?;
-    let ids: Vec<String> = learned.concept_ids.iter().map(|i| i.to_string()).collect();
-    Ok(Json(
-        json!({ "concept_ids": ids, "associations": learned.associations, "request_id": request_id }),
-    ))
+    crate::metrics::learned(learned.concept_ids.len());
+    Ok(Json(openapi::BatchOut {
+        concept_ids: learned.concept_ids.iter().map(|i| i.to_string()).collect(),
+        associations: learned.associations,
+        request_id,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssociateIn {
+    /// An entity name (with letters or digits) or a concept id.
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     source: String,
+    /// An entity name (with letters or digits) or a concept id.
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     target: String,
     #[serde(rename = "type")]
+    /// The relation (GET /openapi.json lists the built-in ones).
+    #[schema(schema_with = openapi::assoc_types)]
     kind: String,
-    confidence: Option<f32>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    confidence: Option<f64>,
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     label: Option<String>,
 }
 
+/// Stores one typed association between two entities (names or concept ids).
+#[utoipa::path(post, path = "/v1/associations", tag = "learn", request_body = AssociateIn,
+    params(("x-request-id" = Option<String>, Header, description = "Your request id; else one is made")),
+    responses((status = 200, description = "Stored and durable", body = openapi::AssociateOut), openapi::Errors))]
 async fn associations(
     State(state): State<Shared>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<openapi::AssociateOut>> {
     let req: AssociateIn = parse_body(body)?;
     let kind = crate::actors::learner::client_assoc_type(&req.kind)?;
     for (field, v) in [("source", &req.source), ("target", &req.target)] {
@@ -494,12 +617,12 @@ async fn associations(
         )
     })
     .await?;
-    Ok(Json(json!({
-        "source": learned.concept_ids[0].to_string(),
-        "target": learned.concept_ids[1].to_string(),
-        "associations": learned.associations,
-        "request_id": request_id,
-    })))
+    Ok(Json(openapi::AssociateOut {
+        source: learned.concept_ids[0].to_string(),
+        target: learned.concept_ids[1].to_string(),
+        associations: learned.associations,
+        request_id,
+    }))
 }
 
 fn parse_id(s: &str) -> Result<ConceptId, SutraError> {
@@ -564,11 +687,18 @@ pub fn concept_json(v: &ConceptView) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct GetQuery {
+    /// Fold every durable write first (read-your-writes).
+    #[param(nullable = false)]
     fresh: Option<bool>,
 }
 
+/// A concept with its associations (both directions) and its teachers.
+#[utoipa::path(get, path = "/v1/concepts/{id}", tag = "concepts",
+    params(("id" = String, Path, pattern = r"^[0-9a-fA-F]{16}$", description = "Concept id (16 hex digits)"), GetQuery),
+    responses((status = 200, description = "The concept", body = Object), openapi::Errors))]
 async fn get_concept(
     State(state): State<Shared>,
     Path(id): Path<String>,
@@ -593,31 +723,42 @@ async fn get_concept(
     }
 }
 
+/// Deletes a concept, its associations and vector, and what was derived only from it.
+#[utoipa::path(delete, path = "/v1/concepts/{id}", tag = "concepts",
+    params(("id" = String, Path, pattern = r"^[0-9a-fA-F]{16}$", description = "Concept id (16 hex digits)")),
+    responses((status = 200, description = "Deleted", body = openapi::DeletedOut), openapi::Errors))]
 async fn delete_concept(
     State(state): State<Shared>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<openapi::DeletedOut>> {
     let id = parse_id(&id)?;
     let removed = call_learner(&state, |reply| LearnerMsg::Delete(id, reply)).await?;
-    Ok(Json(
-        json!({ "deleted": id.to_string(), "removed": removed }),
-    ))
+    Ok(Json(openapi::DeletedOut {
+        deleted: id.to_string(),
+        removed,
+    }))
 }
 
 /// `DELETE /v1/sources/{source}`: forgets everything learned only from that label.
+#[utoipa::path(delete, path = "/v1/sources/{source}", tag = "concepts",
+    params(("source" = String, Path, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", description = "A source label given when learning (1-1024 bytes, no control characters)")),
+    responses((status = 200, description = "Forgotten", body = openapi::ForgottenOut), openapi::Errors))]
 async fn forget_source(
     State(state): State<Shared>,
     Path(label): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<openapi::ForgottenOut>> {
     forget(&state, "source", label, SourceKey::Label).await
 }
 
 /// `DELETE /v1/requests/{request_id}`: forgets everything one request taught that
 /// nothing else did (for learns sent without a `source` label).
+#[utoipa::path(delete, path = "/v1/requests/{request_id}", tag = "concepts",
+    params(("request_id" = String, Path, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", description = "A learn's request id")),
+    responses((status = 200, description = "Forgotten", body = openapi::ForgottenOut), openapi::Errors))]
 async fn forget_request(
     State(state): State<Shared>,
     Path(request_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<openapi::ForgottenOut>> {
     forget(&state, "request_id", request_id, SourceKey::Request).await
 }
 
@@ -626,30 +767,42 @@ async fn forget(
     field: &str,
     name: String,
     key: fn(String) -> SourceKey,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<openapi::ForgottenOut>> {
     let name = validate_label(field, Some(name))?.expect("given");
     let k = key(name.clone());
     let removed = call_learner(state, |reply| LearnerMsg::Forget(k, reply)).await?;
-    Ok(Json(
-        json!({ "forgotten": { field: name }, "removed": removed }),
-    ))
+    Ok(Json(openapi::ForgottenOut {
+        forgotten: [(field.to_string(), name)].into(),
+        removed,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EvidenceQuery {
+    #[param(pattern = r"^[0-9a-fA-F]{16}$")]
     source: String,
+    #[param(pattern = r"^[0-9a-fA-F]{16}$")]
     target: String,
     #[serde(rename = "type")]
+    #[param(schema_with = openapi::all_assoc_types, required = true)]
     kind: String,
+    #[param(nullable = false)]
     negated: Option<bool>,
+    #[param(nullable = false)]
+    #[serde(default, deserialize_with = "int::opt")]
     offset: Option<usize>,
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
+    #[serde(default, deserialize_with = "int::opt")]
     limit: Option<usize>,
 }
 
 /// `GET /v1/evidence?source=ID&target=ID&type=T[&negated=true][&offset=N][&limit=N]`:
 /// one association's whole evidence list, strongest first, paged (limit 1-1000,
 /// default 100), each sentence with its text and teacher.
+#[utoipa::path(get, path = "/v1/evidence", tag = "concepts", params(EvidenceQuery),
+    responses((status = 200, description = "A page of the association's evidence", body = Object), openapi::Errors))]
 async fn evidence(
     State(state): State<Shared>,
     query: Result<Query<EvidenceQuery>, axum::extract::rejection::QueryRejection>,
@@ -739,6 +892,9 @@ async fn evidence(
     })))
 }
 
+/// Per-shard, coordinator, query, embedder, restart and log counters.
+#[utoipa::path(get, path = "/v1/stats", tag = "operate",
+    responses((status = 200, description = "Counters", body = Object), openapi::Errors))]
 async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
     let mut shards = Vec::new();
     let (mut concepts, mut assocs) = (0, 0);
@@ -752,22 +908,13 @@ async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
             Ok(_) | Err(_) => shards.push(json!({"shard": s, "state": "unavailable"})),
         }
     }
-    let coordinator = match ActorRef::<CoordinatorMsg>::where_is(COORDINATOR) {
-        Some(c) => match c.call(CoordinatorMsg::Stats, Some(state.timeout())).await {
-            Ok(CallResult::Success(st)) => json!(st),
-            _ => json!({"state": "unavailable"}),
-        },
-        None => json!({"state": "restarting"}),
+    let coordinator = match coordinator_stats(&state).await {
+        Ok(st) => json!(st),
+        Err(why) => json!({ "state": why }),
     };
-    let queries = match ActorRef::<crate::protocol::QueriesMsg>::where_is(crate::router::QUERIES) {
-        Some(q) => match q
-            .call(crate::protocol::QueriesMsg::Stats, Some(state.timeout()))
-            .await
-        {
-            Ok(CallResult::Success(st)) => json!(st),
-            _ => json!({"state": "unavailable"}),
-        },
-        None => json!({"state": "restarting"}),
+    let queries = match query_stats(&state).await {
+        Ok(st) => json!(st),
+        Err(why) => json!({ "state": why }),
     };
     let embedders = if state.embedders == 0 {
         json!({"state": "off", "replicas": []})
@@ -787,26 +934,78 @@ async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
         "shards": shards,
         "coordinator": coordinator,
         "restarts": admin::restart_table(),
+        "logs": {
+            "written_lines": crate::logging::written_lines(),
+            "dropped_lines": crate::logging::dropped_lines(),
+        },
     })))
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The coordinator's counters, or why they are not available (`restarting`,
+/// `unavailable`).
+pub(crate) async fn coordinator_stats(
+    state: &AppState,
+) -> Result<crate::protocol::CoordinatorStats, &'static str> {
+    let c = ActorRef::<CoordinatorMsg>::where_is(COORDINATOR).ok_or("restarting")?;
+    match c.call(CoordinatorMsg::Stats, Some(state.timeout())).await {
+        Ok(CallResult::Success(st)) => Ok(st),
+        _ => Err("unavailable"),
+    }
 }
 
+/// The query sessions' counters, or why they are not available.
+pub(crate) async fn query_stats(
+    state: &AppState,
+) -> Result<crate::protocol::QueryStats, &'static str> {
+    let q = ActorRef::<crate::protocol::QueriesMsg>::where_is(crate::router::QUERIES)
+        .ok_or("restarting")?;
+    match q
+        .call(crate::protocol::QueriesMsg::Stats, Some(state.timeout()))
+        .await
+    {
+        Ok(CallResult::Success(st)) => Ok(st),
+        _ => Err("unavailable"),
+    }
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "operate",
+    responses((status = 200, description = "The process serves", body = openapi::HealthOut), openapi::Errors))]
+async fn health() -> Json<openapi::HealthOut> {
+    Json(openapi::HealthOut {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: 200 once every actor runs (`read_only` while a shard's disk refuses
+/// writes), else 503 naming what is missing.
+#[utoipa::path(get, path = "/ready", tag = "operate",
+    responses((status = 200, description = "Ready", body = openapi::ReadyOut), openapi::Errors))]
 async fn ready(State(state): State<Shared>) -> Response {
     let missing = admin::missing_actors(state.router.shards, state.embedders > 0);
     // A shard whose disk refuses writes still serves reads: ready, but say so.
-    let read_only: Vec<Value> = (0..state.router.shards)
+    let read_only: Vec<openapi::ReadOnlyShard> = (0..state.router.shards)
         .filter_map(|s| {
             let failure = crate::actors::shard::local_core(s)?.read_only()?;
-            Some(json!({"shard": s, "reason": failure.reason, "no_space": failure.no_space}))
+            Some(openapi::ReadOnlyShard {
+                shard: s,
+                reason: failure.reason,
+                no_space: failure.no_space,
+            })
         })
         .collect();
     if missing.is_empty() && !read_only.is_empty() {
-        Json(json!({"status": "read_only", "read_only_shards": read_only})).into_response()
+        Json(openapi::ReadyOut {
+            status: "read_only".into(),
+            read_only_shards: Some(read_only),
+        })
+        .into_response()
     } else if missing.is_empty() {
-        Json(json!({"status": "ready"})).into_response()
+        Json(openapi::ReadyOut {
+            status: "ready".into(),
+            read_only_shards: None,
+        })
+        .into_response()
     } else {
         ApiError(SutraError::unavailable(format!(
             "not ready: waiting for {}",
@@ -826,7 +1025,15 @@ async fn not_found(method: Method, uri: Uri) -> ApiError {
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({"error": {"code": "method_not_allowed", "message": format!("{method} is not allowed on {}; the README lists the API", uri.path())}})),
+        Json(openapi::ErrorBody {
+            error: openapi::ErrorDetail {
+                code: "method_not_allowed".into(),
+                message: format!(
+                    "{method} is not allowed on {}; GET /openapi.json describes the API",
+                    uri.path()
+                ),
+            },
+        }),
     )
         .into_response()
 }
@@ -853,13 +1060,21 @@ pub fn routes(state: Shared) -> axum::Router {
         .route("/v1/admin/actors", get(admin::actors))
         .route("/v1/admin/actors/{name}/kill", post(admin::kill))
         .route("/health", get(health))
-        .route("/ready", get(ready));
+        .route("/ready", get(ready))
+        .route("/metrics", get(observe::metrics))
+        .route("/openapi.json", get(openapi::openapi_json));
     if state.faults_enabled {
         app = app.route("/v1/admin/faults", post(admin::arm_fault));
     }
+    // Installed before the first request, so every request is counted.
+    crate::metrics::handle();
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 
@@ -889,7 +1104,7 @@ mod tests {
         })
         .contains("max_associations"));
         assert!(bad(OptionsIn {
-            min_association_confidence: Some(f32::NAN),
+            min_association_confidence: Some(f64::NAN),
             ..Default::default()
         })
         .contains("min_association"));
@@ -898,6 +1113,29 @@ mod tests {
             ..Default::default()
         })
         .contains("embedding"));
+    }
+
+    #[test]
+    fn integers_are_read_as_json_schema_counts_them() {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "int::opt")]
+            n: Option<u8>,
+        }
+        let n = |j: &str| {
+            serde_json::from_str::<T>(j)
+                .map(|t| t.n)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(n(r#"{}"#), Ok(None));
+        assert_eq!(n(r#"{"n": null}"#), Ok(None));
+        assert_eq!(n(r#"{"n": 5}"#), Ok(Some(5)));
+        assert_eq!(n(r#"{"n": 5.0}"#), Ok(Some(5)));
+        assert!(n(r#"{"n": 5.5}"#).unwrap_err().contains("integer"));
+        assert!(n(r#"{"n": 256}"#).unwrap_err().contains("out of range"));
+        assert!(n(r#"{"n": -1}"#).unwrap_err().contains("out of range"));
+        assert!(n(r#"{"n": "5"}"#).is_ok(), "query strings give text");
+        assert!(n(r#"{"n": 1e300}"#).is_err());
     }
 
     #[test]

@@ -19,11 +19,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReasonIn {
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     query: String,
+    #[schema(minimum = 1, maximum = 20)]
+    #[serde(default, deserialize_with = "super::int::opt")]
     num_paths: Option<u64>,
+    #[schema(minimum = 1, maximum = 256)]
+    #[serde(default, deserialize_with = "super::int::opt")]
     max_depth: Option<u64>,
 }
 
@@ -60,6 +65,8 @@ async fn ask(state: &Shared, request: ReasonRequest) -> Result<Answer, SutraErro
 }
 
 /// `POST /v1/reason {"query", "num_paths"?, "max_depth"?}`.
+#[utoipa::path(post, path = "/v1/reason", tag = "ask", request_body = ReasonIn,
+    responses((status = 200, description = "The answer with its paths, sources, proof and alternatives (or, with Accept: text/event-stream, progress events ending with it)", content((Object = "application/json"), (String = "text/event-stream"))), super::openapi::Errors))]
 pub async fn reason(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -157,17 +164,25 @@ where
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PathIn {
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     from: String,
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     to: String,
+    #[schema(minimum = 1, maximum = 256)]
+    #[serde(default, deserialize_with = "super::int::opt")]
     max_depth: Option<u64>,
+    #[schema(minimum = 1, maximum = 20)]
+    #[serde(default, deserialize_with = "super::int::opt")]
     num_paths: Option<u64>,
 }
 
 /// `POST /v1/path {"from", "to", "max_depth"?, "num_paths"?}`: paths between two
 /// concepts (names or ids) over any associations.
+#[utoipa::path(post, path = "/v1/path", tag = "ask", request_body = PathIn,
+    responses((status = 200, description = "Paths between the two concepts", body = Object), super::openapi::Errors))]
 pub async fn path(
     State(state): State<Shared>,
     body: Result<Bytes, BytesRejection>,

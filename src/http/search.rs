@@ -11,18 +11,21 @@ use axum::extract::State;
 use axum::Json;
 use futures::future::join_all;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 /// Largest `k` a search may ask for.
 pub const MAX_K: u64 = 1000;
 /// `k` when the request does not say.
 pub const DEFAULT_K: u64 = 10;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchIn {
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     query: String,
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::int::opt")]
     k: Option<i64>,
+    #[schema(schema_with = super::openapi::search_kinds)]
     kind: Option<String>,
 }
 
@@ -55,10 +58,12 @@ fn validate(
 
 /// `POST /v1/search {"query", "k"?, "kind"?}` -> `{"results": [{"concept_id", "content",
 /// "kind", "similarity"}]}`, most similar first.
+#[utoipa::path(post, path = "/v1/search", tag = "ask", request_body = SearchIn,
+    responses((status = 200, description = "Nearest concepts, best first", body = super::openapi::SearchOut), super::openapi::Errors))]
 pub async fn search(
     State(state): State<Shared>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<super::openapi::SearchOut>> {
     let req: SearchIn = parse_body(body)?;
     let (query, k, kind) = validate(req, &state.limits)?;
     if state.embedders == 0 {
@@ -96,32 +101,33 @@ pub async fn search(
     }
     hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
     hits.truncate(k);
-    let results: Vec<Value> = hits
+    let results = hits
         .into_iter()
-        .map(|h| {
-            json!({
-                "concept_id": h.concept_id.to_string(),
-                "content": h.content,
-                "kind": h.kind,
-                "similarity": h.similarity,
-            })
+        .map(|h| super::openapi::SearchResult {
+            concept_id: h.concept_id.to_string(),
+            content: h.content,
+            kind: h.kind.into(),
+            similarity: h.similarity,
         })
         .collect();
-    Ok(Json(json!({ "results": results })))
+    Ok(Json(super::openapi::SearchOut { results }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EmbedIn {
+    #[schema(schema_with = super::openapi::statements)]
     texts: Vec<String>,
 }
 
 /// `POST /v1/embed {"texts": [str]}` -> `{"dim", "vectors": [[f32]]}`: the model's unit
 /// vectors through the same pool, batching and cache as learning and search.
+#[utoipa::path(post, path = "/v1/embed", tag = "ask", request_body = EmbedIn,
+    responses((status = 200, description = "One vector per text", body = super::openapi::EmbedOut), super::openapi::Errors))]
 pub async fn embed(
     State(state): State<Shared>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<super::openapi::EmbedOut>> {
     let req: EmbedIn = parse_body(body)?;
     if req.texts.is_empty() || req.texts.len() > state.limits.max_batch {
         return Err(SutraError::bad(
@@ -145,10 +151,10 @@ pub async fn embed(
         .into());
     }
     let vectors = crate::actors::embedder::embed(req.texts, state.timeout()).await?;
-    let vectors: Vec<&[f32]> = vectors.iter().map(|v| &v[..]).collect();
-    Ok(Json(
-        json!({ "dim": crate::index::DIM, "vectors": vectors }),
-    ))
+    Ok(Json(super::openapi::EmbedOut {
+        dim: crate::index::DIM,
+        vectors: vectors.iter().map(|v| v.to_vec()).collect(),
+    }))
 }
 
 #[cfg(test)]

@@ -101,12 +101,41 @@ pub fn extract(sentence: &str) -> Extraction {
     let associations = if question {
         Vec::new()
     } else {
-        read(sentence).unwrap_or_default()
+        match read(sentence) {
+            Some(found) => refine(sentence, found),
+            // What the wordings leave unread, a plain definition may still say
+            // ("A paresis is a slight or partial paralysis.").
+            None => super::parsed::definition(sentence).unwrap_or_default(),
+        }
     };
     Extraction {
         semantic_type: classify(sentence, &lows, question, &associations),
         associations,
     }
+}
+
+/// Where the wordings read "X is a/an/the NP" by cutting at a preposition or relative
+/// word, a phrase whose head noun is followed by a participle ("the tobacco used to form
+/// ...", "a government building housing ...") keeps words that are not its name: the
+/// parse's head noun replaces it when it is what the phrase starts with ("tobacco used"
+/// -> "tobacco"). Only then: elsewhere the wordings' reading stands (the small model
+/// can misparse invented names, where the wordings are exact).
+fn refine(sentence: &str, mut found: Vec<Extracted>) -> Vec<Extracted> {
+    let runs_on = |e: &Extracted| e.kind == AssocType::IsA && !e.negated && e.target.contains(' ');
+    if !found.iter().any(runs_on) {
+        return found;
+    }
+    let Some(parsed) = super::parsed::head_before_participle(sentence) else {
+        return found;
+    };
+    for e in found.iter_mut().filter(|e| runs_on(e)) {
+        if entity_key(&parsed.source) == entity_key(&e.source)
+            && e.target.starts_with(&format!("{} ", parsed.target))
+        {
+            e.target = parsed.target.clone();
+        }
+    }
+    found
 }
 
 /// One word of the statement.
@@ -1296,6 +1325,44 @@ mod tests {
 
     fn lines(table: &str) -> impl Iterator<Item = &str> {
         table.lines().map(str::trim).filter(|l| !l.is_empty())
+    }
+
+    /// Definitions the wordings misread or left unread, read through the parse
+    /// (`super::super::parsed`): the head noun, not what follows it.
+    #[test]
+    fn definitions_through_the_parse() {
+        use AssocType::{HasProperty as P, IsA, LocatedIn as L};
+        for (sentence, want) in [
+            (
+                "A filler is the tobacco used to form the core of a cigar.",
+                vec![("filler", IsA, "tobacco")],
+            ),
+            (
+                "A chancellery is a government building housing the office of a chancellor.",
+                vec![("chancellery", IsA, "government building")],
+            ),
+            (
+                "A paresis is a slight or partial paralysis.",
+                vec![
+                    ("paresis", IsA, "paralysis"),
+                    ("paresis", P, "slight"),
+                    ("paresis", P, "partial"),
+                ],
+            ),
+            (
+                "Cornell University is a university in Ithaca, New York.",
+                vec![
+                    ("Cornell University", IsA, "university"),
+                    ("Cornell University", L, "Ithaca, New York"),
+                ],
+            ),
+        ] {
+            let want: Vec<(String, AssocType, String, bool)> = want
+                .into_iter()
+                .map(|(a, k, b)| (a.to_string(), k, b.to_string(), false))
+                .collect();
+            assert_eq!(edges(sentence), want, "{sentence}");
+        }
     }
 
     #[test]

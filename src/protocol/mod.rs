@@ -363,7 +363,7 @@ impl Default for LearnOptions {
 }
 
 /// One association as reported to clients.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssociationOut {
     /// Relation.
     #[serde(rename = "type")]
@@ -403,7 +403,7 @@ pub struct AssociateRequest {
 }
 
 /// What a deletion or a forget removed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Removed {
     /// Sentence concepts deleted.
     pub sentences: u64,

@@ -1,0 +1,222 @@
+//! spaCy's `tok2vec` (HashEmbedCNN) and the tagger's softmax layer, in plain Rust.
+//!
+//! Per token: six features (NORM, PREFIX, SUFFIX, SHAPE ids, whether a space follows,
+//! whether the token is whitespace) each pick four rows of a hash-embedding table (by
+//! thinc's MurmurHash3 of the id with the table's seed); the six sums are concatenated
+//! (576) -> maxout (96 x 3 pieces) -> layer norm. Then four residual layers of a window
+//! CNN: [previous, this, next] (288) -> maxout -> layer norm, added to the input. The
+//! document is padded with 4 zero rows on each side before the CNN and those rows go
+//! through every layer (thinc's `with_array(pad=4)`; the research note's third trap).
+//!
+//! Arithmetic: every output is `bias + sum_i x[i] * w[i][o]` accumulated in f32 in the
+//! order i = 0, 1, ... Rust never fuses or reorders float operations, so the results are
+//! the same bits on every x86-64 CPU whatever its vector width (each SIMD lane runs the
+//! same scalar sequence). Argmax takes the first of equal scores.
+
+use super::hash::murmur3_u64;
+
+/// A maxout layer: `pieces` affine maps of `n_in` inputs to `n_out` outputs, and the
+/// maximum over the pieces. `w` is stored input-major ([n_in][n_out * pieces]) so the
+/// inner loop runs over contiguous outputs.
+pub struct Maxout {
+    pub n_in: usize,
+    pub n_out: usize,
+    pub pieces: usize,
+    /// [n_in][n_out * pieces], output index o * pieces + p.
+    pub w: Vec<f32>,
+    /// [n_out * pieces].
+    pub b: Vec<f32>,
+}
+
+impl Maxout {
+    /// From thinc's W of shape (n_out, pieces, n_in) and b of shape (n_out, pieces).
+    pub fn from_thinc(w: &[f32], b: &[f32], n_out: usize, pieces: usize, n_in: usize) -> Maxout {
+        Maxout {
+            n_in,
+            n_out,
+            pieces,
+            w: transpose(w, n_out * pieces, n_in),
+            b: b.to_vec(),
+        }
+    }
+
+    /// Applies the layer to the rows of `x` ([rows][n_in]), giving [rows][n_out].
+    pub fn forward(&self, x: &[f32], rows: usize, out: &mut Vec<f32>) {
+        let width = self.n_out * self.pieces;
+        let mut acc = vec![0f32; rows * width];
+        affine(x, rows, self.n_in, &self.w, &self.b, width, &mut acc);
+        out.clear();
+        out.reserve(rows * self.n_out);
+        for r in 0..rows {
+            for o in 0..self.n_out {
+                let piece = &acc[r * width + o * self.pieces..r * width + (o + 1) * self.pieces];
+                out.push(piece.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+            }
+        }
+    }
+}
+
+/// `y[r] = b + x[r] . w` for every row, with `w` input-major ([n_in][width]). Four rows
+/// at a time share each loaded row of `w` (the weights are the memory traffic).
+pub fn affine(
+    x: &[f32],
+    rows: usize,
+    n_in: usize,
+    w: &[f32],
+    b: &[f32],
+    width: usize,
+    y: &mut [f32],
+) {
+    for r in 0..rows {
+        y[r * width..(r + 1) * width].copy_from_slice(b);
+    }
+    let mut r = 0;
+    while r + 4 <= rows {
+        let (y0, rest) = y[r * width..(r + 4) * width].split_at_mut(width);
+        let (y1, rest) = rest.split_at_mut(width);
+        let (y2, y3) = rest.split_at_mut(width);
+        for i in 0..n_in {
+            let wi = &w[i * width..(i + 1) * width];
+            let (a0, a1, a2, a3) = (
+                x[r * n_in + i],
+                x[(r + 1) * n_in + i],
+                x[(r + 2) * n_in + i],
+                x[(r + 3) * n_in + i],
+            );
+            for o in 0..width {
+                let wv = wi[o];
+                y0[o] += a0 * wv;
+                y1[o] += a1 * wv;
+                y2[o] += a2 * wv;
+                y3[o] += a3 * wv;
+            }
+        }
+        r += 4;
+    }
+    while r < rows {
+        let yr = &mut y[r * width..(r + 1) * width];
+        for i in 0..n_in {
+            let a = x[r * n_in + i];
+            let wi = &w[i * width..(i + 1) * width];
+            for o in 0..width {
+                yr[o] += a * wi[o];
+            }
+        }
+        r += 1;
+    }
+}
+
+/// [rows][cols] -> [cols][rows].
+pub fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
+/// thinc's LayerNorm: (x - mean) / sqrt(var + 1e-8) * g + b, per row (population variance).
+pub struct LayerNorm {
+    pub g: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+impl LayerNorm {
+    pub fn apply(&self, x: &mut [f32]) {
+        let n = self.g.len();
+        for row in x.chunks_exact_mut(n) {
+            let mean = row.iter().sum::<f32>() / n as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32 + 1e-8;
+            let inv = 1.0 / var.sqrt();
+            for (i, v) in row.iter_mut().enumerate() {
+                *v = (*v - mean) * inv * self.g[i] + self.b[i];
+            }
+        }
+    }
+}
+
+/// One hash-embedding table.
+pub struct HashEmbed {
+    pub rows: usize,
+    pub width: usize,
+    pub seed: u32,
+    pub e: Vec<f32>,
+}
+
+/// The whole tok2vec network.
+pub struct Tok2Vec {
+    pub embeds: Vec<HashEmbed>,
+    pub reduce: Maxout,
+    pub reduce_norm: LayerNorm,
+    pub cnn: Vec<(Maxout, LayerNorm)>,
+    pub width: usize,
+}
+
+/// Padding rows on each side of a document (thinc's receptive field: 4 layers x 1).
+const PAD: usize = 4;
+
+impl Tok2Vec {
+    /// Token vectors ([tokens][width]) for the feature rows (six u64 ids per token).
+    pub fn forward(&self, features: &[[u64; 6]]) -> Vec<f32> {
+        let n = features.len();
+        let in_width: usize = self.embeds.iter().map(|e| e.width).sum();
+        let mut x = vec![0f32; n * in_width];
+        for (t, row) in features.iter().enumerate() {
+            let mut off = t * in_width;
+            for (col, table) in self.embeds.iter().enumerate() {
+                let keys = murmur3_u64(row[col], table.seed);
+                let dst = &mut x[off..off + table.width];
+                for k in keys {
+                    let r = k as usize % table.rows;
+                    let src = &table.e[r * table.width..(r + 1) * table.width];
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d += s;
+                    }
+                }
+                off += table.width;
+            }
+        }
+        let mut h = Vec::new();
+        self.reduce.forward(&x, n, &mut h);
+        self.reduce_norm.apply(&mut h);
+        // Pad with zero rows that then pass through every layer, as thinc does.
+        let w = self.width;
+        let rows = n + 2 * PAD;
+        let mut cur = vec![0f32; rows * w];
+        cur[PAD * w..(PAD + n) * w].copy_from_slice(&h);
+        let mut window = vec![0f32; rows * 3 * w];
+        let mut out = Vec::new();
+        for (layer, norm) in &self.cnn {
+            window.iter_mut().for_each(|v| *v = 0.0);
+            for r in 0..rows {
+                let dst = &mut window[r * 3 * w..(r + 1) * 3 * w];
+                if r > 0 {
+                    dst[..w].copy_from_slice(&cur[(r - 1) * w..r * w]);
+                }
+                dst[w..2 * w].copy_from_slice(&cur[r * w..(r + 1) * w]);
+                if r + 1 < rows {
+                    dst[2 * w..].copy_from_slice(&cur[(r + 1) * w..(r + 2) * w]);
+                }
+            }
+            layer.forward(&window, rows, &mut out);
+            norm.apply(&mut out);
+            for (c, o) in cur.iter_mut().zip(&out) {
+                *c += o;
+            }
+        }
+        cur[PAD * w..(PAD + n) * w].to_vec()
+    }
+}
+
+/// The index of the largest value; the first one on a tie (as NumPy's argmax).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -104,8 +104,12 @@ pub fn extract(sentence: &str) -> Extraction {
         match read(sentence) {
             Some(found) => refine(sentence, found),
             // What the wordings leave unread, a plain definition may still say
-            // ("A paresis is a slight or partial paralysis.").
-            None => super::parsed::definition(sentence).unwrap_or_default(),
+            // ("A paresis is a slight or partial paralysis."). Only a sentence with a
+            // copula can be one: the others skip the analysis (about a millisecond).
+            None if lows.iter().any(|w| among(w, "is are was were")) => {
+                super::parsed::definition(sentence).unwrap_or_default()
+            }
+            None => Vec::new(),
         }
     };
     Extraction {
@@ -1348,6 +1352,11 @@ mod tests {
                     ("paresis", P, "slight"),
                     ("paresis", P, "partial"),
                 ],
+            ),
+            // An invented head the tagger guesses is a participle is not cut.
+            (
+                "Every pale gegeirk is an amber vuraelt.",
+                vec![("pale gegeirk", IsA, "amber vuraelt")],
             ),
             (
                 "Cornell University is a university in Ithaca, New York.",

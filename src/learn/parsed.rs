@@ -51,9 +51,10 @@ pub fn head_before_participle(sentence: &str) -> Option<Extracted> {
     let doc = nlp.analyze(sentence);
     let (found, attr) = read(&doc)?;
     let next = doc.tokens.get(attr + 1)?;
-    matches!(next.tag, "VBN" | "VBG")
-        .then(|| found.into_iter().next())
-        .flatten()
+    // The tag must be backed by the lexicon: on an invented name ("an amber vuraelt")
+    // the tagger's VBN is a guess, and the reading it would cut is right.
+    let participle = matches!(next.tag, "VBN" | "VBG") && nlp.is_verb_form(&next.text);
+    participle.then(|| found.into_iter().next()).flatten()
 }
 
 fn children<'a>(doc: &'a Doc, head: usize, dep: &'a str) -> impl Iterator<Item = usize> + 'a {

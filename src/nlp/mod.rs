@@ -226,6 +226,12 @@ impl Nlp {
         &self.tokenizer
     }
 
+    /// Whether the lexicon knows `word` as a verb form ("used", "housing"): a tag alone
+    /// can be a guess on an unknown word.
+    pub fn is_verb_form(&self, word: &str) -> bool {
+        self.lemmas.is_verb_form(word)
+    }
+
     /// The lemma of a word with a given tag.
     pub fn lemma(&self, word: &str, tag: &str) -> String {
         self.lemmas.lemma(word, tag)

@@ -408,6 +408,11 @@ impl Lemmas {
         Ok(Lemmas { table })
     }
 
+    /// Whether the lexicon lists `word` (any case) as a form of a verb.
+    pub fn is_verb_form(&self, word: &str) -> bool {
+        self.table.contains_key(&(word.to_lowercase(), "VERB"))
+    }
+
     /// The lemma of `word` tagged `tag`: the table's entry for its part of speech (as
     /// written, then in lower case); for an unknown plural noun the singular from
     /// [`crate::learn::normalize::singular`] (the `pluralizer` crate plus exceptions);

@@ -56,9 +56,67 @@ impl Maxout {
     }
 }
 
-/// `y[r] = b + x[r] . w` for every row, with `w` input-major ([n_in][width]). Four rows
-/// at a time share each loaded row of `w` (the weights are the memory traffic).
+/// `y[r] = b + x[r] . w` for every row, with `w` input-major ([n_in][width]).
+///
+/// The same scalar sequence runs in every SIMD lane whatever the vector width (each
+/// output accumulates its products in input order, one IEEE multiply then one add; Rust
+/// never fuses them into an FMA), so compiling the loop for AVX2 or AVX-512 where the CPU
+/// has them changes the speed, never a bit of the result (`simd_paths_agree_bit_for_bit`).
 pub fn affine(
+    x: &[f32],
+    rows: usize,
+    n_in: usize,
+    w: &[f32],
+    b: &[f32],
+    width: usize,
+    y: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { affine_avx512(x, rows, n_in, w, b, width, y) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { affine_avx2(x, rows, n_in, w, b, width, y) };
+        }
+    }
+    affine_plain(x, rows, n_in, w, b, width, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn affine_avx2(
+    x: &[f32],
+    rows: usize,
+    n_in: usize,
+    w: &[f32],
+    b: &[f32],
+    width: usize,
+    y: &mut [f32],
+) {
+    affine_plain(x, rows, n_in, w, b, width, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn affine_avx512(
+    x: &[f32],
+    rows: usize,
+    n_in: usize,
+    w: &[f32],
+    b: &[f32],
+    width: usize,
+    y: &mut [f32],
+) {
+    affine_plain(x, rows, n_in, w, b, width, y)
+}
+
+/// The kernel: four rows at a time share each loaded row of `w` (the weights are the
+/// memory traffic). Inlined into each target-feature wrapper so each gets its own code.
+#[inline(always)]
+fn affine_plain(
     x: &[f32],
     rows: usize,
     n_in: usize,
@@ -83,12 +141,17 @@ pub fn affine(
                 x[(r + 2) * n_in + i],
                 x[(r + 3) * n_in + i],
             );
-            for o in 0..width {
-                let wv = wi[o];
-                y0[o] += a0 * wv;
-                y1[o] += a1 * wv;
-                y2[o] += a2 * wv;
-                y3[o] += a3 * wv;
+            // Zipped iterators: no bounds checks, so the loop vectorizes.
+            let outs = y0
+                .iter_mut()
+                .zip(y1.iter_mut())
+                .zip(y2.iter_mut())
+                .zip(y3.iter_mut());
+            for ((((o0, o1), o2), o3), &wv) in outs.zip(wi) {
+                *o0 += a0 * wv;
+                *o1 += a1 * wv;
+                *o2 += a2 * wv;
+                *o3 += a3 * wv;
             }
         }
         r += 4;
@@ -98,8 +161,8 @@ pub fn affine(
         for i in 0..n_in {
             let a = x[r * n_in + i];
             let wi = &w[i * width..(i + 1) * width];
-            for o in 0..width {
-                yr[o] += a * wi[o];
+            for (o, &wv) in yr.iter_mut().zip(wi) {
+                *o += a * wv;
             }
         }
         r += 1;
@@ -219,4 +282,46 @@ pub fn argmax(v: &[f32]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kernel this CPU can run gives the same bits as the plain one.
+    #[test]
+    fn simd_paths_agree_bit_for_bit() {
+        let (rows, n_in, width) = (7, 37, 45);
+        // Deterministic values of mixed sign and magnitude.
+        let val = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) * 0.013 * (1.0 + (i % 7) as f32);
+        let x: Vec<f32> = (0..rows * n_in).map(val).collect();
+        let w: Vec<f32> = (0..n_in * width).map(|i| val(i + 17) * 0.1).collect();
+        let b: Vec<f32> = (0..width).map(|i| val(i + 3)).collect();
+        let mut plain = vec![0f32; rows * width];
+        affine_plain(&x, rows, n_in, &w, &b, width, &mut plain);
+        let same = |got: &[f32]| {
+            plain
+                .iter()
+                .zip(got)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        };
+        let mut got = vec![0f32; rows * width];
+        affine(&x, rows, n_in, &w, &b, width, &mut got);
+        assert!(same(&got));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                got.fill(0.0);
+                // SAFETY: checked just above.
+                unsafe { affine_avx2(&x, rows, n_in, &w, &b, width, &mut got) };
+                assert!(same(&got));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                got.fill(0.0);
+                // SAFETY: checked just above.
+                unsafe { affine_avx512(&x, rows, n_in, &w, &b, width, &mut got) };
+                assert!(same(&got));
+            }
+        }
+    }
 }

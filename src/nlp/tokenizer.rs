@@ -11,6 +11,7 @@
 use super::NlpError;
 use fancy_regex::Regex;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// One token: its text, whether a space follows it, and the norm a special case set.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,7 +35,14 @@ pub struct Tokenizer {
     /// that splitting makes, by first token: found again after splitting (spaCy's
     /// `_special_matcher`).
     affixed: HashMap<String, Vec<(String, Vec<String>)>>,
+    /// Tokens of space-delimited chunks seen before, as spaCy's tokenizer caches them:
+    /// the affix patterns are long alternations that `fancy_regex` runs by backtracking,
+    /// and words repeat. Bounded: emptied when it reaches [`CACHE_ENTRIES`].
+    cache: Mutex<HashMap<String, Vec<RawToken>>>,
 }
+
+/// Most chunks the tokenizer cache holds (about 100 bytes each).
+const CACHE_ENTRIES: usize = 100_000;
 
 #[derive(serde::Deserialize)]
 struct Rules {
@@ -72,6 +80,7 @@ impl Tokenizer {
                 .transpose()?,
             specials: rules.special_cases,
             affixed: HashMap::new(),
+            cache: Mutex::new(HashMap::new()),
         };
         // As spaCy's `_add_special_case` (faster_heuristics): a special case that has a
         // prefix, suffix, infix or space is also matched on the split tokens.
@@ -221,12 +230,29 @@ impl Tokenizer {
         if specials && self.push_special(span, out) {
             return;
         }
+        if specials {
+            // A poisoned lock only means another thread panicked mid-insert of a
+            // finished entry: the map is still sound.
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(tokens) = cache.get(span) {
+                out.extend(tokens.iter().cloned());
+                return;
+            }
+        }
+        let from = out.len();
         let mut prefixes = Vec::new();
         let mut suffixes = Vec::new();
         let middle = self.split_affixes(span, specials, &mut prefixes, &mut suffixes);
         out.extend(prefixes.into_iter().map(plain));
         self.attach_middle(middle, specials, out);
         out.extend(suffixes.into_iter().rev().map(plain));
+        if specials {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(span.to_string(), out[from..].to_vec());
+        }
     }
 
     /// `Tokenizer._split_affixes`: peels prefixes and suffixes off `s`, returning the

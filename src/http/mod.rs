@@ -103,13 +103,16 @@ impl AppState {
     }
 }
 
-/// Integers as JSON Schema counts them: `5` and `5.0` alike (a float with no fraction),
-/// and from query strings; anything else is a clear error.
+/// Integers as JSON Schema counts them: `5` and `5.0` alike (a float with no fraction);
+/// text only in query strings; anything else is a clear error.
 pub(crate) mod int {
     use serde::de::{self, Deserializer, Visitor};
     use std::fmt;
 
-    struct Int;
+    /// Whether text is read as a number (query strings hold only text).
+    struct Int {
+        text: bool,
+    }
 
     fn integral<E: de::Error>(v: f64) -> Result<Option<i128>, E> {
         if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e30 {
@@ -131,7 +134,7 @@ pub(crate) mod int {
             Ok(None)
         }
         fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(Int)
+            d.deserialize_any(self)
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
             Ok(Some(v.into()))
@@ -143,6 +146,9 @@ pub(crate) mod int {
             integral(v)
         }
         fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            if !self.text {
+                return Err(E::invalid_type(de::Unexpected::Str(s), &self));
+            }
             match s.parse::<i128>() {
                 Ok(n) => Ok(Some(n)),
                 Err(_) => match s.parse::<f64>() {
@@ -153,13 +159,30 @@ pub(crate) mod int {
         }
     }
 
-    /// An optional integer of type `T`; out of `T`'s range is an error.
+    /// An optional integer of type `T` in a JSON body; out of `T`'s range is an error.
     pub fn opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
     where
         D: Deserializer<'de>,
         T: TryFrom<i128>,
     {
-        match d.deserialize_option(Int)? {
+        read(d, Int { text: false })
+    }
+
+    /// The same in a query string, where every value is text.
+    pub fn query_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i128>,
+    {
+        read(d, Int { text: true })
+    }
+
+    fn read<'de, D, T>(d: D, int: Int) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i128>,
+    {
+        match d.deserialize_option(int)? {
             None => Ok(None),
             Some(n) => T::try_from(n)
                 .map(Some)
@@ -791,10 +814,10 @@ struct EvidenceQuery {
     #[param(nullable = false)]
     negated: Option<bool>,
     #[param(nullable = false)]
-    #[serde(default, deserialize_with = "int::opt")]
+    #[serde(default, deserialize_with = "int::query_opt")]
     offset: Option<usize>,
     #[param(minimum = 1, maximum = 1000, nullable = false)]
-    #[serde(default, deserialize_with = "int::opt")]
+    #[serde(default, deserialize_with = "int::query_opt")]
     limit: Option<usize>,
 }
 
@@ -1134,7 +1157,7 @@ mod tests {
         assert!(n(r#"{"n": 5.5}"#).unwrap_err().contains("integer"));
         assert!(n(r#"{"n": 256}"#).unwrap_err().contains("out of range"));
         assert!(n(r#"{"n": -1}"#).unwrap_err().contains("out of range"));
-        assert!(n(r#"{"n": "5"}"#).is_ok(), "query strings give text");
+        assert!(n(r#"{"n": "5"}"#).unwrap_err().contains("invalid type"));
         assert!(n(r#"{"n": 1e300}"#).is_err());
     }
 

@@ -146,6 +146,13 @@ pub struct LimitsConfig {
     /// Learns are bounded step by step instead: each embedding chunk and each shard or
     /// transaction call gets this long, and the learn answers with its real outcome.
     pub request_timeout_ms: u64,
+    /// Most `/v1/` data requests in flight; one more is refused at once with 503 +
+    /// Retry-After (at least 1). Default 512.
+    pub max_in_flight: usize,
+    /// Most statements being learned at once, a batch counting its size; a learn beyond
+    /// it is refused at once with 503 + Retry-After (at least 1; a batch larger than
+    /// this runs alone). Default 1000 per CPU core, at least 2000.
+    pub max_statements_in_flight: usize,
 }
 
 impl Default for LimitsConfig {
@@ -155,6 +162,11 @@ impl Default for LimitsConfig {
             max_content_bytes: 16384,
             max_batch: 10_000,
             request_timeout_ms: 10_000,
+            max_in_flight: 512,
+            max_statements_in_flight: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .saturating_mul(1000)
+                .max(2000),
         }
     }
 }
@@ -536,6 +548,14 @@ impl ClusterConfig {
         ensure!(
             l.request_timeout_ms > 0,
             "limits.request_timeout_ms must be at least 1 (got 0)"
+        );
+        ensure!(
+            l.max_in_flight > 0,
+            "limits.max_in_flight must be at least 1 (got 0)"
+        );
+        ensure!(
+            l.max_statements_in_flight > 0,
+            "limits.max_statements_in_flight must be at least 1 (got 0)"
         );
         let r = &self.reasoning;
         ensure!(

@@ -77,6 +77,10 @@ fn describe() {
         "Time from request to response headers, by method, matched route and status."
     );
     describe_counter!(
+        "sutra_admission_refused_total",
+        "Requests refused at once with 503 because the node was full, by the bound that was reached (requests, statements)."
+    );
+    describe_counter!(
         "sutra_learned_statements_total",
         "Statements acknowledged by POST /v1/learn and /v1/learn/batch."
     );
@@ -104,6 +108,11 @@ pub fn http_request(method: &'static str, route: String, status: u16, took: Dura
     ];
     metrics::counter!("sutra_http_requests_total", &labels).increment(1);
     metrics::histogram!("sutra_http_request_duration_seconds", &labels).record(took.as_secs_f64());
+}
+
+/// Counts a request refused by admission control because `bound` was reached.
+pub fn refused(bound: &'static str) {
+    metrics::counter!("sutra_admission_refused_total", "bound" => bound).increment(1);
 }
 
 /// Counts acknowledged learned statements.

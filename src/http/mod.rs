@@ -4,6 +4,7 @@
 //! Retry-After when an actor is restarting), never a hang.
 
 pub mod admin;
+pub mod admission;
 pub mod observe;
 pub mod openapi;
 pub mod reason;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub reasoning: crate::reason::ReasonConfig,
     /// Embedder replicas on this node (0: no embeddings, no search).
     pub embedders: usize,
+    /// Ingress bounds: a full node refuses at once with 503 + Retry-After.
+    pub admission: admission::Admission,
     requests: AtomicU64,
     /// Start time in ms, part of generated request ids so they never repeat across
     /// restarts (a request id names what to forget).
@@ -66,6 +69,10 @@ impl AppState {
         embedders: usize,
     ) -> Self {
         AppState {
+            admission: admission::Admission::new(
+                limits.max_in_flight,
+                limits.max_statements_in_flight,
+            ),
             router,
             limits,
             node,
@@ -496,6 +503,7 @@ async fn learn(
     let label = validate_label("source", req.source)?;
     let options = validate_options(req.options, state.embedders > 0)?;
     let request_id = state.request_id(&headers);
+    let _admitted = state.admission.statements(1)?;
     let learned: Learned = call_learner_for_learn(&state, |reply| LearnerMsg::Learn {
         contents: vec![req.content],
         options,
@@ -559,6 +567,7 @@ async fn learn_batch(
     let label = validate_label("source", req.source)?;
     let options = validate_options(req.options, state.embedders > 0)?;
     let request_id = state.request_id(&headers);
+    let _admitted = state.admission.statements(req.contents.len())?;
     let learned = call_learner_for_learn(&state, |reply| LearnerMsg::Learn {
         contents: req.contents,
         options,
@@ -957,6 +966,7 @@ async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
         "shards": shards,
         "coordinator": coordinator,
         "restarts": admin::restart_table(),
+        "ingress": state.admission.stats(),
         "logs": {
             "written_lines": crate::logging::written_lines(),
             "dropped_lines": crate::logging::dropped_lines(),
@@ -1061,6 +1071,23 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
         .into_response()
 }
 
+/// Admission control (see [`admission`]): a data request beyond `limits.max_in_flight`
+/// is answered 503 + Retry-After at once, before its body is read. Installed inside the
+/// observing layer so refusals are counted and logged like any response.
+async fn admit(
+    State(state): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !admission::Admission::applies_to(req.uri().path()) {
+        return next.run(req).await;
+    }
+    match state.admission.request() {
+        Ok(_admitted) => next.run(req).await,
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
 /// All routes of the API.
 pub fn routes(state: Shared) -> axum::Router {
     let body_limit = state.limits.max_body_bytes;
@@ -1094,6 +1121,7 @@ pub fn routes(state: Shared) -> axum::Router {
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

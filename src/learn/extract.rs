@@ -125,7 +125,24 @@ pub fn extract(sentence: &str) -> Extraction {
 /// -> "tobacco"). Only then: elsewhere the wordings' reading stands (the small model
 /// can misparse invented names, where the wordings are exact).
 fn refine(sentence: &str, mut found: Vec<Extracted>) -> Vec<Extracted> {
-    let runs_on = |e: &Extracted| e.kind == AssocType::IsA && !e.negated && e.target.contains(' ');
+    // The parse costs about a millisecond; run it only when a word after the phrase's
+    // first is a verb form the lexicon knows ("tobacco used"), never for names like
+    // "concept 4" or "government building" (a cheap lookup instead of a parse).
+    let multi_word =
+        |e: &Extracted| e.kind == AssocType::IsA && !e.negated && e.target.contains(' ');
+    if !found.iter().any(multi_word) {
+        return found;
+    }
+    let Ok(nlp) = crate::nlp::Nlp::shared() else {
+        return found;
+    };
+    let runs_on = |e: &Extracted| {
+        multi_word(e)
+            && e.target
+                .split_whitespace()
+                .skip(1)
+                .any(|w| nlp.is_verb_form(w))
+    };
     if !found.iter().any(runs_on) {
         return found;
     }

@@ -74,6 +74,7 @@ async fn learn_in_process(tag: &str, total: usize, batch: usize, callers: usize)
                         .collect();
                     sutra::actors::learner::learn(
                         &r,
+                        sutra::graph::DEFAULT_KB,
                         contents,
                         &LearnOptions::default(),
                         sutra::graph::Source {

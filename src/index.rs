@@ -265,6 +265,63 @@ impl VectorIndex {
         self.matches(query, k, false)
     }
 
+    /// The `k` nearest vectors among those whose key passes `keep` (HNSW, the filter
+    /// applied during the graph walk, so other keys never take a result's place).
+    pub fn filtered_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        keep: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Hit>, IndexError> {
+        if query.len() != DIM {
+            return Err(IndexError::Dimensions { got: query.len() });
+        }
+        if k == 0 || self.is_empty() {
+            return Ok(Vec::new());
+        }
+        let m = self.index.filtered_search(query, k, keep).map_err(engine)?;
+        Ok(m.keys
+            .iter()
+            .zip(&m.distances)
+            .map(|(&key, &d)| Hit {
+                key,
+                similarity: 1.0 - d,
+            })
+            .collect())
+    }
+
+    /// The `k` nearest of the vectors of `keys` by exhaustive comparison: exact, and
+    /// cheaper than a filtered graph walk when the keys are few (a small knowledge
+    /// base among many), where a walk would cross mostly other keys' nodes.
+    pub fn search_among(
+        &self,
+        query: &[f32],
+        keys: &[u64],
+        k: usize,
+    ) -> Result<Vec<Hit>, IndexError> {
+        if query.len() != DIM {
+            return Err(IndexError::Dimensions { got: query.len() });
+        }
+        let mut buf = vec![0f32; DIM];
+        let mut hits = Vec::with_capacity(keys.len());
+        for &key in keys {
+            if !self.index.contains(key) || self.index.get(key, &mut buf).map_err(engine)? == 0 {
+                continue;
+            }
+            let (mut dot, mut norm) = (0f32, 0f32);
+            for (q, v) in query.iter().zip(&buf) {
+                dot += q * v;
+                norm += v * v;
+            }
+            // The query is unit length; the stored vector nearly so (f16).
+            let similarity = if norm > 0.0 { dot / norm.sqrt() } else { 0.0 };
+            hits.push(Hit { key, similarity });
+        }
+        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        hits.truncate(k);
+        Ok(hits)
+    }
+
     /// The `k` nearest vectors by exhaustive comparison (for recall measurements).
     pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, IndexError> {
         self.matches(query, k, true)

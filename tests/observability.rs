@@ -518,6 +518,8 @@ fn openapi_document_describes_every_route_as_served() {
         ("/v1/sources/{source}", "delete"),
         ("/v1/requests/{request_id}", "delete"),
         ("/v1/evidence", "get"),
+        ("/v1/kbs", "get"),
+        ("/v1/kbs/{name}", "delete"),
         ("/v1/stats", "get"),
         ("/v1/search", "post"),
         ("/v1/embed", "post"),

@@ -5,19 +5,20 @@
 //! a flush and many requests share the shards' group commits.
 
 use crate::graph::{
-    now_ms, AssocType, Association, ConceptId, ConceptKind, ConceptUpsert, EdgeUpsert,
-    EvidenceFrom, EvidenceMatch, Op, SemanticType, Side, Source, SourceKey,
+    AssocType, Association, ConceptId, ConceptKind, ConceptUpsert, EdgeUpsert, EvidenceFrom,
+    EvidenceMatch, KbTag, LearnClock, Op, SemanticType, Side, Source, SourceKey,
 };
 use crate::learn::extract::{extract, Extraction};
 use crate::learn::normalize::{display_name, entity_key, generic_singular, sentence_key};
 use crate::protocol::{
-    AssociateRequest, AssociationOut, ConceptView, LearnOptions, Learned, LearnerMsg, Removed,
-    ShardReply, ShardRequest, SutraError, TxnPlan,
+    AssociateRequest, AssociationOut, ConceptView, KbDropped, KbStats, LearnOptions, Learned,
+    LearnerMsg, Removed, ShardReply, ShardRequest, SutraError, TxnPlan,
 };
 use crate::router::Router;
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use tokio::task::JoinSet;
 
 /// The learner actor.
@@ -26,21 +27,24 @@ pub struct Learner;
 /// The learner's state.
 pub struct LearnerState {
     router: Router,
+    clock: Arc<LearnClock>,
     tasks: JoinSet<()>,
 }
 
 impl Actor for Learner {
     type Msg = LearnerMsg;
     type State = LearnerState;
-    type Arguments = Router;
+    /// The router, and the node's learn clock.
+    type Arguments = (Router, Arc<LearnClock>);
 
     async fn pre_start(
         &self,
         _myself: ActorRef<LearnerMsg>,
-        router: Router,
+        (router, clock): (Router, Arc<LearnClock>),
     ) -> Result<LearnerState, ActorProcessingErr> {
         Ok(LearnerState {
             router,
+            clock,
             tasks: JoinSet::new(),
         })
     }
@@ -59,30 +63,40 @@ impl Actor for Learner {
                 options,
                 request_id,
                 label,
+                kb,
                 reply,
             } => {
+                // Times are reserved here, in mailbox order, so requests are ordered as
+                // they arrived even though they then run concurrently.
+                let first = state.clock.reserve(contents.len() as u64);
                 crate::logging::spawn_in_span(&mut state.tasks, async move {
                     let source = Source {
                         request_id: Some(request_id),
                         label,
-                        at_ms: now_ms(),
+                        at_ms: first,
                     };
-                    let _ = reply.send(learn(&router, contents, &options, source).await);
+                    let _ = reply.send(learn(&router, &kb, contents, &options, source).await);
                 });
             }
             LearnerMsg::Associate(req, reply) => {
+                let at_ms = state.clock.reserve(1);
                 crate::logging::spawn_in_span(&mut state.tasks, async move {
-                    let _ = reply.send(associate(&router, req).await);
+                    let _ = reply.send(associate(&router, req, at_ms).await);
                 });
             }
-            LearnerMsg::Delete(id, reply) => {
+            LearnerMsg::Delete(kb, id, reply) => {
                 crate::logging::spawn_in_span(&mut state.tasks, async move {
-                    let _ = reply.send(delete(&router, id).await);
+                    let _ = reply.send(delete(&router, &kb, id).await);
                 });
             }
-            LearnerMsg::Forget(key, reply) => {
+            LearnerMsg::Forget(kb, key, reply) => {
                 crate::logging::spawn_in_span(&mut state.tasks, async move {
-                    let _ = reply.send(forget(&router, key).await);
+                    let _ = reply.send(forget(&router, &kb, key).await);
+                });
+            }
+            LearnerMsg::DropKb(kb, reply) => {
+                crate::logging::spawn_in_span(&mut state.tasks, async move {
+                    let _ = reply.send(drop_kb(&router, &kb).await);
                 });
             }
         }
@@ -90,22 +104,34 @@ impl Actor for Learner {
     }
 }
 
-/// Stores statements as sentence concepts with the entities and associations read
-/// from them (each association keeps its sentence as provenance), in one transaction.
-/// `source` is the teacher: the request and the client's label.
+/// Stores statements as sentence concepts of knowledge base `kb` with the entities and
+/// associations read from them (each association keeps its sentence as provenance), in
+/// one transaction. `source` is the teacher: the request and the client's label; the
+/// i-th statement is learned at `source.at_ms + i` (times reserved from the node's
+/// [`LearnClock`]), so each occurrence has its own time.
 pub async fn learn(
     router: &Router,
+    kb: &str,
     contents: Vec<String>,
     options: &LearnOptions,
     source: Source,
 ) -> Result<Learned, SutraError> {
-    let at_ms = source.at_ms;
-    tracing::debug!(statements = contents.len(), "learning");
-    let mut plan = TxnPlan::default();
+    tracing::debug!(statements = contents.len(), kb, "learning");
+    let first_ms = source.at_ms;
+    let mut plan = KbPlan {
+        plan: TxnPlan::default(),
+        kb,
+        shards: router.shards,
+    };
     let mut ids = Vec::with_capacity(contents.len());
     let mut made = Vec::new();
-    for content in contents {
-        let id = ConceptId::derive(ConceptKind::Sentence, &sentence_key(&content));
+    for (i, content) in contents.into_iter().enumerate() {
+        let at_ms = first_ms + i as u64;
+        let source = Source {
+            at_ms,
+            ..source.clone()
+        };
+        let id = ConceptId::derive_in(kb, ConceptKind::Sentence, &sentence_key(&content));
         ids.push(id);
         let extraction = if options.extract_associations {
             extract(&content)
@@ -115,20 +141,17 @@ pub async fn learn(
                 associations: Vec::new(),
             }
         };
-        plan.push(
-            router.shards,
-            Op::PutConcept(ConceptUpsert {
-                id,
-                content: content.trim().to_string(),
-                kind: ConceptKind::Sentence,
-                semantic_type: extraction.semantic_type,
-                strength: options.strength,
-                confidence: options.confidence,
-                at_ms,
-                source: source.clone(),
-                vector: None,
-            }),
-        );
+        plan.push(Op::PutConcept(ConceptUpsert {
+            id,
+            content: content.trim().to_string(),
+            kind: ConceptKind::Sentence,
+            semantic_type: extraction.semantic_type,
+            strength: options.strength,
+            confidence: options.confidence,
+            at_ms,
+            source: source.clone(),
+            vector: None,
+        }));
         let mut kept = 0u32;
         for a in extraction.associations {
             let confidence = a.confidence * options.confidence;
@@ -150,8 +173,8 @@ pub async fn learn(
             let source_name = generic(&a.source, a.source_generic);
             let target_name = generic(&a.target, a.target_generic);
             let (Some(s), Some(t)) = (
-                entity(router, &mut plan, &source_name, options, at_ms, &source),
-                entity(router, &mut plan, &target_name, options, at_ms, &source),
+                entity(&mut plan, &source_name, options, at_ms, &source),
+                entity(&mut plan, &target_name, options, at_ms, &source),
             ) else {
                 continue;
             };
@@ -165,20 +188,17 @@ pub async fn learn(
                 (id, t, AssocType::Mentions, false, 1.0),
             ] {
                 for side in [Side::Out, Side::In] {
-                    plan.push(
-                        router.shards,
-                        Op::PutEdge(EdgeUpsert {
-                            side,
-                            source: from,
-                            target: to,
-                            kind,
-                            negated,
-                            confidence: conf,
-                            strength: options.strength,
-                            provenance: EvidenceFrom::Sentence(id),
-                            at_ms,
-                        }),
-                    );
+                    plan.push(Op::PutEdge(EdgeUpsert {
+                        side,
+                        source: from,
+                        target: to,
+                        kind,
+                        negated,
+                        confidence: conf,
+                        strength: options.strength,
+                        provenance: EvidenceFrom::Sentence(id),
+                        at_ms,
+                    }));
                 }
             }
             made.push(AssociationOut {
@@ -193,6 +213,7 @@ pub async fn learn(
             });
         }
     }
+    let mut plan = plan.plan;
     if options.generate_embedding {
         attach_vectors(&mut plan, router.timeout).await?;
     }
@@ -216,7 +237,7 @@ async fn attach_vectors(
     let mut texts: Vec<String> = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for op in plan.parts.values().flatten() {
-        if let Op::PutConcept(u) = op {
+        if let Some(u) = concept_upsert(op) {
             seen.entry(u.content.clone()).or_insert_with(|| {
                 texts.push(u.content.clone());
                 texts.len() - 1
@@ -228,17 +249,48 @@ async fn attach_vectors(
         vectors.extend(crate::actors::embedder::embed(chunk.to_vec(), timeout).await?);
     }
     for op in plan.parts.values_mut().flatten() {
-        if let Op::PutConcept(u) = op {
+        if let Some(u) = concept_upsert_mut(op) {
             u.vector = Some(vectors[seen[&u.content]].to_vec());
         }
     }
     Ok(())
 }
 
-/// Adds (or reinforces) the entity named `name`; `None` if the name has no words.
+/// The concept upsert an op carries (in any knowledge base).
+fn concept_upsert(op: &Op) -> Option<&ConceptUpsert> {
+    match op {
+        Op::PutConcept(u) => Some(u),
+        Op::InKb { op, .. } => concept_upsert(op),
+        _ => None,
+    }
+}
+
+fn concept_upsert_mut(op: &mut Op) -> Option<&mut ConceptUpsert> {
+    match op {
+        Op::PutConcept(u) => Some(u),
+        Op::InKb { op, .. } => concept_upsert_mut(op),
+        _ => None,
+    }
+}
+
+/// A transaction plan whose ops all go to one knowledge base.
+struct KbPlan<'a> {
+    plan: TxnPlan,
+    kb: &'a str,
+    shards: u32,
+}
+
+impl KbPlan<'_> {
+    /// Adds `op`, in the plan's knowledge base, to the shard that stores it.
+    fn push(&mut self, op: Op) {
+        self.plan.push(self.shards, op.in_kb(self.kb));
+    }
+}
+
+/// Adds (or reinforces) the entity named `name` in the plan's knowledge base; `None` if
+/// the name has no words.
 fn entity(
-    router: &Router,
-    plan: &mut TxnPlan,
+    plan: &mut KbPlan<'_>,
     name: &str,
     options: &LearnOptions,
     at_ms: u64,
@@ -248,21 +300,18 @@ fn entity(
     if key.is_empty() {
         return None;
     }
-    let id = ConceptId::derive(ConceptKind::Entity, &key);
-    plan.push(
-        router.shards,
-        Op::PutConcept(ConceptUpsert {
-            id,
-            content: display_name(name),
-            kind: ConceptKind::Entity,
-            semantic_type: SemanticType::Entity,
-            strength: options.strength,
-            confidence: options.confidence,
-            at_ms,
-            source: source.clone(),
-            vector: None,
-        }),
-    );
+    let id = ConceptId::derive_in(plan.kb, ConceptKind::Entity, &key);
+    plan.push(Op::PutConcept(ConceptUpsert {
+        id,
+        content: display_name(name),
+        kind: ConceptKind::Entity,
+        semantic_type: SemanticType::Entity,
+        strength: options.strength,
+        confidence: options.confidence,
+        at_ms,
+        source: source.clone(),
+        vector: None,
+    }));
     Some(id)
 }
 
@@ -300,19 +349,32 @@ pub async fn read_fresh(
     }
 }
 
+/// Reads a concept of knowledge base `kb` with every durable write to it applied; a
+/// concept of another knowledge base is not there.
+pub async fn read_in(
+    router: &Router,
+    kb: &str,
+    id: ConceptId,
+) -> Result<Option<Box<ConceptView>>, SutraError> {
+    Ok(read_fresh(router, id)
+        .await?
+        .filter(|v| v.kb == KbTag::named(kb)))
+}
+
 /// An association endpoint: an existing concept's id, or an entity name to create.
 async fn endpoint(
     router: &Router,
     text: &str,
     confidence: f32,
     at_ms: u64,
-    plan: &mut TxnPlan,
+    plan: &mut KbPlan<'_>,
 ) -> Result<ConceptId, SutraError> {
     if let Ok(id) = text.parse::<ConceptId>() {
-        return match read_fresh(router, id).await? {
+        return match read_in(router, plan.kb, id).await? {
             Some(_) => Ok(id),
             None => Err(SutraError::NotFound(format!(
-                "no concept has id {id}; to name an entity, use its name instead of an id"
+                "no concept has id {id} in knowledge base '{}'; to name an entity, use its name instead of an id",
+                plan.kb
             ))),
         };
     }
@@ -323,29 +385,33 @@ async fn endpoint(
             format!("'{text}' has no letters or digits to name an entity"),
         ));
     }
-    let id = ConceptId::derive(ConceptKind::Entity, &key);
-    plan.push(
-        router.shards,
-        Op::PutConcept(ConceptUpsert {
-            id,
-            content: display_name(text),
-            kind: ConceptKind::Entity,
-            semantic_type: SemanticType::Entity,
-            strength: 1.0,
-            confidence,
-            at_ms,
-            source: Source::default(),
-            vector: None,
-        }),
-    );
+    let id = ConceptId::derive_in(plan.kb, ConceptKind::Entity, &key);
+    plan.push(Op::PutConcept(ConceptUpsert {
+        id,
+        content: display_name(text),
+        kind: ConceptKind::Entity,
+        semantic_type: SemanticType::Entity,
+        strength: 1.0,
+        confidence,
+        at_ms,
+        source: Source::default(),
+        vector: None,
+    }));
     Ok(id)
 }
 
 /// Stores `source --type--> target`, creating named entities as needed, in one
 /// transaction (both ends' copies and the entities, wherever they live).
-pub async fn associate(router: &Router, req: AssociateRequest) -> Result<Learned, SutraError> {
-    let at_ms = now_ms();
-    let mut plan = TxnPlan::default();
+pub async fn associate(
+    router: &Router,
+    req: AssociateRequest,
+    at_ms: u64,
+) -> Result<Learned, SutraError> {
+    let mut plan = KbPlan {
+        plan: TxnPlan::default(),
+        kb: &req.kb,
+        shards: router.shards,
+    };
     let source = endpoint(router, &req.source, req.confidence, at_ms, &mut plan).await?;
     let target = endpoint(router, &req.target, req.confidence, at_ms, &mut plan).await?;
     let teacher = Source {
@@ -360,22 +426,19 @@ pub async fn associate(router: &Router, req: AssociateRequest) -> Result<Learned
         ));
     }
     for side in [Side::Out, Side::In] {
-        plan.push(
-            router.shards,
-            Op::PutEdge(EdgeUpsert {
-                side,
-                source,
-                target,
-                kind: req.kind,
-                negated: false,
-                confidence: req.confidence,
-                strength: 1.0,
-                provenance: EvidenceFrom::Direct(teacher.clone()),
-                at_ms,
-            }),
-        );
+        plan.push(Op::PutEdge(EdgeUpsert {
+            side,
+            source,
+            target,
+            kind: req.kind,
+            negated: false,
+            confidence: req.confidence,
+            strength: 1.0,
+            provenance: EvidenceFrom::Direct(teacher.clone()),
+            at_ms,
+        }));
     }
-    commit(router, plan, false).await?;
+    commit(router, plan.plan, false).await?;
     Ok(Learned {
         concept_ids: vec![source, target],
         associations: vec![AssociationOut {
@@ -390,9 +453,11 @@ pub async fn associate(router: &Router, req: AssociateRequest) -> Result<Learned
 /// Deletes a concept, its vector and index entries with it, both copies of every
 /// association touching it, and what was derived only from it (see [`remove`]), in one
 /// transaction; then erases it from disk.
-pub async fn delete(router: &Router, id: ConceptId) -> Result<Removed, SutraError> {
-    if read_fresh(router, id).await?.is_none() {
-        return Err(SutraError::NotFound(format!("no concept has id {id}")));
+pub async fn delete(router: &Router, kb: &str, id: ConceptId) -> Result<Removed, SutraError> {
+    if read_in(router, kb, id).await?.is_none() {
+        return Err(SutraError::NotFound(format!(
+            "no concept has id {id} in knowledge base '{kb}'"
+        )));
     }
     remove(router, [id].into(), None, Vec::new(), Vec::new()).await
 }
@@ -400,10 +465,16 @@ pub async fn delete(router: &Router, id: ConceptId) -> Result<Removed, SutraErro
 /// Forgets everything `key` taught and nobody else did: sentences it alone taught are
 /// deleted (with what was derived only from them), sentences others taught too lose it
 /// from their sources, and its direct statements leave the associations' evidence.
-pub async fn forget(router: &Router, key: SourceKey) -> Result<Removed, SutraError> {
-    let replies = join_all(
-        (0..router.shards).map(|s| router.call(s, ShardRequest::FindSource { key: key.clone() })),
-    )
+pub async fn forget(router: &Router, kb: &str, key: SourceKey) -> Result<Removed, SutraError> {
+    let replies = join_all((0..router.shards).map(|s| {
+        router.call(
+            s,
+            ShardRequest::FindSource {
+                key: key.clone(),
+                kb: kb.to_string(),
+            },
+        )
+    }))
     .await;
     let (mut doomed, mut kept, mut direct) = (BTreeSet::new(), Vec::new(), Vec::new());
     for reply in replies {
@@ -427,7 +498,7 @@ pub async fn forget(router: &Router, key: SourceKey) -> Result<Removed, SutraErr
     }
     if doomed.is_empty() && kept.is_empty() && direct.is_empty() {
         return Err(SutraError::NotFound(format!(
-            "nothing learned from {key} is stored; list sources with GET /v1/concepts/{{id}}"
+            "nothing learned from {key} is stored in knowledge base '{kb}'; list sources with GET /v1/concepts/{{id}}?kb={kb}"
         )));
     }
     remove(router, doomed, Some(key), kept, direct).await
@@ -623,6 +694,88 @@ async fn remove(
     commit(router, plan, true).await?;
     report.erased_from_disk = erase(router, &touched).await;
     Ok(report)
+}
+
+/// The sizes of knowledge base `kb`, summed over every shard (after folding every
+/// durable write); all zero when it holds nothing.
+pub async fn kb_stats(router: &Router, kb: &str) -> Result<KbStats, SutraError> {
+    let mut total = KbStats {
+        name: kb.to_string(),
+        ..Default::default()
+    };
+    let only = Some(kb.to_string());
+    let replies = join_all(
+        (0..router.shards).map(|s| router.call(s, ShardRequest::Kbs { only: only.clone() })),
+    )
+    .await;
+    for reply in replies {
+        match reply? {
+            ShardReply::Kbs(kbs) => kbs.iter().for_each(|k| total.add(k)),
+            other => {
+                return Err(SutraError::Internal(format!(
+                    "unexpected shard reply {other:?}"
+                )))
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Every knowledge base with something stored, with its sizes summed over the shards,
+/// by name.
+pub async fn list_kbs(router: &Router) -> Result<Vec<KbStats>, SutraError> {
+    let replies =
+        join_all((0..router.shards).map(|s| router.call(s, ShardRequest::Kbs { only: None })))
+            .await;
+    let mut all: std::collections::BTreeMap<String, KbStats> = Default::default();
+    for reply in replies {
+        match reply? {
+            ShardReply::Kbs(kbs) => {
+                for k in kbs {
+                    all.entry(k.name.clone())
+                        .or_insert_with(|| KbStats {
+                            name: k.name.clone(),
+                            ..Default::default()
+                        })
+                        .add(&k);
+                }
+            }
+            other => {
+                return Err(SutraError::Internal(format!(
+                    "unexpected shard reply {other:?}"
+                )))
+            }
+        }
+    }
+    Ok(all.into_values().collect())
+}
+
+/// Drops knowledge base `kb` on every shard in one transaction (concepts, associations,
+/// vectors, index entries), then erases its text from disk like any deletion.
+pub async fn drop_kb(router: &Router, kb: &str) -> Result<KbDropped, SutraError> {
+    let dropped = kb_stats(router, kb).await?;
+    if dropped.concepts == 0 && dropped.associations == 0 {
+        return Err(SutraError::NotFound(format!(
+            "no knowledge base named '{kb}' holds anything; list them with GET /v1/kbs"
+        )));
+    }
+    let mut plan = TxnPlan::default();
+    for s in 0..router.shards {
+        plan.push_to(s, Op::DropKb(kb.to_string()));
+    }
+    let shards: Vec<_> = (0..router.shards).collect();
+    commit(router, plan, true).await?;
+    let erased_from_disk = erase(router, &shards).await;
+    tracing::info!(
+        kb,
+        concepts = dropped.concepts,
+        erased_from_disk,
+        "knowledge base dropped"
+    );
+    Ok(KbDropped {
+        dropped,
+        erased_from_disk,
+    })
 }
 
 /// Asks every touched shard to drop the removed text from disk; false (and a warning)

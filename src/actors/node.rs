@@ -215,10 +215,12 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
     };
     let learner = {
         let router = router.clone();
+        // The node's learn clock outlives learner restarts, so learn times never repeat.
+        let clock = Arc::new(crate::graph::LearnClock::default());
         ChildSpec::new(LEARNER, move |sup| {
-            let router = router.clone();
+            let args = (router.clone(), clock.clone());
             async move {
-                Actor::spawn_linked(Some(LEARNER.into()), Learner, router, sup)
+                Actor::spawn_linked(Some(LEARNER.into()), Learner, args, sup)
                     .await
                     .map(|(r, _)| r.get_cell())
             }

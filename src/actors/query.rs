@@ -43,10 +43,11 @@ async fn resolve_by_similarity(
             }
         };
     let cores: Vec<_> = (0..view.shard_count()).filter_map(local_core).collect();
+    let tag = crate::graph::KbTag::named(view.kb());
     for (mention, vector) in unresolved.iter().zip(vectors) {
         let best = cores
             .iter()
-            .filter_map(|core| core.search(&vector, 16).ok())
+            .filter_map(|core| core.search_in(&vector, 16, tag).ok())
             .flatten()
             .filter(|(id, _)| {
                 view.concept(*id).is_some_and(|c| {
@@ -263,7 +264,7 @@ impl Actor for Query {
         if faults::fire(FaultPoint::QueryPanic) {
             panic!("injected fault: query session panicked while reasoning");
         }
-        let mut view = GraphView::new(snaps);
+        let mut view = GraphView::in_kb(snaps, &request.kb);
         resolve_by_similarity(&mut view, &request.question, &session.config, &progress).await;
         let config = ReasonConfig {
             num_paths: request.num_paths,

@@ -9,10 +9,10 @@
 use crate::actors::reconciler::{Reconciler, ReconcilerArgs};
 use crate::config::StorageConfig;
 use crate::faults::{self, FaultPoint};
-use crate::graph::{EvidenceFrom, GraphSnapshot, Record, ShardId, SourceKey, TxId};
+use crate::graph::{EvidenceFrom, GraphSnapshot, KbTag, Record, ShardId, SourceKey, TxId};
 use crate::protocol::{
-    ConceptView, CoordinatorMsg, SearchHit, ShardMsg, ShardReply, ShardRequest, SutraError, Taught,
-    TxnStatus,
+    ConceptView, CoordinatorMsg, KbStats, SearchHit, ShardMsg, ShardReply, ShardRequest,
+    SutraError, Taught, TxnStatus,
 };
 use crate::router::{reconciler_name, COORDINATOR};
 use crate::store::shard::ShardCore;
@@ -207,6 +207,7 @@ impl Shard {
                             concept: (**c).clone(),
                             outgoing: n.out().to_vec(),
                             incoming: n.inc().to_vec(),
+                            kb: snap.kb_tag_of(id),
                         })
                     })
                 });
@@ -228,11 +229,16 @@ impl Shard {
                 let _ = reply.send(ShardReply::Stats(stats));
                 return Ok(());
             }
-            ShardRequest::Search { vector, k, kind } => {
+            ShardRequest::Search {
+                vector,
+                k,
+                kind,
+                kb,
+            } => {
                 // With a kind filter, over-fetch so filtering still leaves k.
                 let fetch = if kind.is_some() { (k * 8).min(2048) } else { k };
                 let snap = state.core.snapshot();
-                let reply_with = match state.core.search(&vector, fetch) {
+                let reply_with = match state.core.search_in(&vector, fetch, KbTag::named(&kb)) {
                     Ok(hits) => ShardReply::Hits(
                         hits.into_iter()
                             .filter_map(|(id, similarity)| {
@@ -252,13 +258,24 @@ impl Shard {
                 let _ = reply.send(reply_with);
                 return Ok(());
             }
-            ShardRequest::FindSource { key } => {
-                // A scan of the whole shard: off the async workers and the mailbox.
+            ShardRequest::FindSource { key, kb } => {
+                // A scan of the knowledge base: off the async workers and the mailbox.
                 let core = state.core.clone();
                 tokio::task::spawn_blocking(move || {
                     core.fold();
-                    let _ = reply.send(ShardReply::Taught(find_source(&core.snapshot(), &key)));
+                    let taught = find_source(&core.snapshot(), &key, KbTag::named(&kb));
+                    let _ = reply.send(ShardReply::Taught(taught));
                 });
+                return Ok(());
+            }
+            ShardRequest::Kbs { only } => {
+                state.core.fold();
+                let snap = state.core.snapshot();
+                let kbs = match only {
+                    Some(kb) => vec![KbStats::from(&snap.kb_counts(&kb))],
+                    None => snap.kb_list().iter().map(KbStats::from).collect(),
+                };
+                let _ = reply.send(ShardReply::Kbs(kbs));
                 return Ok(());
             }
             ShardRequest::Erase => {
@@ -322,15 +339,19 @@ impl Shard {
     }
 }
 
-/// Everything `snap` holds from the teacher `key`: the concepts it taught (and whether
-/// it was their only teacher) and the associations it stated directly.
-pub fn find_source(snap: &GraphSnapshot, key: &SourceKey) -> Taught {
+/// Everything knowledge base `kb` (`None`: `default`) of `snap` holds from the teacher
+/// `key`: the concepts it taught (and whether it was their only teacher) and the
+/// associations it stated directly.
+pub fn find_source(snap: &GraphSnapshot, key: &SourceKey, kb: Option<KbTag>) -> Taught {
     let mut taught = Taught::default();
-    for (id, node) in snap.nodes.iter() {
+    for id in snap.kb_ids_of(kb) {
+        let Some(node) = snap.nodes.get(&id) else {
+            continue;
+        };
         if let Some(c) = &node.concept {
             let matching = c.sources.iter().filter(|s| s.matches(key)).count();
             if matching > 0 {
-                taught.concepts.push((*id, matching == c.sources.len()));
+                taught.concepts.push((id, matching == c.sources.len()));
             }
         }
         for a in node.out() {

@@ -5,13 +5,15 @@
 //! [`crate::protocol::codec`] into log records, checkpoints and messages.
 
 pub mod assoc_list;
+pub mod kb;
 pub mod snapshot;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-pub use snapshot::{GraphSnapshot, Node, Record, TxId};
+pub use kb::{KbTag, DEFAULT_KB};
+pub use snapshot::{GraphSnapshot, KbCounts, Node, Record, TxId};
 
 /// Index of a logical shard (0-based, `< cluster.shards`).
 pub type ShardId = u32;
@@ -33,6 +35,43 @@ pub fn now_ms() -> Millis {
         .unwrap_or(0)
 }
 
+/// A node's learn clock: hands out strictly increasing learn times, so every learned
+/// occurrence of a sentence has its own time and the order of learning is the order of
+/// times (the reasoner orders facts by it: the same sentence learned twice in a story
+/// is two moments). Reads the wall clock and runs ahead of it by at most as many
+/// milliseconds as occurrences were learned within one millisecond.
+#[derive(Debug, Default)]
+pub struct LearnClock {
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl LearnClock {
+    /// Reserves `n` consecutive times after every time handed out before, none earlier
+    /// than now; returns the first.
+    pub fn reserve(&self, n: u64) -> Millis {
+        self.reserve_at(now_ms(), n)
+    }
+
+    /// [`LearnClock::reserve`] with the wall clock reading `now`.
+    pub fn reserve_at(&self, now: Millis, n: u64) -> Millis {
+        use std::sync::atomic::Ordering;
+        let n = n.max(1);
+        let mut last = self.last.load(Ordering::Relaxed);
+        loop {
+            let first = now.max(last + 1);
+            match self.last.compare_exchange_weak(
+                last,
+                first + n - 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return first,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+}
+
 /// A concept's id: a 64-bit hash of its kind and normalized content.
 ///
 /// Invariant: the same (kind, normalized content) always yields the same id, on every
@@ -50,6 +89,31 @@ impl ConceptId {
         };
         let mut buf = Vec::with_capacity(tag.len() + normalized.len());
         buf.extend_from_slice(tag);
+        buf.extend_from_slice(normalized.as_bytes());
+        ConceptId(xxhash_rust::xxh3::xxh3_64(&buf))
+    }
+
+    /// The id of a concept of `kind` whose normalized content is `normalized`, in the
+    /// knowledge base `kb`.
+    ///
+    /// Invariant: the `default` knowledge base keeps exactly the ids of
+    /// [`ConceptId::derive`] (data written before knowledge bases existed is the
+    /// `default` one, unchanged); every other knowledge base hashes its name in with a
+    /// different tag byte, so the same content in two knowledge bases is two concepts.
+    pub fn derive_in(kb: &str, kind: ConceptKind, normalized: &str) -> Self {
+        if kb == DEFAULT_KB {
+            return Self::derive(kind, normalized);
+        }
+        let tag: &[u8] = match kind {
+            ConceptKind::Sentence => b"s\x01",
+            ConceptKind::Entity => b"e\x01",
+        };
+        let mut buf = Vec::with_capacity(tag.len() + kb.len() + 1 + normalized.len());
+        buf.extend_from_slice(tag);
+        buf.extend_from_slice(kb.as_bytes());
+        // Names never hold NUL (see kb::validate), so "a" + "\0b c" and "a\0b" + " c"
+        // cannot meet.
+        buf.push(0);
         buf.extend_from_slice(normalized.as_bytes());
         ConceptId(xxhash_rust::xxh3::xxh3_64(&buf))
     }
@@ -497,6 +561,21 @@ pub enum Op {
         /// The teacher.
         key: SourceKey,
     },
+    /// `op` (a [`Op::PutConcept`] or [`Op::PutEdge`]) in the named knowledge base `kb`:
+    /// its home concept belongs to `kb`. Ops of the `default` knowledge base are never
+    /// wrapped, so their records are byte for byte what they were before knowledge
+    /// bases existed.
+    ///
+    /// Appended after the older variants: the encoding of those is unchanged.
+    InKb {
+        /// The knowledge base (a valid name, not `default`).
+        kb: String,
+        /// The op.
+        op: Box<Op>,
+    },
+    /// Remove everything of one knowledge base this shard holds: concepts, association
+    /// copies, vectors, index entries. Sent to every shard (see [`Op::home`]).
+    DropKb(String),
 }
 
 impl Op {
@@ -525,6 +604,37 @@ impl Op {
                 Side::In => *target,
             },
             Op::ForgetSource { id, .. } => *id,
+            Op::InKb { op, .. } => op.home(),
+            // A drop concerns every shard and is addressed to each one explicitly
+            // (`TxnPlan::push_to`); this id only makes `home` total.
+            Op::DropKb(kb) => ConceptId(KbTag::of(kb).0),
+        }
+    }
+
+    /// Whether applying this op removes something (whose text must then leave the
+    /// disk: see `ShardCore::erase`).
+    pub fn removes(&self) -> bool {
+        match self {
+            Op::DeleteConcept(_)
+            | Op::DeleteEdge { .. }
+            | Op::RemoveEvidence { .. }
+            | Op::ForgetSource { .. }
+            | Op::DropKb(_) => true,
+            Op::InKb { op, .. } => op.removes(),
+            Op::PutConcept(_) | Op::PutEdge(_) => false,
+        }
+    }
+
+    /// This op in knowledge base `kb`: unchanged for `default`, wrapped in
+    /// [`Op::InKb`] otherwise.
+    pub fn in_kb(self, kb: &str) -> Op {
+        if kb == DEFAULT_KB {
+            self
+        } else {
+            Op::InKb {
+                kb: kb.to_string(),
+                op: Box::new(self),
+            }
         }
     }
 }
@@ -548,6 +658,71 @@ mod tests {
         // Fixed algorithm: this value must never change, or stored data loses its ids.
         assert_eq!(a.to_string().len(), 16);
         assert_eq!(a.to_string().parse::<ConceptId>().unwrap(), a);
+    }
+
+    #[test]
+    fn ids_are_scoped_by_knowledge_base_and_default_keeps_old_ids() {
+        let old = ConceptId::derive(ConceptKind::Sentence, "paris is in france");
+        assert_eq!(
+            ConceptId::derive_in(DEFAULT_KB, ConceptKind::Sentence, "paris is in france"),
+            old
+        );
+        // The id of stored data must never change: this is the value every existing
+        // data directory holds for this sentence.
+        let mut buf = b"s\0".to_vec();
+        buf.extend_from_slice(b"paris is in france");
+        assert_eq!(old.0, xxhash_rust::xxh3::xxh3_64(&buf));
+        let a = ConceptId::derive_in("story-1", ConceptKind::Sentence, "paris is in france");
+        let b = ConceptId::derive_in("story-2", ConceptKind::Sentence, "paris is in france");
+        assert_ne!(a, old);
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            ConceptId::derive_in("story-1", ConceptKind::Sentence, "paris is in france")
+        );
+        assert_ne!(
+            ConceptId::derive_in("a", ConceptKind::Entity, "b c"),
+            ConceptId::derive_in("a b", ConceptKind::Entity, "c")
+        );
+    }
+
+    #[test]
+    fn ops_in_a_named_kb_are_wrapped_and_default_ops_are_not() {
+        let op = Op::DeleteConcept(ConceptId(5));
+        assert_eq!(op.clone().in_kb(DEFAULT_KB), op);
+        let wrapped = op.clone().in_kb("k1");
+        assert!(matches!(&wrapped, Op::InKb { kb, .. } if kb == "k1"));
+        assert_eq!(wrapped.home(), ConceptId(5));
+        assert!(wrapped.removes());
+        // Old variants keep their encoding: the first variant's tag is still 0.
+        let bytes = crate::protocol::codec::encode(&Op::DeleteConcept(ConceptId(1)));
+        assert_eq!(bytes[0], 2, "DeleteConcept is the third variant, as before");
+    }
+
+    #[test]
+    fn the_learn_clock_never_repeats_or_goes_back() {
+        let clock = LearnClock::default();
+        assert_eq!(clock.reserve_at(100, 3), 100); // 100, 101, 102
+        assert_eq!(
+            clock.reserve_at(100, 1),
+            103,
+            "same millisecond: after the last"
+        );
+        assert_eq!(
+            clock.reserve_at(50, 2),
+            104,
+            "a clock step back changes nothing"
+        );
+        assert_eq!(
+            clock.reserve_at(500, 1),
+            500,
+            "the wall clock leads when ahead"
+        );
+        assert_eq!(
+            clock.reserve_at(500, 0),
+            501,
+            "an empty learn still moves it"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! became durable since, and publishes the result as a whole.
 
 use super::assoc_list::AssocList;
+use super::kb::{KbTag, DEFAULT_KB};
 use super::{
     combine_confidence, Association, Concept, ConceptId, ConceptKind, EdgeUpsert, Evidence, Op,
     Side,
@@ -109,6 +110,73 @@ pub struct GraphSnapshot {
     /// Invariant: holds exactly the entity concepts of `nodes`, each under the hash of
     /// its current content (kept by every op that creates, renames or deletes one).
     pub stems: imbl::HashMap<u64, Arc<Vec<ConceptId>>>,
+    /// The knowledge base of every node of a named knowledge base; a node not here is
+    /// in `default`.
+    ///
+    /// Invariant: holds exactly the nodes (concept or edge copies) of named knowledge
+    /// bases, as does `kb_members`; both follow every op.
+    pub kb_of: imbl::HashMap<ConceptId, KbTag>,
+    /// The same nodes ordered by knowledge base, so one knowledge base's nodes on this
+    /// shard are a range (listing and dropping it never scan the shard).
+    pub kb_members: imbl::OrdSet<(KbTag, ConceptId)>,
+    /// Sizes and version of every named knowledge base with a node on this shard.
+    pub kbs: imbl::HashMap<KbTag, KbCounts>,
+    /// The sum of `kbs` (so the `default` knowledge base's sizes are a subtraction).
+    pub named_total: KbCounts,
+    /// The `default` knowledge base's version (see [`KbCounts::version`]).
+    pub default_version: u64,
+    /// Sentence concepts, all knowledge bases.
+    pub sentences: usize,
+    /// Concepts with a vector, all knowledge bases.
+    pub vectors: usize,
+    /// The log position of the record being folded (versions take it).
+    fold_lsn: u64,
+}
+
+/// The sizes of one knowledge base on one shard.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KbCounts {
+    /// Its name.
+    pub name: Arc<str>,
+    /// Nodes (concepts, and edge copies whose concept is gone).
+    pub nodes: usize,
+    /// Concepts.
+    pub concepts: usize,
+    /// Sentence concepts.
+    pub sentences: usize,
+    /// Outgoing association copies (one per association cluster-wide, counting the
+    /// sentence-mentions-entity provenance links).
+    pub associations: usize,
+    /// Concepts with a vector.
+    pub vectors: usize,
+    /// The log position of the last record that changed this knowledge base on this
+    /// shard. It changes whenever the knowledge base changes here and never takes a
+    /// value it had for other contents (log positions only grow, a dropped knowledge
+    /// base restarts from the drop's position, a reopened shard reports its
+    /// checkpoint's position), so a cache keyed by (knowledge base, every shard's
+    /// version) stays valid while the key is equal.
+    pub version: u64,
+}
+
+impl KbCounts {
+    fn add(&mut self, d: &Footprint, sign: isize) {
+        let f = |x: &mut usize, v: usize| *x = (*x as isize + sign * v as isize).max(0) as usize;
+        f(&mut self.nodes, d.present as usize);
+        f(&mut self.concepts, d.concept as usize);
+        f(&mut self.sentences, d.sentence as usize);
+        f(&mut self.vectors, d.vector as usize);
+        f(&mut self.associations, d.out);
+    }
+}
+
+/// What one node contributes to the counters.
+#[derive(Clone, Copy, Debug, Default)]
+struct Footprint {
+    present: bool,
+    concept: bool,
+    sentence: bool,
+    vector: bool,
+    out: usize,
 }
 
 impl GraphSnapshot {
@@ -117,19 +185,90 @@ impl GraphSnapshot {
         self.nodes.get(&id).and_then(|n| n.concept.as_ref())
     }
 
+    /// The knowledge base of a node (`None`: `default`).
+    pub fn kb_tag_of(&self, id: ConceptId) -> Option<KbTag> {
+        self.kb_of.get(&id).copied()
+    }
+
+    /// Whether node `id` belongs to knowledge base `kb` (`None`: `default`).
+    pub fn in_kb(&self, id: ConceptId, kb: Option<KbTag>) -> bool {
+        self.kb_tag_of(id) == kb
+    }
+
+    /// The ids of every node of knowledge base `kb` on this shard (`None`: `default`).
+    /// A named knowledge base's are a range of its index, so this costs what the
+    /// knowledge base holds here; `default`'s scan the shard (it is everything else).
+    pub fn kb_ids_of(&self, kb: Option<KbTag>) -> Box<dyn Iterator<Item = ConceptId> + '_> {
+        match kb {
+            Some(t) => Box::new(
+                self.kb_members
+                    .range((t, ConceptId(0))..=(t, ConceptId(u64::MAX)))
+                    .map(|(_, id)| *id),
+            ),
+            None => Box::new(
+                self.nodes
+                    .keys()
+                    .filter(|id| !self.kb_of.contains_key(*id))
+                    .copied(),
+            ),
+        }
+    }
+
+    /// The sentence concepts of knowledge base `kb` (by name) on this shard: what a
+    /// query session lists to build a per-knowledge-base structure (with
+    /// [`GraphSnapshot::kb_version`] as its cache key).
+    pub fn kb_sentences<'a>(&'a self, kb: &str) -> impl Iterator<Item = &'a Arc<Concept>> + 'a {
+        self.kb_ids_of(KbTag::named(kb))
+            .filter_map(|id| self.concept(id))
+            .filter(|c| c.kind == ConceptKind::Sentence)
+    }
+
+    /// The version of knowledge base `kb` on this shard (see [`KbCounts::version`]);
+    /// 0 when it has nothing here.
+    pub fn kb_version(&self, kb: &str) -> u64 {
+        match KbTag::named(kb) {
+            Some(t) => self.kbs.get(&t).map_or(0, |c| c.version),
+            None => self.default_version,
+        }
+    }
+
+    /// The sizes of knowledge base `kb` on this shard (all zero when it has nothing
+    /// here).
+    pub fn kb_counts(&self, kb: &str) -> KbCounts {
+        match KbTag::named(kb) {
+            Some(t) => self.kbs.get(&t).cloned().unwrap_or_else(|| KbCounts {
+                name: Arc::from(kb),
+                ..Default::default()
+            }),
+            None => {
+                let n = &self.named_total;
+                KbCounts {
+                    name: Arc::from(DEFAULT_KB),
+                    nodes: self.nodes.len().saturating_sub(n.nodes),
+                    concepts: self.concepts.saturating_sub(n.concepts),
+                    sentences: self.sentences.saturating_sub(n.sentences),
+                    associations: self.edges.saturating_sub(n.associations),
+                    vectors: self.vectors.saturating_sub(n.vectors),
+                    version: self.default_version,
+                }
+            }
+        }
+    }
+
+    /// The sizes of every knowledge base with something on this shard, `default`
+    /// first (when it holds anything).
+    pub fn kb_list(&self) -> Vec<KbCounts> {
+        let default = self.kb_counts(DEFAULT_KB);
+        let mut all: Vec<KbCounts> = (default.nodes > 0).then_some(default).into_iter().collect();
+        all.extend(self.kbs.values().cloned());
+        all
+    }
+
     /// Whether folding `record` into this snapshot removes anything (whose text must
     /// then leave the disk: see `ShardCore::erase`): an apply with removals, or the
     /// commit of a prepared transaction with removals.
     pub fn record_removes(&self, record: &Record) -> bool {
-        let removal = |op: &Op| {
-            matches!(
-                op,
-                Op::DeleteConcept(_)
-                    | Op::DeleteEdge { .. }
-                    | Op::RemoveEvidence { .. }
-                    | Op::ForgetSource { .. }
-            )
-        };
+        let removal = |op: &Op| op.removes();
         match record {
             Record::Apply(ops) => ops.iter().any(removal),
             Record::Commit(txid) => self
@@ -155,6 +294,7 @@ impl GraphSnapshot {
         vectors: &mut dyn FnMut(VectorChange<'_>),
     ) {
         debug_assert!(lsn > self.lsn || lsn == 0, "records fold in log order");
+        self.fold_lsn = lsn;
         match record {
             Record::Apply(ops) => ops.iter().for_each(|op| self.apply_with(op, vectors)),
             Record::Prepare { txid, ops } => {
@@ -181,6 +321,100 @@ impl GraphSnapshot {
     /// Applies one op, reporting its vector change.
     pub fn apply_with(&mut self, op: &Op, vectors: &mut dyn FnMut(VectorChange<'_>)) {
         match op {
+            Op::InKb { kb, op } => self.apply_in(Some(KbTag::of(kb)), Some(kb), op, vectors),
+            Op::DropKb(kb) => self.drop_kb(kb, vectors),
+            _ => {
+                let tag = self.kb_of.get(&op.home()).copied();
+                self.apply_in(tag, None, op, vectors);
+            }
+        }
+    }
+
+    /// Applies `op` to a node of knowledge base `tag` (`None`: `default`; `name` when
+    /// the op names it), keeping the knowledge base index and counters.
+    fn apply_in(
+        &mut self,
+        tag: Option<KbTag>,
+        name: Option<&str>,
+        op: &Op,
+        vectors: &mut dyn FnMut(VectorChange<'_>),
+    ) {
+        let home = op.home();
+        let before = self.footprint(home);
+        self.apply_plain(op, tag, vectors);
+        let after = self.footprint(home);
+        self.sentences =
+            (self.sentences + after.sentence as usize).saturating_sub(before.sentence as usize);
+        self.vectors =
+            (self.vectors + after.vector as usize).saturating_sub(before.vector as usize);
+        let Some(tag) = tag else {
+            self.default_version = self.fold_lsn.max(self.default_version);
+            return;
+        };
+        let version = self.fold_lsn;
+        let counts = self.kbs.entry(tag).or_insert_with(|| KbCounts {
+            name: Arc::from(name.map_or_else(|| format!("{:016x}", tag.0), str::to_string)),
+            ..Default::default()
+        });
+        counts.add(&before, -1);
+        counts.add(&after, 1);
+        counts.version = counts.version.max(version);
+        let empty = counts.nodes == 0;
+        self.named_total.add(&before, -1);
+        self.named_total.add(&after, 1);
+        // Only membership changes touch the index (most ops reinforce a member).
+        if after.present && self.kb_of.get(&home) != Some(&tag) {
+            self.kb_of.insert(home, tag);
+            self.kb_members.insert((tag, home));
+        } else if !after.present && before.present {
+            self.kb_of.remove(&home);
+            self.kb_members.remove(&(tag, home));
+        }
+        if empty {
+            self.kbs.remove(&tag);
+        }
+    }
+
+    /// Removes every node of knowledge base `kb` from this shard.
+    fn drop_kb(&mut self, kb: &str, vectors: &mut dyn FnMut(VectorChange<'_>)) {
+        let tag = KbTag::named(kb);
+        let ids: Vec<ConceptId> = match tag {
+            Some(t) => self.kb_ids_of(Some(t)).collect(),
+            None => self.kb_ids_of(None).collect(),
+        };
+        for id in ids {
+            self.apply_in(tag, Some(kb), &Op::DeleteConcept(id), vectors);
+        }
+        match tag {
+            Some(t) => {
+                self.kbs.remove(&t);
+            }
+            None => self.default_version = self.fold_lsn.max(self.default_version),
+        }
+    }
+
+    fn footprint(&self, id: ConceptId) -> Footprint {
+        let Some(node) = self.nodes.get(&id) else {
+            return Footprint::default();
+        };
+        let c = node.concept.as_deref();
+        Footprint {
+            present: true,
+            concept: c.is_some(),
+            sentence: c.is_some_and(|c| c.kind == ConceptKind::Sentence),
+            vector: c.is_some_and(|c| c.has_vector),
+            out: node.out().len(),
+        }
+    }
+
+    fn apply_plain(
+        &mut self,
+        op: &Op,
+        tag: Option<KbTag>,
+        vectors: &mut dyn FnMut(VectorChange<'_>),
+    ) {
+        match op {
+            Op::InKb { .. } | Op::DropKb(_) => self.apply_with(op, vectors),
             Op::PutConcept(u) => {
                 if let Some(v) = &u.vector {
                     vectors(VectorChange::Put(u.id, v));
@@ -234,10 +468,10 @@ impl GraphSnapshot {
                 self.concepts += usize::from(created);
                 if u.kind == ConceptKind::Entity {
                     if let Some(old) = renamed {
-                        self.unindex_stems(u.id, &old);
-                        self.index_stems(u.id, &u.content);
+                        self.unindex_stems(u.id, &old, tag);
+                        self.index_stems(u.id, &u.content, tag);
                     } else if created {
-                        self.index_stems(u.id, &u.content);
+                        self.index_stems(u.id, &u.content, tag);
                     }
                 }
             }
@@ -248,7 +482,7 @@ impl GraphSnapshot {
                     if let Some(c) = &node.concept {
                         self.concepts -= 1;
                         if c.kind == ConceptKind::Entity {
-                            self.unindex_stems(*id, &c.content);
+                            self.unindex_stems(*id, &c.content, tag);
                         }
                     }
                     self.edges -= node.out().len();
@@ -376,8 +610,8 @@ impl GraphSnapshot {
         }
     }
 
-    fn index_stems(&mut self, id: ConceptId, name: &str) {
-        if let Some(h) = stem_hash(&stems(name)) {
+    fn index_stems(&mut self, id: ConceptId, name: &str, tag: Option<KbTag>) {
+        if let Some(h) = stem_hash(&stems(name)).map(|h| KbTag::stem_key(tag, h)) {
             let ids = Arc::make_mut(self.stems.entry(h).or_default());
             if !ids.contains(&id) {
                 ids.push(id);
@@ -385,8 +619,8 @@ impl GraphSnapshot {
         }
     }
 
-    fn unindex_stems(&mut self, id: ConceptId, name: &str) {
-        let Some(h) = stem_hash(&stems(name)) else {
+    fn unindex_stems(&mut self, id: ConceptId, name: &str, tag: Option<KbTag>) {
+        let Some(h) = stem_hash(&stems(name)).map(|h| KbTag::stem_key(tag, h)) else {
             return;
         };
         if let Some(ids) = self.stems.get_mut(&h) {
@@ -407,7 +641,36 @@ impl GraphSnapshot {
             .filter(|(_, c)| c.kind == ConceptKind::Entity)
             .collect();
         for (id, c) in entities {
-            self.index_stems(id, &c.content);
+            let tag = self.kb_of.get(&id).copied();
+            self.index_stems(id, &c.content, tag);
+        }
+    }
+
+    /// Rebuilds the knowledge base index and counters from the nodes' tags (read from a
+    /// checkpoint). Versions restart at the checkpoint's position (see
+    /// [`KbCounts::version`]).
+    fn restore_kbs(&mut self, kb_of: Vec<(ConceptId, KbTag)>, names: Vec<(KbTag, String)>) {
+        let names: std::collections::HashMap<KbTag, String> = names.into_iter().collect();
+        self.default_version = self.lsn;
+        for (id, tag) in kb_of {
+            let f = self.footprint(id);
+            if !f.present {
+                continue;
+            }
+            let counts = self.kbs.entry(tag).or_insert_with(|| KbCounts {
+                name: Arc::from(
+                    names
+                        .get(&tag)
+                        .cloned()
+                        .unwrap_or_else(|| format!("{:016x}", tag.0)),
+                ),
+                version: self.lsn,
+                ..Default::default()
+            });
+            counts.add(&f, 1);
+            self.named_total.add(&f, 1);
+            self.kb_of.insert(id, tag);
+            self.kb_members.insert((tag, id));
         }
     }
 
@@ -455,6 +718,11 @@ impl GraphSnapshot {
             .map(|(h, ids)| (*h, ids.as_slice()))
             .collect();
         bytes.extend(crate::protocol::codec::encode(&stems));
+        // Then the knowledge base index, also its own value: checkpoints written before
+        // knowledge bases existed end after the stems (everything is `default`).
+        let kb_of: Vec<(ConceptId, KbTag)> = self.kb_of.iter().map(|(i, t)| (*i, *t)).collect();
+        let names: Vec<(KbTag, &str)> = self.kbs.iter().map(|(t, c)| (*t, &*c.name)).collect();
+        bytes.extend(crate::protocol::codec::encode(&(kb_of, names)));
         bytes
     }
 
@@ -470,6 +738,10 @@ impl GraphSnapshot {
             .into_iter()
             .map(|n| {
                 snap.concepts += n.concept.is_some() as usize;
+                if let Some(c) = &n.concept {
+                    snap.sentences += (c.kind == ConceptKind::Sentence) as usize;
+                    snap.vectors += c.has_vector as usize;
+                }
                 snap.edges += n.out.len();
                 (
                     n.id,
@@ -496,11 +768,18 @@ impl GraphSnapshot {
                 "checkpoint predates the stem index; rebuilt it (the next checkpoint stores it)"
             );
         } else {
-            let stems: Vec<(u64, Vec<ConceptId>)> = crate::protocol::codec::decode(rest)?;
+            let (stems, used): (Vec<(u64, Vec<ConceptId>)>, usize) =
+                crate::protocol::codec::decode_prefix(rest)?;
             snap.stems = stems
                 .into_iter()
                 .map(|(h, ids)| (h, Arc::new(ids)))
                 .collect();
+            let rest = &rest[used..];
+            if !rest.is_empty() {
+                type KbIndex = (Vec<(ConceptId, KbTag)>, Vec<(KbTag, String)>);
+                let (kb_of, names): KbIndex = crate::protocol::codec::decode(rest)?;
+                snap.restore_kbs(kb_of, names);
+            }
         }
         Ok(snap)
     }
@@ -969,6 +1248,233 @@ mod tests {
         assert!(list.windows(2).all(|w| w[0].source < w[1].source));
         let back = GraphSnapshot::decode_checkpoint(&s.encode_checkpoint()).unwrap();
         assert_eq!(back.nodes, s.nodes);
+    }
+
+    fn in_kb(kb: &str, op: Op) -> Op {
+        op.in_kb(kb)
+    }
+
+    fn kb_id(kb: &str, name: &str) -> ConceptId {
+        ConceptId::derive_in(kb, ConceptKind::Entity, name)
+    }
+
+    /// An entity `name` of knowledge base `kb` with a vector, and an edge to `other`.
+    fn kb_fact(kb: &str, name: &str, other: &str) -> Vec<Op> {
+        let Op::PutConcept(mut u) = put(name, 1) else {
+            unreachable!()
+        };
+        u.id = kb_id(kb, name);
+        u.vector = Some(vec![1.0, 0.0]);
+        let Op::PutConcept(mut o) = put(other, 1) else {
+            unreachable!()
+        };
+        o.id = kb_id(kb, other);
+        let mut ops = vec![Op::PutConcept(u), Op::PutConcept(o)];
+        for side in [Side::Out, Side::In] {
+            let Op::PutEdge(mut e) = edge(side, name, other) else {
+                unreachable!()
+            };
+            e.source = kb_id(kb, name);
+            e.target = kb_id(kb, other);
+            ops.push(Op::PutEdge(e));
+        }
+        ops.into_iter().map(|op| in_kb(kb, op)).collect()
+    }
+
+    /// Checks the knowledge base invariants against a recount from the nodes.
+    fn assert_kb_index(s: &GraphSnapshot) {
+        let mut fresh = GraphSnapshot {
+            nodes: s.nodes.clone(),
+            concepts: s.concepts,
+            edges: s.edges,
+            lsn: s.lsn,
+            ..Default::default()
+        };
+        for n in s.nodes.values() {
+            if let Some(c) = &n.concept {
+                fresh.sentences += (c.kind == ConceptKind::Sentence) as usize;
+                fresh.vectors += c.has_vector as usize;
+            }
+        }
+        let names = s
+            .kbs
+            .iter()
+            .map(|(t, c)| (*t, c.name.to_string()))
+            .collect();
+        fresh.restore_kbs(s.kb_of.iter().map(|(i, t)| (*i, *t)).collect(), names);
+        assert_eq!(fresh.kb_members, s.kb_members);
+        assert_eq!((fresh.sentences, fresh.vectors), (s.sentences, s.vectors));
+        let sizes = |s: &GraphSnapshot| -> Vec<(String, usize, usize, usize, usize, usize)> {
+            let mut v: Vec<_> = s
+                .kb_list()
+                .into_iter()
+                .map(|c| {
+                    let n = c.name.to_string();
+                    (
+                        n,
+                        c.nodes,
+                        c.concepts,
+                        c.sentences,
+                        c.associations,
+                        c.vectors,
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sizes(&fresh), sizes(s));
+        assert!(s.kb_of.keys().all(|id| s.nodes.contains_key(id)));
+        assert_eq!(s.kb_of.len(), s.kb_members.len());
+    }
+
+    #[test]
+    fn knowledge_bases_index_their_nodes_and_count_their_sizes() {
+        let mut s = GraphSnapshot::default();
+        s.apply_record(1, &Record::Apply(vec![put("paris", 1)]));
+        s.apply_record(2, &Record::Apply(kb_fact("story-1", "mary", "garden")));
+        s.apply_record(3, &Record::Apply(kb_fact("story-2", "mary", "kitchen")));
+        assert_kb_index(&s);
+        let one = s.kb_counts("story-1");
+        assert_eq!(
+            (one.concepts, one.associations, one.vectors, one.version),
+            (2, 1, 1, 2)
+        );
+        assert_eq!(s.kb_counts("story-2").version, 3);
+        let default = s.kb_counts(DEFAULT_KB);
+        assert_eq!((default.concepts, default.associations), (1, 0));
+        assert_eq!(s.kb_version(DEFAULT_KB), 1);
+        assert_eq!(s.kb_version("nothing-here"), 0);
+        // Same name, two knowledge bases, two concepts; each lists only its own.
+        assert_ne!(kb_id("story-1", "mary"), kb_id("story-2", "mary"));
+        let ids: Vec<ConceptId> = s.kb_ids_of(KbTag::named("story-1")).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains(&kb_id("story-1", "mary")));
+        let defaults: Vec<ConceptId> = s.kb_ids_of(None).collect();
+        assert_eq!(defaults, vec![id("paris")]);
+        // The stem index keeps knowledge bases apart.
+        let h = stem_hash(&stems("mary")).unwrap();
+        assert!(!s.stems.contains_key(&h), "default has no mary");
+        let k1 = KbTag::stem_key(KbTag::named("story-1"), h);
+        assert_eq!(*s.stems[&k1], vec![kb_id("story-1", "mary")]);
+        // Deleting through the ordinary ops keeps the index (no kb named in them).
+        s.apply_record(
+            4,
+            &Record::Apply(vec![
+                Op::DeleteConcept(kb_id("story-1", "mary")),
+                Op::DeleteEdge {
+                    side: Side::In,
+                    source: kb_id("story-1", "mary"),
+                    target: kb_id("story-1", "garden"),
+                    kind: AssocType::LocatedIn,
+                    negated: false,
+                },
+            ]),
+        );
+        assert_kb_index(&s);
+        assert!(!s.stems.contains_key(&k1));
+        assert_eq!(s.kb_counts("story-1").concepts, 1);
+        assert_eq!(s.kb_version("story-1"), 4);
+        assert_eq!(s.kb_version("story-2"), 3, "the other one did not change");
+    }
+
+    #[test]
+    fn dropping_a_knowledge_base_removes_exactly_its_nodes_and_vectors() {
+        let mut s = GraphSnapshot::default();
+        s.apply_record(1, &Record::Apply(vec![put("paris", 1)]));
+        s.apply_record(2, &Record::Apply(kb_fact("a", "mary", "garden")));
+        s.apply_record(3, &Record::Apply(kb_fact("b", "mary", "garden")));
+        let before = s.clone();
+        let mut removed = Vec::new();
+        s.apply_record_with(4, &Record::Apply(vec![Op::DropKb("a".into())]), &mut |c| {
+            if let VectorChange::Remove(id) = c {
+                removed.push(id);
+            }
+        });
+        assert!(s.record_removes(&Record::Apply(vec![Op::DropKb("a".into())])));
+        assert!(removed.contains(&kb_id("a", "mary")));
+        assert!(!removed.contains(&kb_id("b", "mary")));
+        assert!(s.concept(kb_id("a", "mary")).is_none());
+        assert!(s.concept(kb_id("a", "garden")).is_none());
+        assert!(s.concept(kb_id("b", "mary")).is_some());
+        assert!(s.concept(id("paris")).is_some());
+        assert!(!s.kbs.contains_key(&KbTag::of("a")));
+        assert_eq!(s.kb_version("a"), 0);
+        assert_kb_index(&s);
+        assert_eq!((s.concepts, s.edges), (3, 1));
+        assert_eq!(before.kb_counts("a").concepts, 2, "older snapshots keep it");
+        // Dropping `default` leaves the named ones.
+        s.apply_record(5, &Record::Apply(vec![Op::DropKb(DEFAULT_KB.into())]));
+        assert!(s.concept(id("paris")).is_none());
+        assert_eq!(s.kb_counts("b").concepts, 2);
+        assert_kb_index(&s);
+    }
+
+    #[test]
+    fn checkpoints_keep_knowledge_bases_and_older_ones_read_as_default() {
+        let mut s = GraphSnapshot::default();
+        s.apply_record(1, &Record::Apply(vec![put("paris", 1)]));
+        s.apply_record(2, &Record::Apply(kb_fact("story-1", "mary", "garden")));
+        let full = s.encode_checkpoint();
+        let back = GraphSnapshot::decode_checkpoint(&full).unwrap();
+        assert_eq!(back.nodes, s.nodes);
+        assert_eq!(back.kb_of, s.kb_of);
+        assert_eq!(back.kb_members, s.kb_members);
+        assert_eq!(stem_sets(&back), stem_sets(&s));
+        assert_eq!(&*back.kb_counts("story-1").name, "story-1");
+        assert_eq!(back.kb_counts("story-1").concepts, 2);
+        assert_eq!(
+            back.kb_version("story-1"),
+            2,
+            "versions restart at the checkpoint"
+        );
+        assert_kb_index(&back);
+        // A checkpoint written before knowledge bases existed: checkpoint and stems
+        // only. It reads as all `default`, unchanged.
+        let mut old = GraphSnapshot::default();
+        old.apply_record(1, &Record::Apply(vec![put("paris", 1), put("lyon", 1)]));
+        let bytes = old.encode_checkpoint();
+        let (_, used): (CheckpointOwned, usize) =
+            crate::protocol::codec::decode_prefix(&bytes).unwrap();
+        let (_, stems_used): (Vec<(u64, Vec<ConceptId>)>, usize) =
+            crate::protocol::codec::decode_prefix(&bytes[used..]).unwrap();
+        let before_kbs = &bytes[..used + stems_used];
+        assert!(before_kbs.len() < bytes.len());
+        let back = GraphSnapshot::decode_checkpoint(before_kbs).unwrap();
+        assert_eq!(back.nodes, old.nodes);
+        assert!(back.kb_of.is_empty() && back.kbs.is_empty());
+        assert_eq!(back.kb_counts(DEFAULT_KB).concepts, 2);
+        assert_eq!(stem_sets(&back), stem_sets(&old));
+    }
+
+    #[test]
+    fn a_sentence_learned_again_by_another_teacher_keeps_each_time() {
+        let sentence = |req: &str, at: u64| {
+            Op::PutConcept(ConceptUpsert {
+                id: ConceptId(9),
+                content: "Mary went to the garden.".into(),
+                kind: ConceptKind::Sentence,
+                semantic_type: SemanticType::Spatial,
+                strength: 1.0,
+                confidence: 0.9,
+                at_ms: at,
+                source: Source {
+                    request_id: Some(req.into()),
+                    label: None,
+                    at_ms: at,
+                },
+                vector: None,
+            })
+            .in_kb("story-3")
+        };
+        let mut s = GraphSnapshot::default();
+        s.apply_record(1, &Record::Apply(vec![sentence("r1", 10)]));
+        s.apply_record(2, &Record::Apply(vec![sentence("r2", 11)]));
+        let c = s.concept(ConceptId(9)).unwrap();
+        let times: Vec<u64> = c.sources.iter().map(|x| x.at_ms).collect();
+        assert_eq!(times, vec![10, 11], "each occurrence keeps its own time");
+        assert_eq!(s.kb_sentences("story-3").count(), 1);
+        assert_eq!(s.kb_sentences(DEFAULT_KB).count(), 0);
     }
 
     #[test]

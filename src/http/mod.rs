@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod kb;
 pub mod observe;
 pub mod openapi;
 pub mod reason;
@@ -25,6 +26,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
+use kb::{Kb, KbParam};
 use ractor::rpc::CallResult;
 use ractor::{ActorRef, RpcReplyPort};
 use serde::de::DeserializeOwned;
@@ -491,10 +493,11 @@ fn validate_label(field: &str, label: Option<String>) -> Result<Option<String>, 
 /// Learns one statement: its concept, the entities it names and the associations read
 /// from it, durably, in one transaction.
 #[utoipa::path(post, path = "/v1/learn", tag = "learn", request_body = LearnIn,
-    params(("x-request-id" = Option<String>, Header, description = "Your request id (1-128 of A-Z a-z 0-9 . _ : -); else one is made")),
+    params(("x-request-id" = Option<String>, Header, description = "Your request id (1-128 of A-Z a-z 0-9 . _ : -); else one is made"), KbParam),
     responses((status = 200, description = "Learned and durable", body = openapi::LearnOut), openapi::Errors))]
 async fn learn(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<openapi::LearnOut>> {
@@ -509,6 +512,7 @@ async fn learn(
         options,
         request_id: request_id.clone(),
         label,
+        kb,
         reply,
     })
     .await?;
@@ -535,10 +539,11 @@ struct BatchIn {
 
 /// Learns several statements in one transaction (embedded in batches).
 #[utoipa::path(post, path = "/v1/learn/batch", tag = "learn", request_body = BatchIn,
-    params(("x-request-id" = Option<String>, Header, description = "Your request id; else one is made")),
+    params(("x-request-id" = Option<String>, Header, description = "Your request id; else one is made"), KbParam),
     responses((status = 200, description = "Learned and durable", body = openapi::BatchOut), openapi::Errors))]
 async fn learn_batch(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<openapi::BatchOut>> {
@@ -573,6 +578,7 @@ async fn learn_batch(
         options,
         request_id: request_id.clone(),
         label,
+        kb,
         reply,
     })
     .await?;
@@ -607,10 +613,11 @@ struct AssociateIn {
 
 /// Stores one typed association between two entities (names or concept ids).
 #[utoipa::path(post, path = "/v1/associations", tag = "learn", request_body = AssociateIn,
-    params(("x-request-id" = Option<String>, Header, description = "Your request id; else one is made")),
+    params(("x-request-id" = Option<String>, Header, description = "Your request id; else one is made"), KbParam),
     responses((status = 200, description = "Stored and durable", body = openapi::AssociateOut), openapi::Errors))]
 async fn associations(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<openapi::AssociateOut>> {
@@ -644,6 +651,7 @@ async fn associations(
                 confidence,
                 request_id: request_id.clone(),
                 label,
+                kb,
             },
             reply,
         )
@@ -729,10 +737,11 @@ struct GetQuery {
 
 /// A concept with its associations (both directions) and its teachers.
 #[utoipa::path(get, path = "/v1/concepts/{id}", tag = "concepts",
-    params(("id" = String, Path, pattern = r"^[0-9a-fA-F]{16}$", description = "Concept id (16 hex digits)"), GetQuery),
+    params(("id" = String, Path, pattern = r"^[0-9a-fA-F]{16}$", description = "Concept id (16 hex digits)"), GetQuery, KbParam),
     responses((status = 200, description = "The concept", body = Object), openapi::Errors))]
 async fn get_concept(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     Path(id): Path<String>,
     query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -747,24 +756,30 @@ async fn get_concept(
         .call(shard, ShardRequest::Get { id, fresh })
         .await?
     {
-        ShardReply::Concept(Some(view)) => Ok(Json(concept_json(&view))),
-        ShardReply::Concept(None) => {
-            Err(SutraError::NotFound(format!("no concept has id {id}")).into())
+        ShardReply::Concept(Some(view)) if view.kb == crate::graph::KbTag::named(&kb) => {
+            let mut body = concept_json(&view);
+            body["kb"] = json!(kb);
+            Ok(Json(body))
         }
+        ShardReply::Concept(_) => Err(SutraError::NotFound(format!(
+            "no concept has id {id} in knowledge base '{kb}'"
+        ))
+        .into()),
         other => Err(SutraError::Internal(format!("unexpected shard reply {other:?}")).into()),
     }
 }
 
 /// Deletes a concept, its associations and vector, and what was derived only from it.
 #[utoipa::path(delete, path = "/v1/concepts/{id}", tag = "concepts",
-    params(("id" = String, Path, pattern = r"^[0-9a-fA-F]{16}$", description = "Concept id (16 hex digits)")),
+    params(("id" = String, Path, pattern = r"^[0-9a-fA-F]{16}$", description = "Concept id (16 hex digits)"), KbParam),
     responses((status = 200, description = "Deleted", body = openapi::DeletedOut), openapi::Errors))]
 async fn delete_concept(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     Path(id): Path<String>,
 ) -> ApiResult<Json<openapi::DeletedOut>> {
     let id = parse_id(&id)?;
-    let removed = call_learner(&state, |reply| LearnerMsg::Delete(id, reply)).await?;
+    let removed = call_learner(&state, |reply| LearnerMsg::Delete(kb, id, reply)).await?;
     Ok(Json(openapi::DeletedOut {
         deleted: id.to_string(),
         removed,
@@ -773,36 +788,39 @@ async fn delete_concept(
 
 /// `DELETE /v1/sources/{source}`: forgets everything learned only from that label.
 #[utoipa::path(delete, path = "/v1/sources/{source}", tag = "concepts",
-    params(("source" = String, Path, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", description = "A source label given when learning (1-1024 bytes, no control characters)")),
+    params(("source" = String, Path, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", description = "A source label given when learning (1-1024 bytes, no control characters)"), KbParam),
     responses((status = 200, description = "Forgotten", body = openapi::ForgottenOut), openapi::Errors))]
 async fn forget_source(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     Path(label): Path<String>,
 ) -> ApiResult<Json<openapi::ForgottenOut>> {
-    forget(&state, "source", label, SourceKey::Label).await
+    forget(&state, kb, "source", label, SourceKey::Label).await
 }
 
 /// `DELETE /v1/requests/{request_id}`: forgets everything one request taught that
 /// nothing else did (for learns sent without a `source` label).
 #[utoipa::path(delete, path = "/v1/requests/{request_id}", tag = "concepts",
-    params(("request_id" = String, Path, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", description = "A learn's request id")),
+    params(("request_id" = String, Path, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", description = "A learn's request id"), KbParam),
     responses((status = 200, description = "Forgotten", body = openapi::ForgottenOut), openapi::Errors))]
 async fn forget_request(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     Path(request_id): Path<String>,
 ) -> ApiResult<Json<openapi::ForgottenOut>> {
-    forget(&state, "request_id", request_id, SourceKey::Request).await
+    forget(&state, kb, "request_id", request_id, SourceKey::Request).await
 }
 
 async fn forget(
     state: &Shared,
+    kb: String,
     field: &str,
     name: String,
     key: fn(String) -> SourceKey,
 ) -> ApiResult<Json<openapi::ForgottenOut>> {
     let name = validate_label(field, Some(name))?.expect("given");
     let k = key(name.clone());
-    let removed = call_learner(state, |reply| LearnerMsg::Forget(k, reply)).await?;
+    let removed = call_learner(state, |reply| LearnerMsg::Forget(kb, k, reply)).await?;
     Ok(Json(openapi::ForgottenOut {
         forgotten: [(field.to_string(), name)].into(),
         removed,
@@ -828,6 +846,11 @@ struct EvidenceQuery {
     #[param(minimum = 1, maximum = 1000, nullable = false)]
     #[serde(default, deserialize_with = "int::query_opt")]
     limit: Option<usize>,
+    /// The knowledge base (read by [`Kb`]; 1 to 64 of A-Z a-z 0-9 _ . -, default
+    /// `default`).
+    #[param(pattern = r"^[A-Za-z0-9_.\-]{1,64}$", nullable = false)]
+    #[allow(dead_code)]
+    kb: Option<String>,
 }
 
 /// `GET /v1/evidence?source=ID&target=ID&type=T[&negated=true][&offset=N][&limit=N]`:
@@ -837,6 +860,7 @@ struct EvidenceQuery {
     responses((status = 200, description = "A page of the association's evidence", body = Object), openapi::Errors))]
 async fn evidence(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     query: Result<Query<EvidenceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let q = query
@@ -864,7 +888,7 @@ async fn evidence(
         )
         .await?
     {
-        ShardReply::Concept(view) => view,
+        ShardReply::Concept(view) => view.filter(|v| v.kb == crate::graph::KbTag::named(&kb)),
         other => {
             return Err(SutraError::Internal(format!("unexpected shard reply {other:?}")).into())
         }
@@ -877,7 +901,7 @@ async fn evidence(
         })
         .ok_or_else(|| {
             SutraError::NotFound(format!(
-                "no {}{} association from {source} to {target}",
+                "no {}{} association from {source} to {target} in knowledge base '{kb}'",
                 if negated { "negated " } else { "" },
                 kind.as_str()
             ))
@@ -924,10 +948,16 @@ async fn evidence(
     })))
 }
 
-/// Per-shard, coordinator, query, embedder, restart and log counters.
-#[utoipa::path(get, path = "/v1/stats", tag = "operate",
+/// Per-shard, coordinator, query, embedder, restart and log counters, and (`kb`) the
+/// sizes of the knowledge base asked for (`default` when none is named; zeros for one
+/// that holds nothing).
+#[utoipa::path(get, path = "/v1/stats", tag = "operate", params(KbParam),
     responses((status = 200, description = "Counters", body = Object), openapi::Errors))]
-async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
+async fn stats(State(state): State<Shared>, Kb(kb): Kb) -> ApiResult<Json<Value>> {
+    let kb = match crate::actors::learner::kb_stats(&state.router, &kb).await {
+        Ok(k) => json!(k),
+        Err(e) => json!({"name": kb, "state": e.to_string()}),
+    };
     let mut shards = Vec::new();
     let (mut concepts, mut assocs) = (0, 0);
     for s in 0..state.router.shards {
@@ -963,6 +993,7 @@ async fn stats(State(state): State<Shared>) -> ApiResult<Json<Value>> {
         "uptime_s": state.started.elapsed().as_secs(),
         "concepts": concepts,
         "associations": assocs,
+        "kb": kb,
         "shards": shards,
         "coordinator": coordinator,
         "restarts": admin::restart_table(),
@@ -1102,6 +1133,8 @@ pub fn routes(state: Shared) -> axum::Router {
             axum::routing::delete(forget_request),
         )
         .route("/v1/evidence", get(evidence))
+        .route("/v1/kbs", get(kb::list))
+        .route("/v1/kbs/{name}", axum::routing::delete(kb::drop))
         .route("/v1/stats", get(stats))
         .route("/v1/search", post(search::search))
         .route("/v1/embed", post(search::embed))

@@ -259,6 +259,8 @@ pub struct KilledOut {
         super::forget_source,
         super::forget_request,
         super::evidence,
+        super::kb::list,
+        super::kb::drop,
         super::stats,
         super::search::search,
         super::search::embed,

@@ -1,6 +1,7 @@
 //! `POST /v1/reason` (JSON, or Server-Sent Events with `Accept: text/event-stream`) and
 //! the raw path API `POST /v1/path`.
 
+use super::kb::Kb;
 use super::{parse_body, ApiError, ApiResult, Shared};
 use crate::actors::shard::local_core;
 use crate::protocol::{Progress, QueriesMsg, ReasonRequest, SutraError};
@@ -65,10 +66,11 @@ async fn ask(state: &Shared, request: ReasonRequest) -> Result<Answer, SutraErro
 }
 
 /// `POST /v1/reason {"query", "num_paths"?, "max_depth"?}`.
-#[utoipa::path(post, path = "/v1/reason", tag = "ask", request_body = ReasonIn,
+#[utoipa::path(post, path = "/v1/reason", tag = "ask", request_body = ReasonIn, params(super::kb::KbParam),
     responses((status = 200, description = "The answer with its paths, sources, proof and alternatives (or, with Accept: text/event-stream, progress events ending with it)", content((Object = "application/json"), (String = "text/event-stream"))), super::openapi::Errors))]
 pub async fn reason(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -102,6 +104,7 @@ pub async fn reason(
             &state,
             ReasonRequest {
                 question: req.query,
+                kb,
                 num_paths,
                 max_depth,
                 progress: None,
@@ -115,6 +118,7 @@ pub async fn reason(
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let request = ReasonRequest {
         question: req.query,
+        kb,
         num_paths,
         max_depth,
         progress: Some(tx),
@@ -181,10 +185,11 @@ struct PathIn {
 
 /// `POST /v1/path {"from", "to", "max_depth"?, "num_paths"?}`: paths between two
 /// concepts (names or ids) over any associations.
-#[utoipa::path(post, path = "/v1/path", tag = "ask", request_body = PathIn,
+#[utoipa::path(post, path = "/v1/path", tag = "ask", request_body = PathIn, params(super::kb::KbParam),
     responses((status = 200, description = "Paths between the two concepts", body = Object), super::openapi::Errors))]
 pub async fn path(
     State(state): State<Shared>,
+    Kb(kb): Kb,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let req: PathIn = parse_body(body)?;
@@ -218,7 +223,7 @@ pub async fn path(
         );
     }
     let paths = tokio::task::spawn_blocking(move || {
-        paths_between(&GraphView::new(snaps), &config, &req.from, &req.to)
+        paths_between(&GraphView::in_kb(snaps, &kb), &config, &req.from, &req.to)
     })
     .await
     .map_err(|e| SutraError::Internal(format!("path search failed: {e}")))?

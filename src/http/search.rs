@@ -58,10 +58,11 @@ fn validate(
 
 /// `POST /v1/search {"query", "k"?, "kind"?}` -> `{"results": [{"concept_id", "content",
 /// "kind", "similarity"}]}`, most similar first.
-#[utoipa::path(post, path = "/v1/search", tag = "ask", request_body = SearchIn,
-    responses((status = 200, description = "Nearest concepts, best first", body = super::openapi::SearchOut), super::openapi::Errors))]
+#[utoipa::path(post, path = "/v1/search", tag = "ask", request_body = SearchIn, params(super::kb::KbParam),
+    responses((status = 200, description = "Nearest concepts of the knowledge base, best first", body = super::openapi::SearchOut), super::openapi::Errors))]
 pub async fn search(
     State(state): State<Shared>,
+    super::kb::Kb(kb): super::kb::Kb,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<super::openapi::SearchOut>> {
     let req: SearchIn = parse_body(body)?;
@@ -84,6 +85,7 @@ pub async fn search(
                 vector: vector.to_vec(),
                 k,
                 kind,
+                kb: kb.clone(),
             },
         )
     });

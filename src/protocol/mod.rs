@@ -6,7 +6,9 @@
 
 pub mod codec;
 
-use crate::graph::{Association, Concept, ConceptId, ConceptKind, Op, ShardId, SourceKey, TxId};
+use crate::graph::{
+    Association, Concept, ConceptId, ConceptKind, KbTag, Op, ShardId, SourceKey, TxId,
+};
 use ractor::RpcReplyPort;
 use ractor_cluster_derive::RactorMessage;
 use serde::{Deserialize, Serialize};
@@ -100,6 +102,45 @@ pub struct ConceptView {
     pub outgoing: Vec<Association>,
     /// Associations arriving at it.
     pub incoming: Vec<Association>,
+    /// Its knowledge base (`None`: `default`).
+    pub kb: Option<KbTag>,
+}
+
+/// The sizes of one knowledge base (on one shard, or summed over all).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KbStats {
+    /// Its name.
+    pub name: String,
+    /// Concepts (sentences and entities).
+    pub concepts: u64,
+    /// Sentence concepts.
+    pub sentences: u64,
+    /// Associations (counting the sentence-mentions-entity provenance links).
+    pub associations: u64,
+    /// Concepts with a vector.
+    pub vectors: u64,
+}
+
+impl KbStats {
+    /// Adds another shard's sizes of the same knowledge base.
+    pub fn add(&mut self, o: &KbStats) {
+        self.concepts += o.concepts;
+        self.sentences += o.sentences;
+        self.associations += o.associations;
+        self.vectors += o.vectors;
+    }
+}
+
+impl From<&crate::graph::KbCounts> for KbStats {
+    fn from(c: &crate::graph::KbCounts) -> Self {
+        KbStats {
+            name: c.name.to_string(),
+            concepts: c.concepts as u64,
+            sentences: c.sentences as u64,
+            associations: c.associations as u64,
+            vectors: c.vectors as u64,
+        }
+    }
 }
 
 /// Counters of one shard.
@@ -183,6 +224,8 @@ pub enum ShardRequest {
     FindSource {
         /// The teacher.
         key: SourceKey,
+        /// Only in this knowledge base.
+        kb: String,
     },
     /// Make sure nothing deleted by a durable write is left on disk: fold, start a new
     /// log segment, rewrite the vector index without removed vectors, write a checkpoint
@@ -197,6 +240,14 @@ pub enum ShardRequest {
         k: usize,
         /// Only concepts of this kind.
         kind: Option<ConceptKind>,
+        /// Only concepts of this knowledge base.
+        kb: String,
+    },
+    /// The sizes of every knowledge base with something on this shard (after folding
+    /// every durable write), or of the one named.
+    Kbs {
+        /// Only this knowledge base.
+        only: Option<String>,
     },
 }
 
@@ -238,6 +289,8 @@ pub enum ShardReply {
     Hits(Vec<SearchHit>),
     /// What this shard holds from one teacher.
     Taught(Taught),
+    /// Knowledge base sizes.
+    Kbs(Vec<KbStats>),
     /// The request failed.
     Failed(SutraError),
 }
@@ -270,6 +323,10 @@ pub struct TxnPlan {
 }
 
 impl TxnPlan {
+    /// Adds an op to shard `shard` (an op for every shard, such as [`Op::DropKb`]).
+    pub fn push_to(&mut self, shard: ShardId, op: Op) {
+        self.parts.entry(shard).or_default().push(op);
+    }
     /// Adds an op to the shard that stores it.
     pub fn push(&mut self, shards: u32, op: Op) {
         self.parts
@@ -400,6 +457,8 @@ pub struct AssociateRequest {
     pub request_id: String,
     /// The client's `source` label, if any.
     pub label: Option<String>,
+    /// The knowledge base.
+    pub kb: String,
 }
 
 /// What a deletion or a forget removed.
@@ -420,6 +479,16 @@ pub struct Removed {
     pub erased_from_disk: bool,
 }
 
+/// What dropping a knowledge base removed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KbDropped {
+    /// Its sizes just before the drop.
+    pub dropped: KbStats,
+    /// Whether its text is gone from the data directory (checkpoints rewritten, old
+    /// log segments and vector files dropped) when this reply was sent.
+    pub erased_from_disk: bool,
+}
+
 /// Messages of the learner actor.
 #[derive(RactorMessage)]
 pub enum LearnerMsg {
@@ -433,15 +502,20 @@ pub enum LearnerMsg {
         request_id: String,
         /// The client's `source` label, if any.
         label: Option<String>,
+        /// The knowledge base (created by its first learn).
+        kb: String,
         /// Reply.
         reply: RpcReplyPort<Result<Learned, SutraError>>,
     },
     /// Store an association between entities.
     Associate(AssociateRequest, RpcReplyPort<Result<Learned, SutraError>>),
-    /// Delete a concept, every association touching it, and what was derived only from it.
-    Delete(ConceptId, RpcReplyPort<Result<Removed, SutraError>>),
-    /// Forget everything a teacher taught and nobody else did.
-    Forget(SourceKey, RpcReplyPort<Result<Removed, SutraError>>),
+    /// Delete a concept of a knowledge base, every association touching it, and what was
+    /// derived only from it.
+    Delete(String, ConceptId, RpcReplyPort<Result<Removed, SutraError>>),
+    /// Forget everything a teacher taught in a knowledge base and nobody else did.
+    Forget(String, SourceKey, RpcReplyPort<Result<Removed, SutraError>>),
+    /// Drop a whole knowledge base, durably.
+    DropKb(String, RpcReplyPort<Result<KbDropped, SutraError>>),
 }
 
 /// A progress event of a reasoning query (streamed as SSE when asked for).
@@ -459,6 +533,8 @@ pub struct Progress {
 pub struct ReasonRequest {
     /// The question.
     pub question: String,
+    /// The knowledge base to reason over (only its concepts are ever seen).
+    pub kb: String,
     /// Paths to return.
     pub num_paths: usize,
     /// Longest path in hops.

@@ -18,7 +18,9 @@
 pub mod question;
 
 use crate::graph::assoc_list::{AssocList, EMPTY};
-use crate::graph::{AssocType, Association, Concept, ConceptId, ConceptKind, GraphSnapshot};
+use crate::graph::{
+    AssocType, Association, Concept, ConceptId, ConceptKind, GraphSnapshot, KbTag, DEFAULT_KB,
+};
 pub use crate::learn::normalize::stems;
 use crate::learn::normalize::{entity_key, stem_hash};
 use question::Question;
@@ -74,22 +76,60 @@ impl Default for ReasonConfig {
     }
 }
 
-/// A consistent read view over every shard's snapshot, taken once per question.
+/// A consistent read view over every shard's snapshot, taken once per question, of one
+/// knowledge base: names resolve only to its concepts (and associations never leave a
+/// knowledge base), so reasoning sees nothing of the others.
 pub struct GraphView {
     shards: Vec<Arc<GraphSnapshot>>,
+    /// The knowledge base's name.
+    kb: String,
+    /// Its tag (`None`: `default`).
+    tag: Option<KbTag>,
     /// Entities matched to mentions by embedding similarity, by the mention's
     /// normalized key (computed by the query session, which can reach the embedders).
     similar: std::collections::HashMap<String, ConceptId>,
 }
 
 impl GraphView {
-    /// A view over these snapshots (index = shard).
+    /// A view of the `default` knowledge base over these snapshots (index = shard).
     pub fn new(shards: Vec<Arc<GraphSnapshot>>) -> Self {
+        Self::in_kb(shards, DEFAULT_KB)
+    }
+
+    /// A view of knowledge base `kb` over these snapshots (index = shard).
+    pub fn in_kb(shards: Vec<Arc<GraphSnapshot>>, kb: &str) -> Self {
         assert!(!shards.is_empty(), "a view needs at least one shard");
         GraphView {
             shards,
+            kb: kb.to_string(),
+            tag: KbTag::named(kb),
             similar: Default::default(),
         }
+    }
+
+    /// The knowledge base this view reads.
+    pub fn kb(&self) -> &str {
+        &self.kb
+    }
+
+    /// Whether concept `id` belongs to this view's knowledge base.
+    pub fn owns(&self, id: ConceptId) -> bool {
+        self.shards[id.shard(self.shards.len() as u32) as usize].in_kb(id, self.tag)
+    }
+
+    /// Every sentence concept of this view's knowledge base, shard by shard. Costs what
+    /// the knowledge base holds for a named one (each shard keeps its members as a
+    /// range); `default` scans the shards.
+    pub fn sentences(&self) -> impl Iterator<Item = &Arc<Concept>> + '_ {
+        self.shards.iter().flat_map(|s| s.kb_sentences(&self.kb))
+    }
+
+    /// The knowledge base's version in this view: one number per shard (see
+    /// [`crate::graph::KbCounts::version`]). Two views with equal versions see the
+    /// same knowledge base, so a structure derived from it can be cached under
+    /// (knowledge base, version).
+    pub fn version(&self) -> Vec<u64> {
+        self.shards.iter().map(|s| s.kb_version(&self.kb)).collect()
     }
 
     /// Adds a mention's match by embedding similarity (the last resort of
@@ -103,7 +143,7 @@ impl GraphView {
         self.similar
             .get(&entity_key(text))
             .copied()
-            .filter(|id| self.concept(*id).is_some())
+            .filter(|id| self.concept(*id).is_some() && self.owns(*id))
     }
 
     /// Exact or stem match, without embeddings.
@@ -150,8 +190,8 @@ impl GraphView {
         if key.is_empty() {
             return None;
         }
-        let id = ConceptId::derive(ConceptKind::Entity, &key);
-        self.concept(id).map(|_| id)
+        let id = ConceptId::derive_in(&self.kb, ConceptKind::Entity, &key);
+        self.concept(id).filter(|_| self.owns(id)).map(|_| id)
     }
 
     /// The entity whose words have the same stems as `text` ("roads closed" ->
@@ -159,7 +199,7 @@ impl GraphView {
     /// up in each shard's stem index, so the cost does not grow with the graph.
     pub fn by_stems(&self, text: &str) -> Option<ConceptId> {
         let want = stems(text);
-        let hash = stem_hash(&want)?;
+        let hash = KbTag::stem_key(self.tag, stem_hash(&want)?);
         let mut best: Option<(ConceptId, usize)> = None;
         let mut tie = false;
         for shard in &self.shards {
@@ -172,8 +212,12 @@ impl GraphView {
                 let Some(c) = shard.concept(*id) else {
                     continue;
                 };
-                // Equal hashes can still be different stems.
-                if c.kind != ConceptKind::Entity || stems(&c.content) != want {
+                // Equal hashes can still be different stems (or, however unlikely,
+                // another knowledge base's key).
+                if c.kind != ConceptKind::Entity
+                    || stems(&c.content) != want
+                    || !shard.in_kb(*id, self.tag)
+                {
                     continue;
                 }
                 let score = c.content.len();
@@ -957,7 +1001,7 @@ pub fn paths_between(
     let resolve = |t: &str| {
         t.parse::<ConceptId>()
             .ok()
-            .filter(|id| view.concept(*id).is_some())
+            .filter(|id| view.concept(*id).is_some() && view.owns(*id))
             .or_else(|| view.resolve(t))
             .ok_or_else(|| format!("no concept is named or has the id '{t}'"))
     };

@@ -9,7 +9,7 @@
 //! - The published snapshot only moves forward (`lsn` never decreases).
 
 use crate::graph::snapshot::{Record, VectorChange};
-use crate::graph::{ConceptId, GraphSnapshot, ShardId};
+use crate::graph::{ConceptId, GraphSnapshot, KbTag, ShardId};
 use crate::index::{IndexError, IndexParams, VectorIndex};
 use crate::protocol::codec;
 use crate::store::{checkpoint, wal};
@@ -72,6 +72,10 @@ pub enum StoreError {
         detail: String,
     },
 }
+
+/// A knowledge base with at most this many vectors on a shard is searched by comparing
+/// them all (exact; 4K dot products of 384 floats take well under a millisecond).
+const EXHAUSTIVE_SEARCH_UP_TO: usize = 4096;
 
 /// Records made durable but not yet folded, with their LSNs.
 type WriteLog = Mutex<Vec<(u64, Record)>>;
@@ -498,6 +502,46 @@ impl ShardCore {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .search(query, k)?;
+        Ok(hits
+            .into_iter()
+            .map(|h| (ConceptId(h.key), h.similarity))
+            .collect())
+    }
+
+    /// The `k` concepts of knowledge base `kb` (`None`: `default`) whose embeddings are
+    /// most similar to `query`, best first. Only that knowledge base's vectors are ever
+    /// candidates: a small one is compared exhaustively (exact, and cheap), a large one
+    /// searched with the knowledge base as the HNSW walk's filter.
+    pub fn search_in(
+        &self,
+        query: &[f32],
+        k: usize,
+        kb: Option<KbTag>,
+    ) -> Result<Vec<(ConceptId, f32)>, IndexError> {
+        let snap = self.snapshot();
+        let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let hits = match kb {
+            None if snap.kb_of.is_empty() => vectors.search(query, k)?,
+            None => vectors
+                .filtered_search(query, k, |key| !snap.kb_of.contains_key(&ConceptId(key)))?,
+            Some(t) => {
+                let held = snap.kbs.get(&t).map_or(0, |c| c.vectors);
+                if held == 0 {
+                    Vec::new()
+                } else if held <= EXHAUSTIVE_SEARCH_UP_TO {
+                    let keys: Vec<u64> = snap
+                        .kb_ids_of(Some(t))
+                        .filter(|id| snap.concept(*id).is_some_and(|c| c.has_vector))
+                        .map(|id| id.0)
+                        .collect();
+                    vectors.search_among(query, &keys, k)?
+                } else {
+                    vectors.filtered_search(query, k, |key| {
+                        snap.kb_of.get(&ConceptId(key)) == Some(&t)
+                    })?
+                }
+            }
+        };
         Ok(hits
             .into_iter()
             .map(|h| (ConceptId(h.key), h.similarity))

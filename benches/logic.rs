@@ -24,7 +24,10 @@ fn main() {
     let mut sentences = Vec::new();
     for c in 0..CHAINS {
         for k in 0..DEPTH {
-            sentences.push(format!("If something is c{c}s{k} then it is c{c}s{}.", k + 1));
+            sentences.push(format!(
+                "If something is c{c}s{k} then it is c{c}s{}.",
+                k + 1
+            ));
         }
     }
     for i in 0..ENTITIES {

@@ -33,7 +33,10 @@ struct Story {
 
 impl Story {
     fn new() -> Story {
-        Story { kb: Kb::new(), line: 0 }
+        Story {
+            kb: Kb::new(),
+            line: 0,
+        }
     }
     fn say(&mut self, s: &str) -> u64 {
         self.line += 1;
@@ -72,20 +75,41 @@ impl Tally {
         }
     }
     fn assert(&self) {
-        println!("{}: {}/{} right, {} false yes", self.name, self.right, self.asked, self.false_yes);
+        println!(
+            "{}: {}/{} right, {} false yes",
+            self.name, self.right, self.asked, self.false_yes
+        );
         for f in &self.failures {
             println!("  {f}");
         }
         assert!(self.asked > 0);
         assert_eq!(self.false_yes, 0, "{}: false yes", self.name);
-        assert!(self.right * 100 >= self.asked * 99, "{}: below 99%", self.name);
+        assert!(
+            self.right * 100 >= self.asked * 99,
+            "{}: below 99%",
+            self.name
+        );
     }
 }
 
-const PEOPLE: &[&str] = &["Alice", "Bruno", "Chloe", "Dmitri", "Esther", "Farid", "Greta", "Hiro"];
-const PLACES: &[&str] = &["cellar", "attic", "library", "porch", "studio", "pantry", "garage", "lobby"];
-const OBJECTS: &[&str] = &["lantern", "violin", "umbrella", "wallet", "notebook", "kettle"];
-const MOVES: &[&str] = &["walked to", "ran to", "drove to", "hurried to", "returned to", "wandered to", "went back to"];
+const PEOPLE: &[&str] = &[
+    "Alice", "Bruno", "Chloe", "Dmitri", "Esther", "Farid", "Greta", "Hiro",
+];
+const PLACES: &[&str] = &[
+    "cellar", "attic", "library", "porch", "studio", "pantry", "garage", "lobby",
+];
+const OBJECTS: &[&str] = &[
+    "lantern", "violin", "umbrella", "wallet", "notebook", "kettle",
+];
+const MOVES: &[&str] = &[
+    "walked to",
+    "ran to",
+    "drove to",
+    "hurried to",
+    "returned to",
+    "wandered to",
+    "went back to",
+];
 const TAKES: &[&str] = &["grabbed", "picked up", "took", "collected"];
 const DROPS: &[&str] = &["dropped", "put down", "discarded", "left"];
 
@@ -105,7 +129,12 @@ fn long_histories_with_possession() {
             match rng.below(4) {
                 0 | 1 => {
                     let place = rng.below(PLACES.len());
-                    let l = s.say(&format!("{} {} the {}.", PEOPLE[p], rng.pick(MOVES), PLACES[place]));
+                    let l = s.say(&format!(
+                        "{} {} the {}.",
+                        PEOPLE[p],
+                        rng.pick(MOVES),
+                        PLACES[place]
+                    ));
                     at[p] = Some((place, l));
                     for o in 0..OBJECTS.len() {
                         if let Some((h, took)) = held[o] {
@@ -120,17 +149,29 @@ fn long_histories_with_possession() {
                     if held[o].is_some() {
                         continue;
                     }
-                    let l = s.say(&format!("{} {} the {}.", PEOPLE[p], rng.pick(TAKES), OBJECTS[o]));
+                    let l = s.say(&format!(
+                        "{} {} the {}.",
+                        PEOPLE[p],
+                        rng.pick(TAKES),
+                        OBJECTS[o]
+                    ));
                     held[o] = Some((p, l));
                     if let Some((place, ml)) = at[p] {
                         obj_at[o] = Some((place, vec![l, ml]));
                     }
                 }
                 _ => {
-                    let Some(o) = (0..OBJECTS.len()).find(|&o| held[o].is_some_and(|(h, _)| h == p)) else {
+                    let Some(o) =
+                        (0..OBJECTS.len()).find(|&o| held[o].is_some_and(|(h, _)| h == p))
+                    else {
                         continue;
                     };
-                    let l = s.say(&format!("{} {} the {}.", PEOPLE[p], rng.pick(DROPS), OBJECTS[o]));
+                    let l = s.say(&format!(
+                        "{} {} the {}.",
+                        PEOPLE[p],
+                        rng.pick(DROPS),
+                        OBJECTS[o]
+                    ));
                     held[o] = None;
                     if let Some((place, ml)) = at[p] {
                         obj_at[o] = Some((place, vec![l, ml]));
@@ -145,14 +186,22 @@ fn long_histories_with_possession() {
                     t.check(ok, false, || format!("{} -> {}", PEOPLE[q], r.answer));
                     let other = (place + 1) % PLACES.len();
                     let r = s.ask(&format!("Is {} in the {}?", PEOPLE[q], PLACES[other]));
-                    t.check(r.verdict == Verdict::No, r.verdict == Verdict::Yes, || r.answer.clone());
+                    t.check(r.verdict == Verdict::No, r.verdict == Verdict::Yes, || {
+                        r.answer.clone()
+                    });
                 }
                 let o = rng.below(OBJECTS.len());
                 if let Some((place, lines)) = obj_at[o].clone() {
                     let r = s.ask(&format!("Where is the {}?", OBJECTS[o]));
                     let cited = r.sources();
-                    let ok = r.answer.contains(PLACES[place]) && lines.iter().all(|l| cited.contains(l));
-                    t.check(ok, false, || format!("{} at {} {lines:?} -> {} {cited:?}", OBJECTS[o], PLACES[place], r.answer));
+                    let ok =
+                        r.answer.contains(PLACES[place]) && lines.iter().all(|l| cited.contains(l));
+                    t.check(ok, false, || {
+                        format!(
+                            "{} at {} {lines:?} -> {} {cited:?}",
+                            OBJECTS[o], PLACES[place], r.answer
+                        )
+                    });
                 }
             }
         }
@@ -191,33 +240,53 @@ fn rules_chaining_ten_deep_with_negation() {
             let form = rng.below(4);
             let sentence = match form {
                 0 => format!("If something is {a} then it is {not}{b}."),
-                1 => format!("{} {a} things are {not}{b}.", if rng.below(2) == 0 { "All" } else { "" }),
+                1 => format!(
+                    "{} {a} things are {not}{b}.",
+                    if rng.below(2) == 0 { "All" } else { "" }
+                ),
                 2 => format!("If someone is {a} then they are {not}{b}."),
                 _ => format!("{} people are {not}{b}.", capital(a)),
             };
             lines.push(s.say(sentence.trim()));
             if rng.below(2) == 0 {
                 // A distractor rule from an adjective nobody has.
-                s.say(&format!("If something is {} then it is {}.", chain[11], chain[k]));
+                s.say(&format!(
+                    "If something is {} then it is {}.",
+                    chain[11], chain[k]
+                ));
             }
         }
         let fact = s.say(&format!("{} is {}.", capital(name), chain[0]));
         let end = &chain[10];
         let r = s.ask(&format!("Is it true that {name} is {end}?"));
-        let want = if negated_end { Verdict::No } else { Verdict::Yes };
+        let want = if negated_end {
+            Verdict::No
+        } else {
+            Verdict::Yes
+        };
         let cited = r.sources();
         let ok = r.verdict == want && lines.iter().chain([&fact]).all(|l| cited.contains(l));
-        t.check(ok, r.verdict == Verdict::Yes && want != Verdict::Yes, || format!("{name} {end}: {}", r.answer));
+        t.check(
+            ok,
+            r.verdict == Verdict::Yes && want != Verdict::Yes,
+            || format!("{name} {end}: {}", r.answer),
+        );
         // The distractor's head adjective is never derived for the name: unknown.
         let r = s.ask(&format!("Is {name} {}?", chain[11]));
-        t.check(r.verdict == Verdict::Unknown, r.verdict == Verdict::Yes, || r.answer.clone());
+        t.check(
+            r.verdict == Verdict::Unknown,
+            r.verdict == Verdict::Yes,
+            || r.answer.clone(),
+        );
     }
     t.assert();
 }
 
 fn capital(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -231,7 +300,13 @@ fn many_relation_types_with_variables() {
         ("teaches", "teach"),
         ("carries", "carry"),
     ];
-    let animals = ["the otter", "the falcon", "the badger", "the moose", "the lynx"];
+    let animals = [
+        "the otter",
+        "the falcon",
+        "the badger",
+        "the moose",
+        "the lynx",
+    ];
     let mut rng = Rng(0x5eed_0003);
     let mut t = Tally::new("relations");
     for _ in 0..150 {
@@ -250,17 +325,27 @@ fn many_relation_types_with_variables() {
         let adj = word(&mut rng);
         let l1 = s.say(&format!("{} {v1} {b}.", capital(a)));
         let l2 = s.say(&format!("If someone {v1} {b} then they are {adj}."));
-        let l3 = s.say(&format!("If something is {adj} and it does not {v2b} {c} then {c} {v2} it."));
+        let l3 = s.say(&format!(
+            "If something is {adj} and it does not {v2b} {c} then {c} {v2} it."
+        ));
         let l4 = s.say(&format!("{} does not {v2b} {c}.", capital(a)));
         // c v2 a: via l1, l2, l4, l3.
         let r = s.ask(&format!("Does {c} {v2b} {a}?"));
         let cited = r.sources();
         let ok = r.verdict == Verdict::Yes && [l1, l2, l3, l4].iter().all(|l| cited.contains(l));
-        t.check(ok, false, || format!("{c} {v2} {a}: {} {cited:?}", r.answer));
+        t.check(ok, false, || {
+            format!("{c} {v2} {a}: {} {cited:?}", r.answer)
+        });
         let r = s.ask(&format!("Is it true that {b} {v1} {a}?"));
-        t.check(r.verdict == Verdict::Unknown, r.verdict == Verdict::Yes, || r.answer.clone());
+        t.check(
+            r.verdict == Verdict::Unknown,
+            r.verdict == Verdict::Yes,
+            || r.answer.clone(),
+        );
         let r = s.ask(&format!("Is it true that {a} {v2} {c}?"));
-        t.check(r.verdict == Verdict::No, r.verdict == Verdict::Yes, || r.answer.clone());
+        t.check(r.verdict == Verdict::No, r.verdict == Verdict::Yes, || {
+            r.answer.clone()
+        });
         let r = s.ask(&format!("Who {v1} {b}?"));
         t.check(r.answer.contains(&a[4..]), false, || r.answer.clone());
         let _ = v1b;
@@ -272,7 +357,9 @@ fn many_relation_types_with_variables() {
 fn grids_of_directions_and_paths() {
     let mut rng = Rng(0x5eed_0004);
     let mut t = Tally::new("grids");
-    let rooms = ["den", "study", "nursery", "sauna", "foyer", "gym", "loft", "vault", "parlor"];
+    let rooms = [
+        "den", "study", "nursery", "sauna", "foyer", "gym", "loft", "vault", "parlor",
+    ];
     for _ in 0..120 {
         let mut s = Story::new();
         // A random walk on a grid: each new room is next to the previous one.
@@ -281,20 +368,32 @@ fn grids_of_directions_and_paths() {
         let n = 4 + rng.below(4);
         while pos.len() < n {
             let (x, y) = pos[pos.len() - 1];
-            let (dx, dy, word) = [(0, 1, "north"), (0, -1, "south"), (1, 0, "east"), (-1, 0, "west")][rng.below(4)];
+            let (dx, dy, word) = [
+                (0, 1, "north"),
+                (0, -1, "south"),
+                (1, 0, "east"),
+                (-1, 0, "west"),
+            ][rng.below(4)];
             let next = (x + dx, y + dy);
             if pos.contains(&next) {
                 continue;
             }
             pos.push(next);
             let i = pos.len() - 1;
-            let l = s.say(&format!("The {} is {word} of the {}.", rooms[i], rooms[i - 1]));
+            let l = s.say(&format!(
+                "The {} is {word} of the {}.",
+                rooms[i],
+                rooms[i - 1]
+            ));
             said.push(l);
         }
         // The path along the walk from the last room to the first is a shortest path when
         // no other statement links them; check its length and that it arrives.
         let last = pos.len() - 1;
-        let r = s.ask(&format!("How do you go from the {} to the {}?", rooms[last], rooms[0]));
+        let r = s.ask(&format!(
+            "How do you go from the {} to the {}?",
+            rooms[last], rooms[0]
+        ));
         let mut at = pos[last];
         for w in r.answer.split(|c: char| !c.is_alphabetic()) {
             match w {
@@ -306,7 +405,11 @@ fn grids_of_directions_and_paths() {
             }
         }
         let cited = r.sources();
-        t.check(at == pos[0] && said.iter().all(|l| cited.contains(l)), false, || r.answer.clone());
+        t.check(
+            at == pos[0] && said.iter().all(|l| cited.contains(l)),
+            false,
+            || r.answer.clone(),
+        );
         // Spatial yes/no between two rooms on one line.
         let (i, j) = (rng.below(n), rng.below(n));
         if i != j && (pos[i].0 == pos[j].0 || pos[i].1 == pos[j].1) {
@@ -318,8 +421,11 @@ fn grids_of_directions_and_paths() {
             let r = s.ask(&format!("Is the {} {rel} of the {}?", rooms[i], rooms[j]));
             // Only rooms in one straight run of statements are decidable; others may be
             // unknown, never wrong.
-            let wrong = (r.verdict == Verdict::Yes && !truth) || (r.verdict == Verdict::No && truth);
-            t.check(!wrong, r.verdict == Verdict::Yes && !truth, || r.answer.clone());
+            let wrong =
+                (r.verdict == Verdict::Yes && !truth) || (r.verdict == Verdict::No && truth);
+            t.check(!wrong, r.verdict == Verdict::Yes && !truth, || {
+                r.answer.clone()
+            });
         }
     }
     t.assert();
@@ -351,7 +457,11 @@ fn induction_over_invented_classes() {
             && [l1, l2, l3].iter().all(|l| cited.contains(l));
         t.check(ok, false, || r.answer.clone());
         let r = s.ask(&format!("Is Pavel {color}?"));
-        t.check(r.verdict == Verdict::Unknown, r.verdict == Verdict::Yes, || r.answer.clone());
+        t.check(
+            r.verdict == Verdict::Unknown,
+            r.verdict == Verdict::Yes,
+            || r.answer.clone(),
+        );
     }
     t.assert();
 }

@@ -188,7 +188,9 @@ pub enum Learned {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LogicError {
     /// `at` must increase strictly within a knowledge base.
-    #[error("learn order {at} is not after the last one ({last}); pass a strictly increasing order")]
+    #[error(
+        "learn order {at} is not after the last one ({last}); pass a strictly increasing order"
+    )]
     OutOfOrder { at: u64, last: u64 },
 }
 
@@ -205,10 +207,30 @@ pub struct Stats {
 
 /// Colour words (the built-in "color" category; more are taught as "Teal is a color.").
 const COLORS: &[&str] = &[
-    "red", "orange", "yellow", "green", "blue", "purple", "violet", "pink", "brown", "black",
-    "white", "gray", "grey", "gold", "silver", "beige", "cyan", "magenta", "indigo", "turquoise",
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "violet",
+    "pink",
+    "brown",
+    "black",
+    "white",
+    "gray",
+    "grey",
+    "gold",
+    "silver",
+    "beige",
+    "cyan",
+    "magenta",
+    "indigo",
+    "turquoise",
 ];
-const SIZES: &[&str] = &["big", "small", "large", "tiny", "huge", "little", "tall", "short"];
+const SIZES: &[&str] = &[
+    "big", "small", "large", "tiny", "huge", "little", "tall", "short",
+];
 
 /// The logic program of one knowledge base.
 #[derive(Debug, Default)]
@@ -289,6 +311,25 @@ impl Kb {
                     };
                     self.activate(&l.rel);
                     self.program.state(atom, token);
+                    // A stated direction names a direct neighbour: the two are level on
+                    // the other axis ("above": one column).
+                    if let (Some((axis, _)), Some(Term::Ent(_))) =
+                        (self.props.direction(&l.rel), &l.b)
+                    {
+                        if !l.neg {
+                            let level = relations::level_rel(if axis == 'x' { 'y' } else { 'x' });
+                            let level = Lit {
+                                rel: level,
+                                a: l.a.clone(),
+                                b: l.b.clone(),
+                                neg: false,
+                            };
+                            if let Some(atom) = self.ground_lit(&level) {
+                                self.activate(&level.rel);
+                                self.program.state(atom, token);
+                            }
+                        }
+                    }
                 }
                 Learned::Facts(n)
             }
@@ -447,7 +488,10 @@ impl Kb {
     // ----- English -----
 
     fn display(&self, key: &str) -> String {
-        self.names.get(key).cloned().unwrap_or_else(|| key.to_string())
+        self.names
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_string())
     }
 
     fn sym_display(&self, id: u32) -> String {
@@ -459,7 +503,11 @@ impl Kb {
         let rel = self.syms[atom.rel as usize].as_str();
         let s = self.sym_display(atom.a);
         if let Some(class) = rel.strip_prefix("isa:") {
-            let article = if class.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            let article = if class.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
             let not = if atom.neg { "not " } else { "" };
             format!("{s} is {not}{article} {class}")
         } else if let Some(axis) = rel.strip_prefix("level_") {
@@ -507,7 +555,13 @@ impl Kb {
         proof
     }
 
-    fn build(&self, fact: usize, proof: &mut Proof, memo: &mut HashMap<usize, usize>, depth: usize) -> usize {
+    fn build(
+        &self,
+        fact: usize,
+        proof: &mut Proof,
+        memo: &mut HashMap<usize, usize>,
+        depth: usize,
+    ) -> usize {
         if let Some(&i) = memo.get(&fact) {
             return i;
         }
@@ -524,11 +578,18 @@ impl Kb {
                 let premises: Vec<usize> = if depth > 10_000 {
                     Vec::new()
                 } else {
-                    premises.iter().map(|&p| self.build(p, proof, memo, depth + 1)).collect()
+                    premises
+                        .iter()
+                        .map(|&p| self.build(p, proof, memo, depth + 1))
+                        .collect()
                 };
                 let (used, sources) = match &self.program.rule(*rule).origin {
-                    RuleOrigin::Sentence { tokens, text } => (Used::Rule(text.clone()), tokens.clone()),
-                    RuleOrigin::Property { text, tokens } => (Used::Property(text.clone()), tokens.clone()),
+                    RuleOrigin::Sentence { tokens, text } => {
+                        (Used::Rule(text.clone()), tokens.clone())
+                    }
+                    RuleOrigin::Property { text, tokens } => {
+                        (Used::Property(text.clone()), tokens.clone())
+                    }
                 };
                 Step {
                     conclusion: self.render(f.atom),
@@ -552,7 +613,10 @@ impl Kb {
     pub fn ask(&mut self, question: &str, options: &AskOptions) -> Option<Reply> {
         let words: Vec<String> = question
             .split_whitespace()
-            .map(|w| w.trim_matches(|c: char| matches!(c, '?' | '.' | '!' | ',' | '"')).to_string())
+            .map(|w| {
+                w.trim_matches(|c: char| matches!(c, '?' | '.' | '!' | ',' | '"'))
+                    .to_string()
+            })
             .filter(|w| !w.is_empty())
             .collect();
         let low: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
@@ -560,13 +624,18 @@ impl Kb {
         let complete = self.program.saturate(options.budget) == Saturation::Complete;
         match l.as_slice() {
             ["is", "it", "true", "that", ..] | ["is", "it", "the", "case", "that", ..] => {
-                let stmt = parse::parse_statement(&words[4 + usize::from(l[2] == "the")..].join(" "))?;
+                let stmt =
+                    parse::parse_statement(&words[4 + usize::from(l[2] == "the")..].join(" "))?;
                 self.yes_no(stmt.statement, options, complete)
             }
-            ["how", "do", "you" | "i" | "we", "go" | "get", "from", ..] => self.path(&words[5..], &l[5..]),
+            ["how", "do", "you" | "i" | "we", "go" | "get", "from", ..] => {
+                self.path(&words[5..], &l[5..])
+            }
             ["where", "is" | "are", ..] => self.where_now(&words[2..]),
             ["where", "was" | "were", ..] => self.where_before(&words[2..], &l[2..]),
-            ["what", category, "is" | "are", ..] if !matches!(*category, "is" | "does" | "do" | "are") => {
+            ["what", category, "is" | "are", ..]
+                if !matches!(*category, "is" | "does" | "do" | "are") =>
+            {
                 self.category(category, &words[3..], complete)
             }
             ["what" | "who" | "whom", "is" | "are" | "does" | "do" | "did" | "was", ..] => {
@@ -609,10 +678,19 @@ impl Kb {
             }
         }
         let first = rest[0].to_lowercase();
-        Some(if matches!(first.as_str(), "the" | "a" | "an") { 2.min(rest.len() - 1) } else { 1 })
+        Some(if matches!(first.as_str(), "the" | "a" | "an") {
+            2.min(rest.len() - 1)
+        } else {
+            1
+        })
     }
 
-    fn yes_no(&mut self, statement: Statement, options: &AskOptions, complete: bool) -> Option<Reply> {
+    fn yes_no(
+        &mut self,
+        statement: Statement,
+        options: &AskOptions,
+        complete: bool,
+    ) -> Option<Reply> {
         match statement {
             Statement::Facts(lits) => {
                 let mut proofs = Vec::new();
@@ -661,7 +739,11 @@ impl Kb {
                 if unknown.is_empty() {
                     let answer = format!(
                         "Yes. {}",
-                        proofs.iter().map(|p| self.reads(p)).collect::<Vec<_>>().join(" ")
+                        proofs
+                            .iter()
+                            .map(|p| self.reads(p))
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     );
                     return Some(Reply {
                         verdict: Verdict::Yes,
@@ -683,11 +765,18 @@ impl Kb {
                 };
                 let proof = self.stint_proof(&who, &now);
                 let (verdict, answer) = if now.value == value {
-                    (Verdict::Yes, format!("Yes. {}.", capitalize(&self.stint_text(&who, &now))))
+                    (
+                        Verdict::Yes,
+                        format!("Yes. {}.", capitalize(&self.stint_text(&who, &now))),
+                    )
                 } else {
                     (
                         Verdict::No,
-                        format!("No. {}, not in {}.", capitalize(&self.stint_text(&who, &now)), self.display(&value)),
+                        format!(
+                            "No. {}, not in {}.",
+                            capitalize(&self.stint_text(&who, &now)),
+                            self.display(&value)
+                        ),
                     )
                 };
                 Some(Reply {
@@ -749,7 +838,11 @@ impl Kb {
             Term::Ent(k) => self.display(k),
             Term::Var(_) => "something".into(),
         };
-        let rel = l.rel.strip_prefix("isa:").map(|c| format!("a {c}")).unwrap_or_else(|| l.rel.replace('_', " "));
+        let rel = l
+            .rel
+            .strip_prefix("isa:")
+            .map(|c| format!("a {c}"))
+            .unwrap_or_else(|| l.rel.replace('_', " "));
         let not = if l.neg { "not " } else { "" };
         match &l.b {
             Some(b) => format!("{} {not}{rel} {}", key(&l.a), key(b)),
@@ -765,7 +858,11 @@ impl Kb {
         if root.used == Used::Fact {
             return format!("{} (stated).", capitalize(&root.conclusion));
         }
-        format!("{} because {}.", capitalize(&root.conclusion), self.explain(proof))
+        format!(
+            "{} because {}.",
+            capitalize(&root.conclusion),
+            self.explain(proof)
+        )
     }
 
     /// The steps of a proof in order: stated facts, then each rule applied.
@@ -774,7 +871,11 @@ impl Kb {
         for s in &proof.steps {
             match &s.used {
                 Used::Fact | Used::Timeline => parts.push(s.conclusion.clone()),
-                Used::Rule(text) => parts.push(format!("{}, so {}", lower_first(text.trim_end_matches('.')), s.conclusion)),
+                Used::Rule(text) => parts.push(format!(
+                    "{}, so {}",
+                    lower_first(text.trim_end_matches('.')),
+                    s.conclusion
+                )),
                 Used::Property(text) => parts.push(format!("{text}, so {}", s.conclusion)),
                 Used::Analogy | Used::ClosedWorld => parts.push(s.conclusion.clone()),
             }
@@ -860,7 +961,10 @@ impl Kb {
         }
         if found.is_empty() {
             return Some(self.unknown_reply(
-                format!("I don't know: nothing learned answers that ({}).", self.lit_text(l)),
+                format!(
+                    "I don't know: nothing learned answers that ({}).",
+                    self.lit_text(l)
+                ),
                 complete,
             ));
         }
@@ -869,7 +973,11 @@ impl Kb {
 
     fn answers(&self, found: Vec<usize>, complete: bool) -> Reply {
         let proofs: Vec<Proof> = found.iter().map(|&f| self.proof_of(f)).collect();
-        let answer = proofs.iter().map(|p| self.reads(p)).collect::<Vec<_>>().join(" ");
+        let answer = proofs
+            .iter()
+            .map(|p| self.reads(p))
+            .collect::<Vec<_>>()
+            .join(" ");
         Reply {
             verdict: Verdict::Answer,
             answer,
@@ -891,7 +999,10 @@ impl Kb {
             })
             .collect();
         if found.is_empty() {
-            return Some(self.unknown_reply(format!("I don't know what {} is.", self.display(&key)), complete));
+            return Some(self.unknown_reply(
+                format!("I don't know what {} is.", self.display(&key)),
+                complete,
+            ));
         }
         Some(self.answers(found, complete))
     }
@@ -908,7 +1019,10 @@ impl Kb {
         }
         let (Some(w), Some(c)) = (
             self.known_sym(word),
-            self.known_sym(&format!("isa:{}", crate::learn::normalize::entity_key(category))),
+            self.known_sym(&format!(
+                "isa:{}",
+                crate::learn::normalize::entity_key(category)
+            )),
         ) else {
             return false;
         };
@@ -931,7 +1045,10 @@ impl Kb {
             (0..kb.program.facts().len())
                 .filter(|&f| {
                     let atom = kb.program.fact(f).atom;
-                    atom.a == who && atom.b == NONE && !atom.neg && kb.in_category(&kb.syms[atom.rel as usize], category)
+                    atom.a == who
+                        && atom.b == NONE
+                        && !atom.neg
+                        && kb.in_category(&kb.syms[atom.rel as usize], category)
                 })
                 .collect()
         };
@@ -945,7 +1062,10 @@ impl Kb {
         let classes: Vec<usize> = (0..self.program.facts().len())
             .filter(|&f| {
                 let atom = self.program.fact(f).atom;
-                atom.a == x && !atom.neg && atom.b == NONE && self.syms[atom.rel as usize].starts_with("isa:")
+                atom.a == x
+                    && !atom.neg
+                    && atom.b == NONE
+                    && self.syms[atom.rel as usize].starts_with("isa:")
             })
             .collect();
         let mut best: Option<(usize, usize, usize)> = None; // (x's class fact, member's class fact, member's property fact)
@@ -1019,7 +1139,10 @@ impl Kb {
     fn where_now(&self, rest: &[String]) -> Option<Reply> {
         let key = crate::learn::normalize::entity_key(&rest.join(" "));
         let Some(now) = self.timeline.current(LOCATION, &key).cloned() else {
-            return Some(self.unknown_reply(format!("I don't know where {} is.", self.display(&key)), true));
+            return Some(self.unknown_reply(
+                format!("I don't know where {} is.", self.display(&key)),
+                true,
+            ));
         };
         let proof = self.stint_proof(&key, &now);
         let mut answer = format!("{}.", capitalize(&self.stint_text(&key, &now)));
@@ -1043,7 +1166,11 @@ impl Kb {
         let place = crate::learn::normalize::entity_key(&rest[b + 1..].join(" "));
         let Some((prev, then)) = self.timeline.before(LOCATION, &key, &place) else {
             return Some(self.unknown_reply(
-                format!("I don't know where {} was before {}.", self.display(&key), self.display(&place)),
+                format!(
+                    "I don't know where {} was before {}.",
+                    self.display(&key),
+                    self.display(&place)
+                ),
                 true,
             ));
         };
@@ -1100,9 +1227,19 @@ impl Kb {
                 continue;
             };
             // "A is north of B": from B go north to A; from A go the inverse way.
-            edges.entry(f.atom.b).or_default().push((f.atom.a, word.to_string(), id));
-            if let Some(back) = self.props.inverse(rel).and_then(|inv| self.props.direction(inv)) {
-                edges.entry(f.atom.a).or_default().push((f.atom.b, back.1.to_string(), id));
+            edges
+                .entry(f.atom.b)
+                .or_default()
+                .push((f.atom.a, word.to_string(), id));
+            if let Some(back) = self
+                .props
+                .inverse(rel)
+                .and_then(|inv| self.props.direction(inv))
+            {
+                edges
+                    .entry(f.atom.a)
+                    .or_default()
+                    .push((f.atom.b, back.1.to_string(), id));
             }
         }
         let mut prev: HashMap<u32, (u32, String, usize)> = HashMap::new();
@@ -1121,7 +1258,11 @@ impl Kb {
         }
         if from == goal || !prev.contains_key(&goal) {
             return Some(self.unknown_reply(
-                format!("I don't know a way from {} to {}.", self.display(&from_key), self.display(&to_key)),
+                format!(
+                    "I don't know a way from {} to {}.",
+                    self.display(&from_key),
+                    self.display(&to_key)
+                ),
                 true,
             ));
         }
@@ -1135,7 +1276,10 @@ impl Kb {
         hops.reverse();
         let mut proof = Proof::default();
         let mut memo = HashMap::new();
-        let premises: Vec<usize> = hops.iter().map(|(_, f)| self.build(*f, &mut proof, &mut memo, 0)).collect();
+        let premises: Vec<usize> = hops
+            .iter()
+            .map(|(_, f)| self.build(*f, &mut proof, &mut memo, 0))
+            .collect();
         let dirs: Vec<String> = hops.iter().map(|(w, _)| w.clone()).collect();
         let route = dirs.join(", then ");
         proof.steps.push(Step {
@@ -1163,7 +1307,10 @@ impl Kb {
 }
 
 fn parse_aux(w: &str) -> bool {
-    matches!(w, "is" | "are" | "was" | "were" | "does" | "do" | "did" | "am")
+    matches!(
+        w,
+        "is" | "are" | "was" | "were" | "does" | "do" | "did" | "am"
+    )
 }
 
 fn default_surface(rel: &str) -> String {

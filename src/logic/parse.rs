@@ -9,7 +9,7 @@
 //! [`crate::nlp`], with its particle and preposition: "chases" -> `chase`, "looks at" ->
 //! `look_at`). Relation names are the normalized words joined by `_`.
 
-use crate::learn::normalize::{entity_key, singular};
+use crate::learn::normalize::{entity_key, may_be_plural, singular};
 use crate::logic::relations::RelProp;
 use crate::nlp::Nlp;
 
@@ -46,7 +46,11 @@ pub enum Statement {
     Rule { body: Vec<Lit>, head: Vec<Lit> },
     /// A functional relation takes a new value ("Mary moved to the bathroom.":
     /// `location`), superseding the earlier one.
-    Change { rel: String, who: String, value: String },
+    Change {
+        rel: String,
+        who: String,
+        value: String,
+    },
     /// Someone takes hold of something.
     Take { who: String, what: String },
     /// Someone lets go of something.
@@ -97,20 +101,54 @@ const SOMETHING: &[&str] = &[
     "everybody",
 ];
 const PRONOUNS: &[&str] = &["it", "they", "he", "she", "them", "him", "her"];
-const GENERIC_HEADS: &[&str] = &["thing", "things", "people", "person", "persons", "one", "ones"];
+const GENERIC_HEADS: &[&str] = &[
+    "thing", "things", "people", "person", "persons", "one", "ones",
+];
 const RELATIVE: &[&str] = &["that", "who", "which"];
 const PREPOSITIONS: &[&str] = &[
-    "of", "to", "in", "on", "at", "than", "from", "with", "above", "below", "under", "over",
-    "behind", "beside", "near", "inside", "into", "onto", "towards", "toward", "within",
-    "beneath", "underneath", "by", "for", "about", "across", "around", "through", "after",
-    "before", "against", "among", "between", "outside", "upon",
+    "of",
+    "to",
+    "in",
+    "on",
+    "at",
+    "than",
+    "from",
+    "with",
+    "above",
+    "below",
+    "under",
+    "over",
+    "behind",
+    "beside",
+    "near",
+    "inside",
+    "into",
+    "onto",
+    "towards",
+    "toward",
+    "within",
+    "beneath",
+    "underneath",
+    "by",
+    "for",
+    "about",
+    "across",
+    "around",
+    "through",
+    "after",
+    "before",
+    "against",
+    "among",
+    "between",
+    "outside",
+    "upon",
 ];
 const PARTICLES: &[&str] = &["up", "down", "back", "away", "off", "out"];
 /// Verbs of motion: "<verb> (back) to <place>" changes where the subject is.
 const MOTION: &[&str] = &[
     "go", "move", "travel", "journey", "walk", "run", "come", "return", "head", "drive", "fly",
-    "hurry", "rush", "wander", "stroll", "march", "jog", "cycle", "sail", "ride", "crawl",
-    "dash", "proceed", "relocate", "swim", "race", "hike", "climb", "sprint", "head",
+    "hurry", "rush", "wander", "stroll", "march", "jog", "cycle", "sail", "ride", "crawl", "dash",
+    "proceed", "relocate", "swim", "race", "hike", "climb", "sprint", "head",
 ];
 /// Taking hold of something (lemma, particle).
 const TAKE: &[(&str, &str)] = &[
@@ -174,8 +212,16 @@ pub fn verb_lemma(word: &str) -> String {
         Err(_) => w
             .strip_suffix("ies")
             .map(|s| format!("{s}y"))
-            .or_else(|| w.strip_suffix("es").filter(|s| s.ends_with("sh") || s.ends_with("ch")).map(str::to_string))
-            .or_else(|| w.strip_suffix('s').filter(|s| !s.ends_with('s')).map(str::to_string))
+            .or_else(|| {
+                w.strip_suffix("es")
+                    .filter(|s| s.ends_with("sh") || s.ends_with("ch"))
+                    .map(str::to_string)
+            })
+            .or_else(|| {
+                w.strip_suffix('s')
+                    .filter(|s| !s.ends_with('s'))
+                    .map(str::to_string)
+            })
             .unwrap_or(w),
     }
 }
@@ -201,7 +247,10 @@ pub fn third_person(lemma: &str) -> String {
     if n >= 2 && lemma.ends_with('y') && !b"aeiou".contains(&bytes[n - 2]) {
         return format!("{}ies", &lemma[..n - 1]);
     }
-    if ["s", "sh", "ch", "x", "z", "o"].iter().any(|e| lemma.ends_with(e)) {
+    if ["s", "sh", "ch", "x", "z", "o"]
+        .iter()
+        .any(|e| lemma.ends_with(e))
+    {
         return format!("{lemma}es");
     }
     format!("{lemma}s")
@@ -234,7 +283,8 @@ impl Ctx {
     }
     fn surface(&mut self, rel: &str, words: String, copular: bool) {
         if !self.surfaces.iter().any(|(r, _)| r == rel) {
-            self.surfaces.push((rel.to_string(), Surface { words, copular }));
+            self.surfaces
+                .push((rel.to_string(), Surface { words, copular }));
         }
     }
 }
@@ -279,7 +329,10 @@ fn parse_words(w: &[(String, String)], gap: bool) -> Option<Parsed> {
         let body = clauses(&w[1..t], &mut ctx, false)?;
         let head = clauses(&w[t + 1..], &mut ctx, false)?;
         rule(body, head)?
-    } else if let Some((i, rest)) = low.iter().position(|x| *x == "if").map(|i| (i, &w[i + 1..]))
+    } else if let Some((i, rest)) = low
+        .iter()
+        .position(|x| *x == "if")
+        .map(|i| (i, &w[i + 1..]))
     {
         // "<conclusion> if <condition>"
         let body = clauses(rest, &mut ctx, false)?;
@@ -306,7 +359,10 @@ fn rule(body: Vec<Lit>, head: Vec<Lit>) -> Option<Statement> {
             .any(|l| l.a == Term::Var(*v) || l.b == Some(Term::Var(*v))),
         Term::Ent(_) => true,
     };
-    if !head.iter().all(|l| bound(&l.a) && l.b.as_ref().is_none_or(bound)) {
+    if !head
+        .iter()
+        .all(|l| bound(&l.a) && l.b.as_ref().is_none_or(bound))
+    {
         return None;
     }
     Some(Statement::Rule { body, head })
@@ -366,7 +422,12 @@ fn sentence(w: &[(String, String)], ctx: &mut Ctx) -> Option<Statement> {
     let low: Vec<&str> = w.iter().map(|(_, l)| l.as_str()).collect();
     let v = verb_index(w)?;
     let plural_verb = plural_predicate(&low[v..]);
-    let subject = subject(&w[..v], plural_verb, ctx)?;
+    let subject = subject(
+        &w[..v],
+        plural_verb,
+        COPULA.contains(&low[v]) || DO.contains(&low[v]),
+        ctx,
+    )?;
     match subject {
         Subject::Generic(conds) => {
             let head = predicate(Term::Var(0), &w[v..], ctx)?;
@@ -427,7 +488,12 @@ fn clauses(w: &[(String, String)], ctx: &mut Ctx, _gap: bool) -> Option<Vec<Lit>
         let idx = verb_index(&full)?;
         let low: Vec<&str> = full.iter().map(|(_, l)| l.as_str()).collect();
         let plural = plural_predicate(&low[idx..]);
-        let subj = subject(&full[..idx], plural, ctx)?;
+        let subj = subject(
+            &full[..idx],
+            plural,
+            COPULA.contains(&low[idx]) || DO.contains(&low[idx]),
+            ctx,
+        )?;
         let term = match subj {
             Subject::Term(t) => t,
             Subject::Generic(conds) => {
@@ -449,7 +515,9 @@ fn plural_predicate(p: &[&str]) -> bool {
     match p.first() {
         Some(&"are") | Some(&"were") | Some(&"do") => true,
         Some(&"is") | Some(&"was") | Some(&"does") | Some(&"am") => false,
-        Some(v) => !v.ends_with('s') && !v.ends_with("ed"),
+        // A lexical verb agrees with a plural subject in its base form ("chase", not
+        // "chases" or "went").
+        Some(v) => !v.ends_with('s') && !v.ends_with("ed") && verb_lemma(v) == *v,
         None => false,
     }
 }
@@ -467,7 +535,10 @@ fn verb_index(w: &[(String, String)]) -> Option<usize> {
         if let Some(r) = low[..i].iter().position(|x| RELATIVE.contains(x)) {
             let _ = r;
             let rest = &low[i + 1..];
-            if let Some(j) = rest.iter().position(|x| COPULA.contains(x) || DO.contains(x)) {
+            if let Some(j) = rest
+                .iter()
+                .position(|x| COPULA.contains(x) || DO.contains(x))
+            {
                 return Some(i + 1 + j);
             }
             // "Things that chase the cat are big" handled above; a verb relative
@@ -498,7 +569,7 @@ fn verb_index(w: &[(String, String)]) -> Option<usize> {
 }
 
 /// The subject noun phrase.
-fn subject(w: &[(String, String)], plural: bool, ctx: &mut Ctx) -> Option<Subject> {
+fn subject(w: &[(String, String)], plural: bool, copula: bool, ctx: &mut Ctx) -> Option<Subject> {
     let low: Vec<&str> = w.iter().map(|(_, l)| l.as_str()).collect();
     match low.as_slice() {
         [] => None,
@@ -514,7 +585,13 @@ fn subject(w: &[(String, String)], plural: bool, ctx: &mut Ctx) -> Option<Subjec
         [first, ..] if ARTICLES.contains(first) => Some(Subject::Term(named(w, ctx)?)),
         _ => {
             let capital = w[0].0.chars().next().is_some_and(char::is_uppercase);
-            if plural || low.iter().any(|x| RELATIVE.contains(x)) || (!capital && low.len() > 1) {
+            // A capitalized single word with a plural verb is a class only if it can be
+            // a plural ("Wolves chase", "Sheep are"), not a name ("John put down").
+            let name_like = capital && low.len() == 1 && !may_be_plural(low[0]);
+            if (plural && (copula || !name_like))
+                || low.iter().any(|x| RELATIVE.contains(x))
+                || (!capital && low.len() > 1)
+            {
                 generic(w, ctx)
             } else {
                 Some(Subject::Term(named(w, ctx)?))
@@ -640,7 +717,13 @@ fn complement(subj: Term, w: &[(String, String)], neg: bool, ctx: &mut Ctx) -> O
         return None;
     }
     // A relation phrase: words up to a preposition, then the object.
-    if let Some(j) = low.iter().position(|x| PREPOSITIONS.contains(x)) {
+    // The phrase ends at its "of"/"than" when it has one ("to the left of"), else at
+    // its first preposition ("above", "next to").
+    let j = low
+        .iter()
+        .position(|x| matches!(*x, "of" | "than"))
+        .or_else(|| low.iter().position(|x| PREPOSITIONS.contains(x)));
+    if let Some(j) = j {
         if j + 1 < low.len() {
             let rel_words = relation_words(&low[..=j]);
             let rel = rel_words.join("_");
@@ -766,7 +849,7 @@ fn verb_phrase(subj: Term, w: &[(String, String)], neg: bool, ctx: &mut Ctx) -> 
     }
     if at >= end {
         // An intransitive verb: a property ("The bear sleeps.").
-        if !particle.is_empty() || !prep.is_empty() {
+        if !particle.is_empty() || !prep.is_empty() || !is_verb_form(verb) {
             return None;
         }
         ctx.surface(&lemma, lemma.clone(), false);
@@ -826,19 +909,30 @@ mod tests {
     use super::*;
 
     fn st(text: &str) -> Statement {
-        parse_statement(text).unwrap_or_else(|| panic!("not read: {text}")).statement
+        parse_statement(text)
+            .unwrap_or_else(|| panic!("not read: {text}"))
+            .statement
     }
     fn ent(k: &str) -> Term {
         Term::Ent(k.into())
     }
     fn lit(rel: &str, a: Term, b: Option<Term>, neg: bool) -> Lit {
-        Lit { rel: rel.into(), a, b, neg }
+        Lit {
+            rel: rel.into(),
+            a,
+            b,
+            neg,
+        }
     }
     const X: Term = Term::Var(0);
 
     #[test]
     fn any_verb_is_a_relation_normalized_by_its_lemma() {
-        for s in ["The bear chases the lion.", "The bear chased the lion.", "Bears chase the lion."] {
+        for s in [
+            "The bear chases the lion.",
+            "The bear chased the lion.",
+            "Bears chase the lion.",
+        ] {
             match st(s) {
                 Statement::Facts(l) => assert_eq!(l[0].rel, "chase", "{s}"),
                 Statement::Rule { head, .. } => assert_eq!(head[0].rel, "chase", "{s}"),
@@ -847,11 +941,21 @@ mod tests {
         }
         assert_eq!(
             st("The bald eagle does not visit the lion."),
-            Statement::Facts(vec![lit("visit", ent("bald eagle"), Some(ent("lion")), true)])
+            Statement::Facts(vec![lit(
+                "visit",
+                ent("bald eagle"),
+                Some(ent("lion")),
+                true
+            )])
         );
         assert_eq!(
             st("Warfarin interacts with aspirin."),
-            Statement::Facts(vec![lit("interact_with", ent("warfarin"), Some(ent("aspirin")), false)])
+            Statement::Facts(vec![lit(
+                "interact_with",
+                ent("warfarin"),
+                Some(ent("aspirin")),
+                false
+            )])
         );
     }
 
@@ -859,50 +963,114 @@ mod tests {
     fn copula_relations_properties_and_classes() {
         assert_eq!(
             st("Emily is afraid of wolves."),
-            Statement::Facts(vec![lit("afraid_of", ent("emily"), Some(ent("wolf")), false)])
+            Statement::Facts(vec![lit(
+                "afraid_of",
+                ent("emily"),
+                Some(ent("wolf")),
+                false
+            )])
         );
         assert_eq!(
             st("The triangle is to the left of the pink rectangle."),
-            Statement::Facts(vec![lit("left_of", ent("triangle"), Some(ent("pink rectangle")), false)])
+            Statement::Facts(vec![lit(
+                "left_of",
+                ent("triangle"),
+                Some(ent("pink rectangle")),
+                false
+            )])
         );
         assert_eq!(
             st("The kitchen is north of the hallway."),
-            Statement::Facts(vec![lit("north_of", ent("kitchen"), Some(ent("hallway")), false)])
+            Statement::Facts(vec![lit(
+                "north_of",
+                ent("kitchen"),
+                Some(ent("hallway")),
+                false
+            )])
         );
-        assert_eq!(st("Max is a yumpus."), Statement::Facts(vec![lit("isa:yumpus", ent("max"), None, false)]));
-        assert_eq!(st("The rabbit is not green."), Statement::Facts(vec![lit("green", ent("rabbit"), None, true)]));
+        assert_eq!(
+            st("Max is a yumpus."),
+            Statement::Facts(vec![lit("isa:yumpus", ent("max"), None, false)])
+        );
+        assert_eq!(
+            st("The rabbit is not green."),
+            Statement::Facts(vec![lit("green", ent("rabbit"), None, true)])
+        );
         assert_eq!(
             st("Bob is big and not red."),
-            Statement::Facts(vec![lit("big", ent("bob"), None, false), lit("red", ent("bob"), None, true)])
+            Statement::Facts(vec![
+                lit("big", ent("bob"), None, false),
+                lit("red", ent("bob"), None, true)
+            ])
         );
     }
 
     #[test]
     fn generic_statements_are_rules() {
         let r = |body: Vec<Lit>, head: Vec<Lit>| Statement::Rule { body, head };
-        assert_eq!(st("Young things are big."), r(vec![lit("young", X, None, false)], vec![lit("big", X, None, false)]));
+        assert_eq!(
+            st("Young things are big."),
+            r(
+                vec![lit("young", X, None, false)],
+                vec![lit("big", X, None, false)]
+            )
+        );
         assert_eq!(
             st("Sheep are afraid of wolves."),
-            r(vec![lit("isa:sheep", X, None, false)], vec![lit("afraid_of", X, Some(ent("wolf")), false)])
+            r(
+                vec![lit("isa:sheep", X, None, false)],
+                vec![lit("afraid_of", X, Some(ent("wolf")), false)]
+            )
         );
         let jomp = st("Jompuses are yumpuses.");
-        let Statement::Rule { body, head } = jomp else { panic!() };
-        assert!(body[0].rel.starts_with("isa:jompus") && head[0].rel.starts_with("isa:yump"), "{body:?} {head:?}");
-        assert_eq!(st("Each yumpus is a dumpus."), r(vec![lit("isa:yumpus", X, None, false)], vec![lit("isa:dumpus", X, None, false)]));
-        assert_eq!(st("Every wumpus is an impus."), r(vec![lit("isa:wumpus", X, None, false)], vec![lit("isa:impus", X, None, false)]));
-        let Statement::Rule { head, .. } = st("Tumpuses are not sour.") else { panic!() };
+        let Statement::Rule { body, head } = jomp else {
+            panic!()
+        };
+        assert!(
+            body[0].rel.starts_with("isa:jompus") && head[0].rel.starts_with("isa:yump"),
+            "{body:?} {head:?}"
+        );
+        assert_eq!(
+            st("Each yumpus is a dumpus."),
+            r(
+                vec![lit("isa:yumpus", X, None, false)],
+                vec![lit("isa:dumpus", X, None, false)]
+            )
+        );
+        assert_eq!(
+            st("Every wumpus is an impus."),
+            r(
+                vec![lit("isa:wumpus", X, None, false)],
+                vec![lit("isa:impus", X, None, false)]
+            )
+        );
+        let Statement::Rule { head, .. } = st("Tumpuses are not sour.") else {
+            panic!()
+        };
         assert_eq!(head, vec![lit("sour", X, None, true)]);
         assert_eq!(
             st("All red things that are round are heavy."),
-            r(vec![lit("red", X, None, false), lit("round", X, None, false)], vec![lit("heavy", X, None, false)])
+            r(
+                vec![lit("red", X, None, false), lit("round", X, None, false)],
+                vec![lit("heavy", X, None, false)]
+            )
         );
         assert_eq!(
             st("All cold, rough people are nice."),
-            r(vec![lit("cold", X, None, false), lit("rough", X, None, false)], vec![lit("nice", X, None, false)])
+            r(
+                vec![lit("cold", X, None, false), lit("rough", X, None, false)],
+                vec![lit("nice", X, None, false)]
+            )
         );
         assert_eq!(
             st("Kind animals are furry."),
-            r(vec![lit("kind", X, None, false), lit("isa:animal", X, None, false)], vec![lit("furry", X, None, false)])
+            r(
+                vec![
+                    lit("kind", X, None, false),
+                    lit("isa:animal", X, None, false)
+                ],
+                vec![lit("furry", X, None, false)]
+            )
         );
     }
 
@@ -911,7 +1079,10 @@ mod tests {
         let r = |body: Vec<Lit>, head: Vec<Lit>| Statement::Rule { body, head };
         assert_eq!(
             st("If something is cold and kind then it is blue."),
-            r(vec![lit("cold", X, None, false), lit("kind", X, None, false)], vec![lit("blue", X, None, false)])
+            r(
+                vec![lit("cold", X, None, false), lit("kind", X, None, false)],
+                vec![lit("blue", X, None, false)]
+            )
         );
         assert_eq!(
             st("If someone chases the bear and they see the rabbit then the bear does not visit the rabbit."),
@@ -922,48 +1093,88 @@ mod tests {
         );
         assert_eq!(
             st("If the rabbit chases the tiger then the tiger is rough."),
-            r(vec![lit("chase", ent("rabbit"), Some(ent("tiger")), false)], vec![lit("rough", ent("tiger"), None, false)])
+            r(
+                vec![lit("chase", ent("rabbit"), Some(ent("tiger")), false)],
+                vec![lit("rough", ent("tiger"), None, false)]
+            )
         );
         assert_eq!(
             st("If something is young and it does not see the rabbit then it sees the bear."),
             r(
-                vec![lit("young", X, None, false), lit("see", X, Some(ent("rabbit")), true)],
+                vec![
+                    lit("young", X, None, false),
+                    lit("see", X, Some(ent("rabbit")), true)
+                ],
                 vec![lit("see", X, Some(ent("bear")), false)]
             )
         );
         assert_eq!(
             st("If someone is big and not red then they are kind."),
-            r(vec![lit("big", X, None, false), lit("red", X, None, true)], vec![lit("kind", X, None, false)])
+            r(
+                vec![lit("big", X, None, false), lit("red", X, None, true)],
+                vec![lit("kind", X, None, false)]
+            )
         );
         assert_eq!(
             st("If Bob is big and Bob is red then Bob is kind."),
-            r(vec![lit("big", ent("bob"), None, false), lit("red", ent("bob"), None, false)], vec![lit("kind", ent("bob"), None, false)])
+            r(
+                vec![
+                    lit("big", ent("bob"), None, false),
+                    lit("red", ent("bob"), None, false)
+                ],
+                vec![lit("kind", ent("bob"), None, false)]
+            )
         );
     }
 
     #[test]
     fn events_possession_and_properties() {
-        let ch = |who: &str, value: &str| Statement::Change { rel: "location".into(), who: who.into(), value: value.into() };
+        let ch = |who: &str, value: &str| Statement::Change {
+            rel: "location".into(),
+            who: who.into(),
+            value: value.into(),
+        };
         assert_eq!(st("Mary moved to the bathroom."), ch("mary", "bathroom"));
-        assert_eq!(st("Daniel journeyed to the office."), ch("daniel", "office"));
+        assert_eq!(
+            st("Daniel journeyed to the office."),
+            ch("daniel", "office")
+        );
         assert_eq!(st("John went back to the hallway."), ch("john", "hallway"));
-        assert_eq!(st("Sandra travelled to the garden."), ch("sandra", "garden"));
+        assert_eq!(
+            st("Sandra travelled to the garden."),
+            ch("sandra", "garden")
+        );
         assert_eq!(st("Fred is in the kitchen."), ch("fred", "kitchen"));
-        let take = |what: &str| Statement::Take { who: "john".into(), what: what.into() };
+        let take = |what: &str| Statement::Take {
+            who: "john".into(),
+            what: what.into(),
+        };
         assert_eq!(st("John picked up the football."), take("football"));
         assert_eq!(st("John got the milk there."), take("milk"));
         assert_eq!(st("John grabbed the apple."), take("apple"));
         assert_eq!(st("John took the football."), take("football"));
-        let rel = |what: &str| Statement::Release { who: "john".into(), what: what.into() };
+        let rel = |what: &str| Statement::Release {
+            who: "john".into(),
+            what: what.into(),
+        };
         assert_eq!(st("John dropped the football."), rel("football"));
         assert_eq!(st("John put down the football."), rel("football"));
         assert_eq!(st("John discarded the milk."), rel("milk"));
         assert_eq!(st("John left the football."), rel("football"));
         assert_eq!(
             st("North of is the opposite of south of."),
-            Statement::Property { rel: "north_of".into(), prop: RelProp::Inverse("south_of".into()) }
+            Statement::Property {
+                rel: "north_of".into(),
+                prop: RelProp::Inverse("south_of".into())
+            }
         );
-        assert_eq!(st("Ancestor of is transitive."), Statement::Property { rel: "ancestor_of".into(), prop: RelProp::Transitive });
+        assert_eq!(
+            st("Ancestor of is transitive."),
+            Statement::Property {
+                rel: "ancestor_of".into(),
+                prop: RelProp::Transitive
+            }
+        );
         assert_eq!(third_person("carry"), "carries");
         assert_eq!(third_person("chase"), "chases");
         assert_eq!(third_person("watch"), "watches");

@@ -198,7 +198,10 @@ impl Program {
         let id = self.facts.len();
         self.facts.push(Fact { atom, why });
         self.by_atom.insert(atom, id);
-        self.by_rel.entry((atom.rel, atom.neg)).or_default().push(id);
+        self.by_rel
+            .entry((atom.rel, atom.neg))
+            .or_default()
+            .push(id);
         self.by_rel_a
             .entry((atom.rel, atom.neg, atom.a))
             .or_default()
@@ -218,7 +221,10 @@ impl Program {
     pub fn add_rule(&mut self, rule: Rule) -> usize {
         let id = self.rules.len();
         for (i, p) in rule.body.iter().enumerate() {
-            self.rule_index.entry((p.rel, p.neg)).or_default().push((id, i));
+            self.rule_index
+                .entry((p.rel, p.neg))
+                .or_default()
+                .push((id, i));
         }
         self.rules.push(rule);
         self.new_rules.push_back(id);
@@ -233,7 +239,16 @@ impl Program {
             let rule = &self.rules[r];
             let mut binds = [NONE; MAX_VARS];
             let mut prem = Vec::new();
-            if !self.join(rule, usize::MAX, 0, &mut binds, &mut prem, &mut found, &mut work, budget) {
+            if !self.join(
+                rule,
+                usize::MAX,
+                0,
+                &mut binds,
+                &mut prem,
+                &mut found,
+                &mut work,
+                budget,
+            ) {
                 return Saturation::BudgetExhausted;
             }
             self.new_rules.pop_front();
@@ -255,7 +270,9 @@ impl Program {
                 }
                 let mut prem = vec![(i, f)];
                 let mut here = Vec::new();
-                if !self.join(rule, i, 0, &mut binds, &mut prem, &mut here, &mut work, budget) {
+                if !self.join(
+                    rule, i, 0, &mut binds, &mut prem, &mut here, &mut work, budget,
+                ) {
                     return Saturation::BudgetExhausted;
                 }
                 found.extend(here.into_iter().map(|x| (r, x)));
@@ -417,24 +434,86 @@ mod tests {
         let mut p = Program::default();
         // young(X) -> big(X); big(X) & visit(X, 7) -> not nice(X)
         p.add_rule(Rule {
-            body: vec![Pat { rel: 1, a: T::V(0), b: T::N, neg: false }],
-            head: Pat { rel: 2, a: T::V(0), b: T::N, neg: false },
+            body: vec![Pat {
+                rel: 1,
+                a: T::V(0),
+                b: T::N,
+                neg: false,
+            }],
+            head: Pat {
+                rel: 2,
+                a: T::V(0),
+                b: T::N,
+                neg: false,
+            },
             origin: sentence(),
         });
         p.add_rule(Rule {
             body: vec![
-                Pat { rel: 2, a: T::V(0), b: T::N, neg: false },
-                Pat { rel: 3, a: T::V(0), b: T::C(7), neg: false },
+                Pat {
+                    rel: 2,
+                    a: T::V(0),
+                    b: T::N,
+                    neg: false,
+                },
+                Pat {
+                    rel: 3,
+                    a: T::V(0),
+                    b: T::C(7),
+                    neg: false,
+                },
             ],
-            head: Pat { rel: 4, a: T::V(0), b: T::N, neg: true },
+            head: Pat {
+                rel: 4,
+                a: T::V(0),
+                b: T::N,
+                neg: true,
+            },
             origin: sentence(),
         });
-        let young = p.state(Atom { rel: 1, a: 5, b: NONE, neg: false }, 1);
-        let visit = p.state(Atom { rel: 3, a: 5, b: 7, neg: false }, 2);
+        let young = p.state(
+            Atom {
+                rel: 1,
+                a: 5,
+                b: NONE,
+                neg: false,
+            },
+            1,
+        );
+        let visit = p.state(
+            Atom {
+                rel: 3,
+                a: 5,
+                b: 7,
+                neg: false,
+            },
+            2,
+        );
         assert_eq!(p.saturate(1_000), Saturation::Complete);
-        let big = p.find(Atom { rel: 2, a: 5, b: NONE, neg: false }).unwrap();
-        let not_nice = p.find(Atom { rel: 4, a: 5, b: NONE, neg: true }).unwrap();
-        assert!(p.find(Atom { rel: 4, a: 5, b: NONE, neg: false }).is_none());
+        let big = p
+            .find(Atom {
+                rel: 2,
+                a: 5,
+                b: NONE,
+                neg: false,
+            })
+            .unwrap();
+        let not_nice = p
+            .find(Atom {
+                rel: 4,
+                a: 5,
+                b: NONE,
+                neg: true,
+            })
+            .unwrap();
+        assert!(p
+            .find(Atom {
+                rel: 4,
+                a: 5,
+                b: NONE,
+                neg: false
+            })
+            .is_none());
         match &p.fact(big).why {
             Why::Derived { rule, premises } => {
                 assert_eq!(*rule, 0);
@@ -451,20 +530,58 @@ mod tests {
     #[test]
     fn a_rule_learned_after_the_facts_applies_to_them() {
         let mut p = Program::default();
-        p.state(Atom { rel: 1, a: 5, b: 6, neg: false }, 1);
-        p.state(Atom { rel: 1, a: 6, b: 8, neg: false }, 2);
+        p.state(
+            Atom {
+                rel: 1,
+                a: 5,
+                b: 6,
+                neg: false,
+            },
+            1,
+        );
+        p.state(
+            Atom {
+                rel: 1,
+                a: 6,
+                b: 8,
+                neg: false,
+            },
+            2,
+        );
         p.saturate(100);
         // transitive
         p.add_rule(Rule {
             body: vec![
-                Pat { rel: 1, a: T::V(0), b: T::V(1), neg: false },
-                Pat { rel: 1, a: T::V(1), b: T::V(2), neg: false },
+                Pat {
+                    rel: 1,
+                    a: T::V(0),
+                    b: T::V(1),
+                    neg: false,
+                },
+                Pat {
+                    rel: 1,
+                    a: T::V(1),
+                    b: T::V(2),
+                    neg: false,
+                },
             ],
-            head: Pat { rel: 1, a: T::V(0), b: T::V(2), neg: false },
+            head: Pat {
+                rel: 1,
+                a: T::V(0),
+                b: T::V(2),
+                neg: false,
+            },
             origin: sentence(),
         });
         assert_eq!(p.saturate(1_000), Saturation::Complete);
-        assert!(p.find(Atom { rel: 1, a: 5, b: 8, neg: false }).is_some());
+        assert!(p
+            .find(Atom {
+                rel: 1,
+                a: 5,
+                b: 8,
+                neg: false
+            })
+            .is_some());
     }
 
     #[test]
@@ -472,18 +589,48 @@ mod tests {
         let mut p = Program::default();
         p.add_rule(Rule {
             body: vec![
-                Pat { rel: 1, a: T::V(0), b: T::V(1), neg: false },
-                Pat { rel: 1, a: T::V(1), b: T::V(2), neg: false },
+                Pat {
+                    rel: 1,
+                    a: T::V(0),
+                    b: T::V(1),
+                    neg: false,
+                },
+                Pat {
+                    rel: 1,
+                    a: T::V(1),
+                    b: T::V(2),
+                    neg: false,
+                },
             ],
-            head: Pat { rel: 1, a: T::V(0), b: T::V(2), neg: false },
+            head: Pat {
+                rel: 1,
+                a: T::V(0),
+                b: T::V(2),
+                neg: false,
+            },
             origin: sentence(),
         });
         for i in 0..200 {
-            p.state(Atom { rel: 1, a: i, b: i + 1, neg: false }, u64::from(i));
+            p.state(
+                Atom {
+                    rel: 1,
+                    a: i,
+                    b: i + 1,
+                    neg: false,
+                },
+                u64::from(i),
+            );
         }
         assert_eq!(p.saturate(1_000), Saturation::BudgetExhausted);
         assert!(p.pending());
         while p.saturate(1_000_000) == Saturation::BudgetExhausted {}
-        assert!(p.find(Atom { rel: 1, a: 0, b: 200, neg: false }).is_some());
+        assert!(p
+            .find(Atom {
+                rel: 1,
+                a: 0,
+                b: 200,
+                neg: false
+            })
+            .is_some());
     }
 }

@@ -32,22 +32,64 @@ fn builtin() -> Vec<(&'static str, Vec<RelProp>)> {
     };
     let inv = |s: &str| Inverse(s.to_string());
     vec![
-        ("north_of", vec![Transitive, Asymmetric, inv("south_of"), dir('y', "north")]),
-        ("south_of", vec![Transitive, Asymmetric, inv("north_of"), dir('y', "south")]),
-        ("east_of", vec![Transitive, Asymmetric, inv("west_of"), dir('x', "east")]),
-        ("west_of", vec![Transitive, Asymmetric, inv("east_of"), dir('x', "west")]),
-        ("left_of", vec![Transitive, Asymmetric, inv("right_of"), dir('x', "left")]),
-        ("right_of", vec![Transitive, Asymmetric, inv("left_of"), dir('x', "right")]),
-        ("above", vec![Transitive, Asymmetric, inv("below"), dir('y', "up")]),
-        ("below", vec![Transitive, Asymmetric, inv("above"), dir('y', "down")]),
+        (
+            "north_of",
+            vec![Transitive, Asymmetric, inv("south_of"), dir('y', "north")],
+        ),
+        (
+            "south_of",
+            vec![Transitive, Asymmetric, inv("north_of"), dir('y', "south")],
+        ),
+        (
+            "east_of",
+            vec![Transitive, Asymmetric, inv("west_of"), dir('x', "east")],
+        ),
+        (
+            "west_of",
+            vec![Transitive, Asymmetric, inv("east_of"), dir('x', "west")],
+        ),
+        (
+            "left_of",
+            vec![Transitive, Asymmetric, inv("right_of"), dir('x', "left")],
+        ),
+        (
+            "right_of",
+            vec![Transitive, Asymmetric, inv("left_of"), dir('x', "right")],
+        ),
+        (
+            "above",
+            vec![Transitive, Asymmetric, inv("below"), dir('y', "up")],
+        ),
+        (
+            "below",
+            vec![Transitive, Asymmetric, inv("above"), dir('y', "down")],
+        ),
         ("parent_of", vec![Asymmetric, inv("child_of")]),
         ("child_of", vec![Asymmetric, inv("parent_of")]),
-        ("ancestor_of", vec![Transitive, Asymmetric, inv("descendant_of")]),
-        ("descendant_of", vec![Transitive, Asymmetric, inv("ancestor_of")]),
-        ("bigger_than", vec![Transitive, Asymmetric, inv("smaller_than")]),
-        ("smaller_than", vec![Transitive, Asymmetric, inv("bigger_than")]),
-        ("older_than", vec![Transitive, Asymmetric, inv("younger_than")]),
-        ("younger_than", vec![Transitive, Asymmetric, inv("older_than")]),
+        (
+            "ancestor_of",
+            vec![Transitive, Asymmetric, inv("descendant_of")],
+        ),
+        (
+            "descendant_of",
+            vec![Transitive, Asymmetric, inv("ancestor_of")],
+        ),
+        (
+            "bigger_than",
+            vec![Transitive, Asymmetric, inv("smaller_than")],
+        ),
+        (
+            "smaller_than",
+            vec![Transitive, Asymmetric, inv("bigger_than")],
+        ),
+        (
+            "older_than",
+            vec![Transitive, Asymmetric, inv("younger_than")],
+        ),
+        (
+            "younger_than",
+            vec![Transitive, Asymmetric, inv("older_than")],
+        ),
         ("sibling_of", vec![Symmetric]),
         ("married_to", vec![Symmetric]),
         ("next_to", vec![Symmetric]),
@@ -146,13 +188,10 @@ impl RelationProps {
             RelProp::Direction { axis, .. } => {
                 // Related along one axis: level on the other; a thing level (on this
                 // axis) with one end shares the relation; level things are not related.
-                let other = level_rel(if *axis == 'x' { 'y' } else { 'x' });
+                // (Level on the other axis is a consequence of a *stated* direction
+                // only, a direct neighbour: see `Kb::learn`; a derived one says
+                // nothing about the other axis.)
                 let own = level_rel(*axis);
-                out.push(PropRule {
-                    text: format!("things {shown} each other are level on the other axis"),
-                    body: vec![(rel.into(), 0, 1, false)],
-                    head: (other, 0, 1, false),
-                });
                 out.push(PropRule {
                     text: format!("a thing level with one {shown} another is {shown} it too"),
                     body: vec![(own.clone(), 0, 1, false), (rel.into(), 1, 2, false)],

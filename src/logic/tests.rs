@@ -12,7 +12,8 @@ fn kb(lines: &[&str]) -> Kb {
 }
 
 fn ask(kb: &mut Kb, q: &str) -> Reply {
-    kb.ask(q, &AskOptions::default()).unwrap_or_else(|| panic!("not handled: {q}"))
+    kb.ask(q, &AskOptions::default())
+        .unwrap_or_else(|| panic!("not handled: {q}"))
 }
 
 #[test]
@@ -27,8 +28,18 @@ fn rules_chain_with_negation_and_cite_every_sentence() {
     let r = ask(&mut k, "Is it true that the bear chases the rabbit?");
     assert_eq!(r.verdict, Verdict::Yes, "{}", r.answer);
     assert_eq!(r.sources(), vec![1, 2, 3, 4, 5]);
-    assert!(r.answer.starts_with("Yes. The bear chases the rabbit because"), "{}", r.answer);
-    assert!(r.answer.contains("young things are big, so the bear is big"), "{}", r.answer);
+    assert!(
+        r.answer
+            .starts_with("Yes. The bear chases the rabbit because"),
+        "{}",
+        r.answer
+    );
+    assert!(
+        r.answer
+            .contains("young things are big, so the bear is big"),
+        "{}",
+        r.answer
+    );
     // A tree: the last step rests on the steps for "big" and "does not see".
     let proof = &r.proofs[0];
     assert_eq!(proof.root().unwrap().premises.len(), 2);
@@ -46,8 +57,14 @@ fn open_world_needs_negative_evidence_closed_world_does_not() {
         closed_world: true,
         ..AskOptions::default()
     };
-    assert_eq!(k.ask("Is the cat round?", &closed).unwrap().verdict, Verdict::No);
-    assert_eq!(k.ask("Is the cat red?", &closed).unwrap().verdict, Verdict::Yes);
+    assert_eq!(
+        k.ask("Is the cat round?", &closed).unwrap().verdict,
+        Verdict::No
+    );
+    assert_eq!(
+        k.ask("Is the cat red?", &closed).unwrap().verdict,
+        Verdict::Yes
+    );
 }
 
 #[test]
@@ -62,7 +79,9 @@ fn conflicting_derivations_are_reported_with_both_proofs() {
 
 #[test]
 fn a_pathological_rule_set_runs_out_of_budget_and_says_so() {
-    let mut lines: Vec<String> = (0..300).map(|i| format!("Node{i} is linked to node{}.", i + 1)).collect();
+    let mut lines: Vec<String> = (0..300)
+        .map(|i| format!("Node{i} is linked to node{}.", i + 1))
+        .collect();
     lines.push("Linked to is transitive.".into());
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let mut k = kb(&refs);
@@ -78,7 +97,11 @@ fn a_pathological_rule_set_runs_out_of_budget_and_says_so() {
 
 #[test]
 fn class_statements_are_inherited_by_members() {
-    let mut k = kb(&["Sheep are afraid of wolves.", "Gertrude is a sheep.", "Wolves are afraid of cats."]);
+    let mut k = kb(&[
+        "Sheep are afraid of wolves.",
+        "Gertrude is a sheep.",
+        "Wolves are afraid of cats.",
+    ]);
     let r = ask(&mut k, "What is Gertrude afraid of?");
     assert_eq!(r.verdict, Verdict::Answer);
     assert!(r.answer.contains("wolves"), "{}", r.answer);
@@ -100,7 +123,10 @@ fn is_a_chains_with_negated_properties() {
     let r = ask(&mut k, "Is it true that Max is sour?");
     assert_eq!(r.verdict, Verdict::No, "{}", r.answer);
     assert_eq!(r.sources(), vec![1, 2, 3, 4, 6]);
-    assert_eq!(ask(&mut k, "Is it true that Max is not sour?").verdict, Verdict::Yes);
+    assert_eq!(
+        ask(&mut k, "Is it true that Max is not sour?").verdict,
+        Verdict::Yes
+    );
 }
 
 #[test]
@@ -142,10 +168,45 @@ fn induction_is_labelled_and_never_a_yes_no() {
 
 #[test]
 fn spatial_relations_compose_through_inverses() {
-    let mut k = kb(&["The red square is below the blue square.", "The red square is to the left of the pink rectangle."]);
-    assert_eq!(ask(&mut k, "Is the blue square to the left of the pink rectangle?").verdict, Verdict::Yes);
-    assert_eq!(ask(&mut k, "Is the pink rectangle above the blue square?").verdict, Verdict::No);
-    assert_eq!(ask(&mut k, "Is the pink rectangle to the left of the blue square?").verdict, Verdict::No);
+    let mut k = kb(&[
+        "The red square is below the blue square.",
+        "The red square is to the left of the pink rectangle.",
+    ]);
+    let r = ask(
+        &mut k,
+        "Is the blue square to the left of the pink rectangle?",
+    );
+    assert_eq!(
+        (r.verdict, k.stats()),
+        (Verdict::Yes, k.stats()),
+        "{} {:?}",
+        r.answer,
+        k.program
+            .facts()
+            .iter()
+            .map(|f| k.render(f.atom))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ask(
+            &mut k,
+            "Is the blue square to the left of the pink rectangle?"
+        )
+        .verdict,
+        Verdict::Yes
+    );
+    assert_eq!(
+        ask(&mut k, "Is the pink rectangle above the blue square?").verdict,
+        Verdict::No
+    );
+    assert_eq!(
+        ask(
+            &mut k,
+            "Is the pink rectangle to the left of the blue square?"
+        )
+        .verdict,
+        Verdict::No
+    );
     let r = ask(&mut k, "Is the blue square above the pink rectangle?");
     assert_eq!(r.verdict, Verdict::Yes);
     assert_eq!(r.sources(), vec![1, 2]);
@@ -164,7 +225,11 @@ fn paths_follow_directions_both_ways() {
     assert!(r.answer.starts_with("Go south, then south"), "{}", r.answer);
     assert_eq!(r.sources(), vec![2, 4]);
     let r = ask(&mut k, "How do you go from the garden to the kitchen?");
-    assert!(r.answer.starts_with("Go east, then south, then east"), "{}", r.answer);
+    assert!(
+        r.answer.starts_with("Go east, then south, then east"),
+        "{}",
+        r.answer
+    );
 }
 
 #[test]
@@ -178,8 +243,14 @@ fn relation_properties_are_teachable_in_english() {
     ]);
     let r = ask(&mut k, "Is Bob the student of Ann?");
     assert_eq!(r.verdict, Verdict::Yes, "{}", r.answer);
-    assert_eq!(ask(&mut k, "Is Carl an ancestor of Emma?").verdict, Verdict::Yes);
-    assert_eq!(ask(&mut k, "Is Emma an ancestor of Carl?").verdict, Verdict::No);
+    assert_eq!(
+        ask(&mut k, "Is Carl an ancestor of Emma?").verdict,
+        Verdict::Yes
+    );
+    assert_eq!(
+        ask(&mut k, "Is Emma an ancestor of Carl?").verdict,
+        Verdict::No
+    );
 }
 
 #[test]

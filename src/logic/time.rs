@@ -96,7 +96,8 @@ impl Timeline {
 
     /// `who` takes hold of `what`: it is where `who` is, and moves with them.
     pub fn take(&mut self, who: &str, what: &str, token: u64, at: u64) {
-        self.holder.insert(what.to_string(), (who.to_string(), token));
+        self.holder
+            .insert(what.to_string(), (who.to_string(), token));
         if let Some(place) = self.current(LOCATION, who).cloned() {
             let mut sources = vec![token];
             sources.extend(&place.sources);
@@ -129,7 +130,10 @@ mod tests {
         t.change(LOCATION, "mary", "kitchen", 3, 3);
         assert_eq!(t.current(LOCATION, "mary").unwrap().value, "kitchen");
         let (prev, at) = t.before(LOCATION, "mary", "garden").unwrap();
-        assert_eq!((prev.value.as_str(), at.value.as_str()), ("bathroom", "garden"));
+        assert_eq!(
+            (prev.value.as_str(), at.value.as_str()),
+            ("bathroom", "garden")
+        );
         assert!(t.before(LOCATION, "mary", "bathroom").is_none());
         assert_eq!(t.history(LOCATION, "mary").len(), 3);
     }
@@ -141,11 +145,17 @@ mod tests {
         assert!(t.current(LOCATION, "football").is_none());
         t.change(LOCATION, "john", "hallway", 2, 2);
         let s = t.current(LOCATION, "football").unwrap();
-        assert_eq!((s.value.as_str(), s.sources.clone()), ("hallway", vec![1, 2]));
+        assert_eq!(
+            (s.value.as_str(), s.sources.clone()),
+            ("hallway", vec![1, 2])
+        );
         t.release("john", "football", 3, 3);
         t.change(LOCATION, "john", "garden", 4, 4);
         let s = t.current(LOCATION, "football").unwrap();
-        assert_eq!((s.value.as_str(), s.sources.clone()), ("hallway", vec![3, 2]));
+        assert_eq!(
+            (s.value.as_str(), s.sources.clone()),
+            ("hallway", vec![3, 2])
+        );
         assert_eq!(t.holder("football"), None);
     }
 }

@@ -72,9 +72,9 @@ fn words(text: &str) -> Vec<String> {
 /// The answer text contains the gold word (a plural of it counts).
 fn contains_word(answer: &str, gold: &str) -> bool {
     let gold = gold.to_lowercase();
-    words(answer)
-        .iter()
-        .any(|w| *w == gold || singular(w) == gold || *w == format!("{gold}s") || *w == format!("{gold}es"))
+    words(answer).iter().any(|w| {
+        *w == gold || singular(w) == gold || *w == format!("{gold}s") || *w == format!("{gold}es")
+    })
 }
 
 /// The answer text names the gold directions in order as words.
@@ -117,7 +117,10 @@ pub fn score_babi(task: u32, file: &str) -> Score {
         }
         let question = parts[0].trim();
         let gold = parts[1].trim();
-        let support: Vec<u64> = parts[2].split_whitespace().map(|s| s.parse().unwrap()).collect();
+        let support: Vec<u64> = parts[2]
+            .split_whitespace()
+            .map(|s| s.parse().unwrap())
+            .collect();
         let reply = kb.ask(question, &AskOptions::default());
         let (ok, cited) = match &reply {
             None => (false, Vec::new()),
@@ -134,7 +137,9 @@ pub fn score_babi(task: u32, file: &str) -> Score {
         score.record(ok, explained, || {
             format!(
                 "{question} gold {gold} {support:?}: {:?}",
-                reply.as_ref().map(|r: &Reply| (r.verdict, r.answer.clone(), r.sources()))
+                reply
+                    .as_ref()
+                    .map(|r: &Reply| (r.verdict, r.answer.clone(), r.sources()))
             )
         });
     }
@@ -152,7 +157,11 @@ fn sentences(context: &str) -> Vec<String> {
 }
 
 fn question_statement(question: &str) -> String {
-    let statement = question.rsplit_once('?').map(|(_, s)| s).unwrap_or(question).trim();
+    let statement = question
+        .rsplit_once('?')
+        .map(|(_, s)| s)
+        .unwrap_or(question)
+        .trim();
     let statement = statement.strip_suffix('.').unwrap_or(statement);
     format!("Is it true that {statement}?")
 }
@@ -164,7 +173,10 @@ fn learn_context(context: &str) -> (Kb, HashMap<String, Vec<u64>>) {
     for (i, s) in sentences(context).iter().enumerate() {
         let t = i as u64 + 1;
         kb.learn(s, t, t).expect("learn");
-        tokens.entry(s.trim_end_matches('.').to_string()).or_default().push(t);
+        tokens
+            .entry(s.trim_end_matches('.').to_string())
+            .or_default()
+            .push(t);
     }
     (kb, tokens)
 }

@@ -256,6 +256,9 @@ pub fn third_person(lemma: &str) -> String {
     format!("{lemma}s")
 }
 
+/// Words of a clause: (as written, lower case).
+type Words = Vec<(String, String)>;
+
 /// Parsing state: variables introduced so far.
 struct Ctx {
     vars: u8,
@@ -454,7 +457,7 @@ fn clauses(w: &[(String, String)], ctx: &mut Ctx, _gap: bool) -> Option<Vec<Lit>
     }
     parts.push(&w[start..]);
     // (subject words, verb words) of the last clause, to continue it.
-    let mut last: Option<(Vec<(String, String)>, Vec<(String, String)>)> = None;
+    let mut last: Option<(Words, Words)> = None;
     for part in parts {
         if part.is_empty() {
             return None;

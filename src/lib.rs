@@ -14,6 +14,7 @@ pub mod index;
 pub mod latency;
 pub mod learn;
 pub mod logging;
+pub mod logic;
 pub mod metrics;
 pub mod nlp;
 pub mod protocol;

@@ -299,6 +299,30 @@ fn a_really_full_disk_refuses_writes_and_loses_nothing_across_kill_9() {
     for shard in 0..4 {
         node.fault(json!({"point": "checkpoint_stall", "shard": shard, "ms": 600_000}));
     }
+    // Learn until a checkpoint is stalled mid-way (each batch adds a few log records per
+    // shard; one is due every 64), so the kill -9 below surely lands in the middle of
+    // it. Filling the disk first would race the reconciler's tick: a checkpoint begun
+    // on the full disk fails to write its temp file instead of stalling.
+    let mut acked = Vec::new();
+    for i in 0..1000 {
+        if node
+            .log_text()
+            .contains("checkpoint stalls before its rename")
+        {
+            break;
+        }
+        let tag = format!("p{i}x");
+        let (status, body) = learn_batch(&node, &batch(&tag));
+        assert_eq!(status, 200, "{body}");
+        acked.push(tag);
+    }
+    assert!(
+        node.log_text()
+            .contains("checkpoint stalls before its rename"),
+        "no checkpoint became due after {} batches:\n{}",
+        acked.len(),
+        node.log_text()
+    );
     // Leave a little room, then learn until the disk refuses.
     let ballast = mount.join("ballast");
     fill_disk(&ballast);
@@ -309,7 +333,6 @@ fn a_really_full_disk_refuses_writes_and_loses_nothing_across_kill_9() {
     let len = f.metadata().unwrap().len();
     f.set_len(len.saturating_sub(512 << 10)).unwrap();
     drop(f);
-    let mut acked = Vec::new();
     let mut refused = 0;
     for i in 0..2000 {
         let tag = format!("f{i}x");
@@ -338,17 +361,6 @@ fn a_really_full_disk_refuses_writes_and_loses_nothing_across_kill_9() {
     assert_eq!(ready["status"], "read_only", "{ready}");
     let (_, stats) = node.get("/v1/stats");
     assert_eq!(shard_restarts(&stats), 0, "{stats}");
-    // Whether a checkpoint was stalled mid-way when the disk filled depends on when the
-    // reconciler's tick fell (a checkpoint started on the full disk fails to write its
-    // temp file instead); either way the kill -9 below must lose nothing. Said, not
-    // asserted, because the timing is not the test's to control.
-    if !node
-        .log_text()
-        .contains("checkpoint stalls before its rename")
-    {
-        eprintln!("note: no checkpoint was stalled mid-way when the disk filled in this run");
-    }
-
     // kill -9 in the middle of a checkpoint on the full disk; start again on the
     // still-full disk: the old checkpoint and the log hold everything.
     node.kill9();

@@ -38,6 +38,9 @@ pub struct ClusterConfig {
     /// The embedding model, its replicas' batching, cache and queue.
     #[serde(default)]
     pub embedding: EmbeddingConfig,
+    /// `[events]`: self-monitoring events; optional, defaults to [`EventsConfig::default`].
+    #[serde(default)]
+    pub events: EventsConfig,
     /// The file this was read from, for messages; not a key of the file.
     #[serde(skip)]
     pub source: PathBuf,
@@ -167,6 +170,36 @@ impl Default for LimitsConfig {
                 .map_or(2, |n| n.get())
                 .saturating_mul(1000)
                 .max(2000),
+        }
+    }
+}
+
+/// `[events]`: self-monitoring events (SPEC §8); every key is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Emit and store events. Default true; off, emitting costs one atomic load.
+    pub enabled: bool,
+    /// Events waiting for the sink; when full, new events are dropped and counted (at
+    /// least 1). Default 8192.
+    pub buffer: usize,
+    /// How often the sink stores what waits, in ms (at least 10). Default 500.
+    pub flush_ms: u64,
+    /// Stored events older than this many hours are deleted (at least 1). Default 168.
+    pub retention_hours: u64,
+    /// At most this many events are kept; the oldest go first (at least 100). Default
+    /// 100000.
+    pub retention_count: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            buffer: 8192,
+            flush_ms: 500,
+            retention_hours: 168,
+            retention_count: 100_000,
         }
     }
 }
@@ -406,6 +439,22 @@ impl ClusterConfig {
                 }
             };
         }
+        let ev = &self.events;
+        ensure!(ev.buffer >= 1, "events.buffer must be at least 1 (got 0)");
+        ensure!(
+            ev.flush_ms >= 10,
+            "events.flush_ms must be at least 10 (got {})",
+            ev.flush_ms
+        );
+        ensure!(
+            ev.retention_hours >= 1,
+            "events.retention_hours must be at least 1 (got 0)"
+        );
+        ensure!(
+            ev.retention_count >= 100,
+            "events.retention_count must be at least 100 (got {})",
+            ev.retention_count
+        );
         let c = &self.cluster;
         ensure!(
             !c.name.trim().is_empty(),

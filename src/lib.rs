@@ -7,6 +7,7 @@ pub mod actors;
 pub mod cluster;
 pub mod config;
 pub mod embed;
+pub mod events;
 pub mod faults;
 pub mod graph;
 pub mod http;

@@ -14,6 +14,7 @@
 //! coordinator really aborts every in-flight transaction (their callers get a retryable
 //! error) and the restarted coordinator, with a new epoch, answers for them from its log.
 
+use crate::events::EventKind;
 use crate::faults::{self, FaultPoint};
 use crate::graph::{ShardId, TxId};
 use crate::latency::LatencyWindow;
@@ -208,6 +209,8 @@ impl Actor for Coordinator {
                 }
                 let txid = TxId::new(state.epoch, state.next_seq);
                 lock(&state.table).active.insert(txid);
+                let quiet = crate::events::is_events_plan(&plan);
+                let touched = plan.parts.len() as u64;
                 let run = Txn {
                     txid,
                     plan,
@@ -230,6 +233,20 @@ impl Actor for Coordinator {
                     }
                     drop(t);
                     tracing::debug!(txid = ?txid, committed = result.is_ok(), "transaction ended");
+                    if !quiet {
+                        crate::events::emit(match &result {
+                            Ok(_) => EventKind::TransactionCommitted {
+                                tx: txid.to_string(),
+                                shards: touched,
+                                ms: started.elapsed().as_secs_f64() * 1000.0,
+                            },
+                            Err(e) => EventKind::TransactionAborted {
+                                tx: txid.to_string(),
+                                shards: touched,
+                                reason: e.to_string(),
+                            },
+                        });
+                    }
                     let _ = reply.send(result);
                 });
             }

@@ -16,6 +16,7 @@
 //! stopped waiting, in which case it is dropped with its queued texts. (A text in flight
 //! may outlive its request; its vector then only goes to the cache.)
 
+use crate::events::EventKind;
 use crate::actors::supervisor::{count_restart, CrashHistory, RestartPolicy};
 use crate::config::EmbeddingConfig;
 use crate::embed::cache::{cache_key, EmbeddingCache};
@@ -510,6 +511,14 @@ impl Pool {
         }
         if slot.health != ReplicaHealth::Restarting {
             slot.health = ReplicaHealth::Restarting;
+            crate::events::emit(EventKind::ActorCrashed {
+                actor: replica_name(i),
+                error: why.to_string(),
+            });
+            crate::events::emit(EventKind::EmbeddingServiceDegraded {
+                replica: replica_name(i),
+                error: why.to_string(),
+            });
             // Backoff is for replicas that cannot get work done (a model that fails to
             // load, a text that crashes every replica it reaches). One that finished a
             // batch since its start and then died was killed or hit a one-off fault:
@@ -754,6 +763,11 @@ impl Actor for Pool {
                         state.batched_texts += f.items.len() as u64;
                         state.max_batch_size = state.max_batch_size.max(f.items.len());
                         crate::metrics::embed_batch(f.items.len());
+                        crate::events::emit(EventKind::EmbeddingLatency {
+                            replica: replica_name(replica),
+                            texts: f.items.len() as u64,
+                            ms: f.started.elapsed().as_secs_f64() * 1000.0,
+                        });
                         state.truncated += done.truncated as u64;
                         state
                             .batch_latency
@@ -774,6 +788,10 @@ impl Actor for Pool {
                         // The model rejected this input (not a replica fault): fail the
                         // requests in the batch rather than retrying forever.
                         tracing::error!(replica, error = %e, "embedding batch failed");
+                        crate::events::emit(EventKind::EmbeddingServiceDegraded {
+                            replica: replica_name(replica),
+                            error: format!("a batch failed: {e}"),
+                        });
                         let ids: Vec<u64> = f.items.iter().map(|it| it.request).collect();
                         for id in ids {
                             Self::fail(state, id, SutraError::Internal(e.to_string()));
@@ -790,7 +808,14 @@ impl Actor for Pool {
                     } else {
                         if slot.health == ReplicaHealth::Restarting {
                             count_restart(&replica_name(i));
+                            crate::events::emit(EventKind::ActorRestarted {
+                                actor: replica_name(i),
+                                restarts: crate::actors::supervisor::restarts(&replica_name(i)),
+                            });
                         }
+                        crate::events::emit(EventKind::EmbeddingServiceHealthy {
+                            replica: replica_name(i),
+                        });
                         slot.actor = Some(actor);
                         slot.productive = false;
                         slot.health = ReplicaHealth::Healthy;

@@ -224,6 +224,82 @@ pub async fn learn(
     })
 }
 
+/// Stores self-monitoring events in the [`crate::events::EVENTS_KB`] knowledge base, in
+/// one transaction: each event a sentence concept holding its fields (its JSON, see
+/// [`crate::events::Event::content`]) taught at the event's own time, linked by
+/// `mentions` to the entities of the node(s) and actor it concerns, so the same engine
+/// answers questions about them. Returns the events' concept ids.
+pub async fn store_events(
+    router: &Router,
+    events: &[crate::events::Event],
+) -> Result<Vec<ConceptId>, SutraError> {
+    let kb = crate::events::EVENTS_KB;
+    let options = LearnOptions {
+        extract_associations: false,
+        confidence: 1.0,
+        ..LearnOptions::default()
+    };
+    let mut plan = KbPlan {
+        plan: TxnPlan::default(),
+        kb,
+        shards: router.shards,
+    };
+    let mut ids = Vec::with_capacity(events.len());
+    for e in events {
+        let content = e.content();
+        let source = Source {
+            request_id: None,
+            label: Some(crate::events::EVENTS_SOURCE.to_string()),
+            at_ms: e.at_ms,
+        };
+        let id = ConceptId::derive_in(kb, ConceptKind::Sentence, &sentence_key(&content));
+        ids.push(id);
+        plan.push(Op::PutConcept(ConceptUpsert {
+            id,
+            content,
+            kind: ConceptKind::Sentence,
+            semantic_type: SemanticType::Unclassified,
+            strength: options.strength,
+            confidence: options.confidence,
+            at_ms: e.at_ms,
+            source: source.clone(),
+            vector: None,
+        }));
+        for subject in e.subjects() {
+            let Some(t) = entity(&mut plan, &subject, &options, e.at_ms, &source) else {
+                continue;
+            };
+            for side in [Side::Out, Side::In] {
+                plan.push(Op::PutEdge(EdgeUpsert {
+                    side,
+                    source: id,
+                    target: t,
+                    kind: AssocType::Mentions,
+                    negated: false,
+                    confidence: 1.0,
+                    strength: options.strength,
+                    provenance: EvidenceFrom::Sentence(id),
+                    at_ms: e.at_ms,
+                }));
+            }
+        }
+    }
+    commit(router, plan.plan, false).await?;
+    Ok(ids)
+}
+
+/// Deletes many concepts of one knowledge base (and what was derived only from them)
+/// in one transaction, then erases them from disk: how expired events go.
+pub async fn delete_many(
+    router: &Router,
+    ids: BTreeSet<ConceptId>,
+) -> Result<Removed, SutraError> {
+    if ids.is_empty() {
+        return Ok(Removed::default());
+    }
+    remove(router, ids, None, Vec::new(), Vec::new()).await
+}
+
 /// Texts per call to the embedder pool: a large batch is embedded in chunks so one
 /// request never holds more than this many places in the pool's bounded queue.
 const EMBED_CHUNK: usize = 512;

@@ -3,6 +3,7 @@
 
 pub mod coordinator;
 pub mod embedder;
+pub mod event_sink;
 pub mod ingress;
 pub mod learner;
 pub mod node;

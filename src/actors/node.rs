@@ -6,6 +6,7 @@
 //! │   ├── shard-0 ── reconciler-0
 //! │   └── ...
 //! ├── txn-coordinator
+//! ├── event-sink
 //! ├── embedders (pool; supervises its replicas itself)
 //! │   ├── embedder-0
 //! │   └── ...
@@ -59,6 +60,8 @@ pub struct RunningNode {
     pub cluster_addr: Option<SocketAddr>,
     /// The cluster server, stopped after the tree.
     cluster: Option<ActorRef<ractor_cluster::NodeServerMessage>>,
+    /// Present while the node runs; removed by a clean stop (see `start`).
+    marker: PathBuf,
 }
 
 impl RunningNode {
@@ -71,6 +74,10 @@ impl RunningNode {
         let _ = self.handle.await;
         if let Some(server) = self.cluster {
             server.stop(None);
+        }
+        crate::events::uninstall();
+        if let Err(e) = std::fs::remove_file(&self.marker) {
+            tracing::warn!(file = %self.marker.display(), error = %e, "cannot remove the run marker; the next start will report a crash");
         }
     }
 }
@@ -123,6 +130,49 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             .await?,
         );
     }
+    // Events: the bus first, so what the shards say while opening is kept; a marker
+    // file that only a clean stop removes tells the next start it follows a crash.
+    let started = std::time::Instant::now();
+    let marker = data_dir.join("RUNNING");
+    let after_crash = marker.exists();
+    if let Err(e) = std::fs::write(&marker, std::process::id().to_string()) {
+        tracing::warn!(file = %marker.display(), error = %e, "cannot write the run marker; the next start cannot tell a crash from a clean stop");
+    }
+    let event_sink = if cfg.events.enabled {
+        let rx = crate::events::install(&opts.node.name, cfg.events.buffer);
+        if after_crash {
+            crate::events::emit(crate::events::EventKind::NodeCrashed {
+                crashed: opts.node.name.clone(),
+                seen: "on restart: the previous run did not stop cleanly".into(),
+            });
+        }
+        let args = crate::actors::event_sink::SinkArgs {
+            router: router.clone(),
+            rx: Arc::new(tokio::sync::Mutex::new(rx)),
+            config: cfg.events.clone(),
+            embedders: opts.node.embedder_replicas > 0,
+            started,
+        };
+        Some(ChildSpec::new(
+            crate::actors::event_sink::EVENT_SINK,
+            move |sup| {
+                let args = args.clone();
+                async move {
+                    Actor::spawn_linked(
+                        Some(crate::actors::event_sink::EVENT_SINK.into()),
+                        crate::actors::event_sink::EventSink,
+                        args,
+                        sup,
+                    )
+                    .await
+                    .map(|(r, _)| r.get_cell())
+                }
+            },
+        ))
+    } else {
+        crate::events::uninstall();
+        None
+    };
     let is_master = opts.node.has_role(crate::config::Role::Master);
     let policy = RestartPolicy::default();
 
@@ -290,6 +340,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
                 .into_iter()
                 .chain(is_master.then_some(coordinator))
                 .chain(gateway)
+                .chain(event_sink)
                 .chain(embedders)
                 .chain([learner, queries, ingress])
                 .collect(),
@@ -307,7 +358,12 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         .await
         .map_err(|_| "the ingress stopped before serving".to_string())?
         .expect("waited for Some");
+    crate::events::emit(crate::events::EventKind::NodeRestarted {
+        startup_ms: started.elapsed().as_millis() as u64,
+        after_crash,
+    });
     Ok(RunningNode {
+        marker,
         root,
         handle: tokio::spawn(async move {
             let _ = handle.await;

@@ -264,7 +264,8 @@ impl Actor for Query {
         if faults::fire(FaultPoint::QueryPanic) {
             panic!("injected fault: query session panicked while reasoning");
         }
-        let mut view = GraphView::in_kb(snaps, &request.kb);
+        let system = crate::events::question::parse(&request.question, crate::events::now_ms());
+        let mut view = GraphView::in_kb(snaps.clone(), &request.kb);
         resolve_by_similarity(&mut view, &request.question, &session.config, &progress).await;
         let config = ReasonConfig {
             num_paths: request.num_paths,
@@ -273,8 +274,42 @@ impl Actor for Query {
             ..session.config.clone()
         };
         progress("reasoning", format!("question: {}", request.question));
-        let answer = reason::reason(&view, &config, &request.question);
+        // Questions about the system itself ("Show all crashes in the last hour") are
+        // answered from the events knowledge base: always when asked there, and in the
+        // default one when the knowledge in it has no answer.
+        let events_answer = |q| {
+            let events = GraphView::in_kb(snaps.clone(), crate::events::EVENTS_KB);
+            crate::events::stored::answer(&events, q, request.num_paths)
+        };
+        let answer = match &system {
+            Some(q) if request.kb == crate::events::EVENTS_KB => events_answer(q),
+            _ => {
+                let answer = reason::reason(&view, &config, &request.question);
+                match &system {
+                    Some(q)
+                        if answer.verdict == reason::Verdict::Unknown
+                            && request.kb == crate::graph::DEFAULT_KB =>
+                    {
+                        events_answer(q)
+                    }
+                    _ => answer,
+                }
+            }
+        };
         let us = started.elapsed().as_micros() as u64;
+        if request.kb != crate::events::EVENTS_KB {
+            let ms = us as f64 / 1000.0;
+            crate::events::emit(crate::events::EventKind::PathfindingMetrics {
+                paths: answer.paths.len() as u64,
+                depth: answer.paths.iter().map(|p| p.edges.len() as u64).max().unwrap_or(0),
+                ms,
+            });
+            crate::events::emit(crate::events::EventKind::QueryPerformance {
+                kb: request.kb.clone(),
+                ms,
+                verdict: format!("{:?}", answer.verdict).to_lowercase(),
+            });
+        }
         tracing::debug!(us, verdict = ?answer.verdict, "question answered");
         progress("done", format!("verdict {:?} in {us} us", answer.verdict));
         session.counters.completed.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,7 @@
 //! A graceful stop of the supervisor stops its children in reverse start order and
 //! waits for each, so their `post_stop` (final fold, checkpoint) runs.
 
+use crate::events::EventKind;
 use futures::future::join_all;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use ractor_cluster_derive::RactorMessage;
@@ -189,6 +190,14 @@ impl Supervisor {
             Ok(backoff) => backoff,
             Err(crashes) => {
                 tracing::error!(child = %name, %why, "restart intensity exceeded; escalating");
+                crate::events::emit(EventKind::ActorCrashed {
+                    actor: name.clone(),
+                    error: why.clone(),
+                });
+                crate::events::emit(EventKind::ActorGaveUp {
+                    actor: name.clone(),
+                    crashes: crashes as u64,
+                });
                 return Err(format!(
                     "{name} crashed {crashes} times within {:?} (last: {why}); giving up and escalating",
                     policy.window
@@ -197,6 +206,10 @@ impl Supervisor {
             }
         };
         tracing::warn!(child = %name, %why, ?backoff, "child stopped unexpectedly; restarting");
+        crate::events::emit(EventKind::ActorCrashed {
+            actor: name.clone(),
+            error: why,
+        });
         myself.send_after(backoff, move || SupervisorMsg::Restart(name));
         Ok(())
     }
@@ -214,7 +227,12 @@ impl Actor for Supervisor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut children = Vec::with_capacity(args.children.len());
         if args.parallel_start {
-            let cells = join_all(args.children.iter().map(|s| (s.spawn)(myself.get_cell()))).await;
+            let cells = join_all(
+                args.children
+                    .iter()
+                    .map(|s| spawn_child(s, myself.get_cell())),
+            )
+            .await;
             let mut failure = None;
             for (spec, cell) in args.children.into_iter().zip(cells) {
                 match cell {
@@ -243,7 +261,7 @@ impl Actor for Supervisor {
             }
         } else {
             for spec in args.children {
-                let cell = (spec.spawn)(myself.get_cell())
+                let cell = spawn_child(&spec, myself.get_cell())
                     .await
                     .map_err(|e| format!("cannot start {}: {}", spec.name, spawn_err_text(&e)))?;
                 children.push(Child {
@@ -272,11 +290,15 @@ impl Actor for Supervisor {
         if state.children[i].cell.is_some() {
             return Ok(());
         }
-        let spawn = state.children[i].spec.spawn.clone();
-        match spawn(myself.get_cell()).await {
+        let spec = state.children[i].spec.clone();
+        match spawn_child(&spec, myself.get_cell()).await {
             Ok(cell) => {
                 count_restart(&name);
                 tracing::info!(child = %name, "child restarted");
+                crate::events::emit(EventKind::ActorRestarted {
+                    actor: name.clone(),
+                    restarts: restarts(&name),
+                });
                 state.children[i].cell = Some(cell);
                 Ok(())
             }
@@ -321,16 +343,46 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         for child in state.children.iter().rev() {
             if let Some(cell) = &child.cell {
-                if let Err(e) = cell
+                let actor = child.spec.name.clone();
+                crate::events::emit(EventKind::StopRequested {
+                    actor: actor.clone(),
+                    by: "its supervisor (shutdown)".into(),
+                });
+                match cell
                     .stop_and_wait(Some("shutdown".into()), Some(state.policy.stop_timeout))
                     .await
                 {
-                    tracing::warn!(child = %child.spec.name, error = %e, "child did not stop in time");
+                    Ok(()) => crate::events::emit(EventKind::StopSucceeded { actor }),
+                    Err(e) => {
+                        tracing::warn!(child = %child.spec.name, error = %e, "child did not stop in time");
+                        crate::events::emit(EventKind::StopFailed {
+                            actor,
+                            error: e.to_string(),
+                        });
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Starts a child, saying so in events (requested, then succeeded or failed).
+async fn spawn_child(spec: &ChildSpec, supervisor: ActorCell) -> Result<ActorCell, SpawnErr> {
+    crate::events::emit(EventKind::SpawnRequested {
+        actor: spec.name.clone(),
+    });
+    let result = (spec.spawn)(supervisor).await;
+    crate::events::emit(match &result {
+        Ok(_) => EventKind::SpawnSucceeded {
+            actor: spec.name.clone(),
+        },
+        Err(e) => EventKind::SpawnFailed {
+            actor: spec.name.clone(),
+            error: spawn_err_text(e),
+        },
+    });
+    result
 }
 
 fn spawn_err_text(e: &SpawnErr) -> String {

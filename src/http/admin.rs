@@ -126,6 +126,10 @@ pub async fn kill(
         ))
     })?;
     tracing::warn!(actor = %name, "killed by operator request");
+    crate::events::emit(crate::events::EventKind::StopRequested {
+        actor: name.clone(),
+        by: "an operator (kill)".into(),
+    });
     if name == INGRESS {
         // Answer first: killing the ingress stops the server handling this request.
         tokio::spawn(async move {

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod events;
 pub mod kb;
 pub mod observe;
 pub mod openapi;
@@ -998,6 +999,7 @@ async fn stats(State(state): State<Shared>, Kb(kb): Kb) -> ApiResult<Json<Value>
         "coordinator": coordinator,
         "restarts": admin::restart_table(),
         "ingress": state.admission.stats(),
+        "events": events_stats(),
         "logs": {
             "written_lines": crate::logging::written_lines(),
             "dropped_lines": crate::logging::dropped_lines(),
@@ -1079,6 +1081,19 @@ async fn ready(State(state): State<Shared>) -> Response {
     }
 }
 
+/// The `events` section of `/v1/stats`.
+fn events_stats() -> serde_json::Value {
+    let (emitted, dropped) = crate::events::counts();
+    let (stored, lost) = crate::actors::event_sink::stored_counts();
+    serde_json::json!({
+        "enabled": crate::events::enabled(),
+        "emitted": emitted,
+        "dropped": dropped,
+        "stored": stored,
+        "lost": lost,
+    })
+}
+
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError(SutraError::NotFound(format!(
         "no endpoint {method} {}; the README lists the API",
@@ -1134,6 +1149,7 @@ pub fn routes(state: Shared) -> axum::Router {
         )
         .route("/v1/evidence", get(evidence))
         .route("/v1/kbs", get(kb::list))
+        .route("/v1/events", get(events::list))
         .route("/v1/kbs/{name}", axum::routing::delete(kb::drop))
         .route("/v1/stats", get(stats))
         .route("/v1/search", post(search::search))

@@ -261,6 +261,7 @@ pub struct KilledOut {
         super::evidence,
         super::kb::list,
         super::kb::drop,
+        super::events::list,
         super::stats,
         super::search::search,
         super::search::embed,

@@ -216,12 +216,22 @@ impl ShardCore {
                 replayed_vectors,
                 "vector index loaded from disk, not rebuilt (only vectors logged after its save were replayed)"
             );
+            crate::events::emit(crate::events::EventKind::HnswIndexLoaded {
+                shard,
+                vectors: (loaded_vectors + replayed_vectors) as u64,
+                ms: index_load_ms as f64,
+            });
         } else if replayed_vectors > 0 {
             tracing::info!(
                 shard,
                 replayed_vectors,
                 "no saved vector index yet (none since the last checkpoint); vectors replayed from the log"
             );
+            crate::events::emit(crate::events::EventKind::HnswIndexBuilt {
+                shard,
+                vectors: replayed_vectors as u64,
+                ms: index_started.elapsed().as_secs_f64() * 1000.0,
+            });
         }
         tracing::info!(
             shard,
@@ -464,13 +474,21 @@ impl ShardCore {
                 .filter(|(_, n)| n.concept.as_ref().is_some_and(|c| c.has_vector))
                 .map(|(id, _)| id.0)
                 .collect();
+            let rebuild_started = Instant::now();
             let rebuilt = self
                 .vectors
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .rebuilt(&keys, 2);
             match rebuilt {
-                Ok(index) => *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = index,
+                Ok(index) => {
+                    *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = index;
+                    crate::events::emit(crate::events::EventKind::HnswIndexBuilt {
+                        shard: self.shard,
+                        vectors: keys.len() as u64,
+                        ms: rebuild_started.elapsed().as_secs_f64() * 1000.0,
+                    });
+                }
                 Err(source) => {
                     self.vectors_removed.fetch_add(1, Ordering::Relaxed);
                     return Err(StoreError::Index {

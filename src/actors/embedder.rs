@@ -16,11 +16,11 @@
 //! stopped waiting, in which case it is dropped with its queued texts. (A text in flight
 //! may outlive its request; its vector then only goes to the cache.)
 
-use crate::events::EventKind;
 use crate::actors::supervisor::{count_restart, CrashHistory, RestartPolicy};
 use crate::config::EmbeddingConfig;
 use crate::embed::cache::{cache_key, EmbeddingCache};
 use crate::embed::model::{EmbedError, Embedded, Embedder, ModelFiles};
+use crate::events::EventKind;
 use crate::latency::LatencyWindow;
 use crate::protocol::SutraError;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};

@@ -30,11 +30,11 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Most expired events deleted per sweep (one transaction); the rest go next time.
 const MAX_PER_SWEEP: usize = 4096;
 
-/// Events stored, and lost because storing failed, since the process started.
+/// Events stored, and lost because storing kept failing, since the process started.
 static STORED: AtomicU64 = AtomicU64::new(0);
 static LOST: AtomicU64 = AtomicU64::new(0);
 
-/// (stored, lost to failed stores) since the process started.
+/// (stored, lost because storing kept failing) since the process started.
 pub fn stored_counts() -> (u64, u64) {
     (STORED.load(Ordering::Relaxed), LOST.load(Ordering::Relaxed))
 }
@@ -67,6 +67,8 @@ pub struct SinkArgs {
 pub struct SinkState {
     args: SinkArgs,
     healthy_said: bool,
+    /// Events taken from the buffer and not stored yet (a store failed).
+    pending: Vec<Event>,
 }
 
 /// The event sink actor.
@@ -89,6 +91,7 @@ impl Actor for EventSink {
         Ok(SinkState {
             args,
             healthy_said: false,
+            pending: Vec::new(),
         })
     }
 
@@ -101,7 +104,7 @@ impl Actor for EventSink {
         match msg {
             SinkMsg::Flush => {
                 state.say_healthy();
-                flush(&state.args).await;
+                flush(&state.args, &mut state.pending).await;
                 // The next flush is scheduled after this one ends, so a slow store
                 // never piles flushes up in the mailbox.
                 myself.send_after(Duration::from_millis(state.args.config.flush_ms), || {
@@ -118,7 +121,7 @@ impl Actor for EventSink {
         _myself: ActorRef<SinkMsg>,
         state: &mut SinkState,
     ) -> Result<(), ActorProcessingErr> {
-        flush(&state.args).await;
+        flush(&state.args, &mut state.pending).await;
         Ok(())
     }
 }
@@ -141,36 +144,36 @@ impl SinkState {
 }
 
 /// Stores what waits in the buffer (at most [`MAX_PER_FLUSH`] per transaction, until it
-/// is empty). A failed store (a full disk, a shard restarting) loses those events:
-/// counted and logged, never retried forever.
-async fn flush(args: &SinkArgs) {
+/// is empty). A failed store (a full disk, a shard restarting) keeps its events for the
+/// next flush; beyond `buffer` kept events the oldest are dropped and counted as lost.
+async fn flush(args: &SinkArgs, pending: &mut Vec<Event>) {
     loop {
-        let batch: Vec<Event> = {
-            let Ok(mut rx) = args.rx.try_lock() else {
-                return;
-            };
-            let mut batch = Vec::new();
-            while batch.len() < MAX_PER_FLUSH {
+        if let Ok(mut rx) = args.rx.try_lock() {
+            while pending.len() < MAX_PER_FLUSH {
                 match rx.try_recv() {
-                    Ok(e) => batch.push(e),
+                    Ok(e) => pending.push(e),
                     Err(_) => break,
                 }
             }
-            batch
-        };
-        if batch.is_empty() {
+        }
+        if pending.is_empty() {
             return;
         }
-        let n = batch.len() as u64;
-        match crate::actors::learner::store_events(&args.router, &batch).await {
+        let n = pending.len() as u64;
+        match crate::actors::learner::store_events(&args.router, pending.as_slice()).await {
             Ok(_) => {
+                pending.clear();
                 STORED.fetch_add(n, Ordering::Relaxed);
                 metrics::counter!("sutra_events_stored_total").increment(n);
             }
             Err(e) => {
-                LOST.fetch_add(n, Ordering::Relaxed);
-                metrics::counter!("sutra_events_lost_total").increment(n);
-                tracing::warn!(events = n, error = %e, "could not store events; they are lost (counted in /v1/stats events.lost)");
+                let over = pending.len().saturating_sub(args.config.buffer);
+                if over > 0 {
+                    pending.drain(..over);
+                    LOST.fetch_add(over as u64, Ordering::Relaxed);
+                    metrics::counter!("sutra_events_lost_total").increment(over as u64);
+                }
+                tracing::warn!(events = n, error = %e, "could not store events; retrying at the next flush");
                 return;
             }
         }
@@ -218,7 +221,9 @@ async fn sweep(args: &SinkArgs) {
     let n = doomed.len();
     match crate::actors::learner::delete_many(&args.router, doomed.into_iter().collect()).await {
         Ok(_) => tracing::info!(events = n, "expired events deleted"),
-        Err(e) => tracing::warn!(events = n, error = %e, "could not delete expired events; retrying at the next sweep"),
+        Err(e) => {
+            tracing::warn!(events = n, error = %e, "could not delete expired events; retrying at the next sweep")
+        }
     }
 }
 
@@ -241,12 +246,14 @@ mod tests {
             .collect();
         let doomed = expired(stored.clone(), now, &config);
         // Every event older than an hour goes (more than the 50 beyond the count).
-        let old = stored.iter().filter(|(at, _)| *at < now - 3_600_000).count();
+        let old = stored
+            .iter()
+            .filter(|(at, _)| *at < now - 3_600_000)
+            .count();
         assert_eq!(doomed.len(), old.max(50));
         assert_eq!(doomed[0], ConceptId(0));
         // Count only: 150 young events, keep 100.
-        let young: Vec<(u64, ConceptId)> =
-            (0..150u64).map(|i| (now - i, ConceptId(i))).collect();
+        let young: Vec<(u64, ConceptId)> = (0..150u64).map(|i| (now - i, ConceptId(i))).collect();
         let doomed = expired(young, now, &config);
         assert_eq!(doomed.len(), 50);
         assert!(doomed.contains(&ConceptId(149)) && !doomed.contains(&ConceptId(0)));

@@ -290,10 +290,7 @@ pub async fn store_events(
 
 /// Deletes many concepts of one knowledge base (and what was derived only from them)
 /// in one transaction, then erases them from disk: how expired events go.
-pub async fn delete_many(
-    router: &Router,
-    ids: BTreeSet<ConceptId>,
-) -> Result<Removed, SutraError> {
+pub async fn delete_many(router: &Router, ids: BTreeSet<ConceptId>) -> Result<Removed, SutraError> {
     if ids.is_empty() {
         return Ok(Removed::default());
     }

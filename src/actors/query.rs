@@ -301,7 +301,12 @@ impl Actor for Query {
             let ms = us as f64 / 1000.0;
             crate::events::emit(crate::events::EventKind::PathfindingMetrics {
                 paths: answer.paths.len() as u64,
-                depth: answer.paths.iter().map(|p| p.edges.len() as u64).max().unwrap_or(0),
+                depth: answer
+                    .paths
+                    .iter()
+                    .map(|p| p.edges.len() as u64)
+                    .max()
+                    .unwrap_or(0),
                 ms,
             });
             crate::events::emit(crate::events::EventKind::QueryPerformance {

@@ -35,42 +35,22 @@ pub struct ReconcilerState {
     retry_at: Option<(tokio::time::Instant, Duration)>,
     /// When the last `StorageMetrics` event was emitted.
     metrics_at: Option<std::time::Instant>,
-    /// Records folded (and fold time in ms) since the last `ReconciliationComplete`.
-    folded_since: (u64, f64),
-    /// When the last `ReconciliationComplete` was emitted.
-    folded_at: std::time::Instant,
 }
 
 /// How often a shard reports its storage figures as an event.
 const METRICS_EVERY: Duration = Duration::from_secs(600);
-/// A `ReconciliationComplete` event sums at least this many folded records and this
-/// much time: one per fold would flood the store (and storing events folds too).
-const FOLD_EVENT_RECORDS: u64 = 256;
-const FOLD_EVENT_EVERY: Duration = Duration::from_secs(5);
 
 /// The first wait after a failed checkpoint, and the longest.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
 
 impl ReconcilerState {
-    /// Emits the shard's periodic storage figures and, summed, its folds.
-    fn report(&mut self, folded: usize, took: Duration) {
+    /// Emits the shard's storage figures every [`METRICS_EVERY`] (the first at start).
+    fn report(&mut self) {
         if !crate::events::enabled() {
             return;
         }
         let shard = self.args.core.shard();
-        self.folded_since.0 += folded as u64;
-        self.folded_since.1 += took.as_secs_f64() * 1000.0;
-        if self.folded_since.0 >= FOLD_EVENT_RECORDS && self.folded_at.elapsed() >= FOLD_EVENT_EVERY
-        {
-            crate::events::emit(EventKind::ReconciliationComplete {
-                shard,
-                folded: self.folded_since.0,
-                ms: self.folded_since.1,
-            });
-            self.folded_since = (0, 0.0);
-            self.folded_at = std::time::Instant::now();
-        }
         if self.metrics_at.is_none_or(|t| t.elapsed() >= METRICS_EVERY) {
             self.metrics_at = Some(std::time::Instant::now());
             let st = self.args.core.stats();
@@ -102,8 +82,6 @@ impl Actor for Reconciler {
             checkpointing: false,
             retry_at: None,
             metrics_at: None,
-            folded_since: (0, 0.0),
-            folded_at: std::time::Instant::now(),
         })
     }
 
@@ -120,9 +98,8 @@ impl Actor for Reconciler {
                 state.args.core.probe_log();
                 let fold_started = std::time::Instant::now();
                 let folded = state.args.core.fold();
-                let fold_took = fold_started.elapsed();
-                crate::metrics::folded(state.args.core.shard(), folded, fold_took);
-                state.report(folded, fold_took);
+                crate::metrics::folded(state.args.core.shard(), folded, fold_started.elapsed());
+                state.report();
                 state.interval = if folded > 0 {
                     (state.interval / 2).max(state.args.min)
                 } else {

@@ -12,9 +12,9 @@
 pub mod question;
 pub mod stored;
 
+use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
-use arc_swap::ArcSwapOption;
 
 /// The knowledge base events are stored in.
 pub const EVENTS_KB: &str = "events";
@@ -154,13 +154,15 @@ pub enum EventKind {
         /// Checkpoints written since start.
         checkpoints: u64,
     },
-    /// A shard's reconciler folded log records into a new snapshot.
+    /// A shard finished reconciling its state on opening: its checkpoint loaded and
+    /// the log after it replayed, so it serves every acknowledged write. (Routine folds
+    /// are in `/metrics`: as events, storing them would make more folds to report.)
     ReconciliationComplete {
         /// The shard.
         shard: u32,
-        /// Records folded.
+        /// Log positions replayed after the checkpoint.
         folded: u64,
-        /// How long the fold took.
+        /// How long opening took.
         ms: f64,
     },
     /// A shard's vector index was rebuilt from its log.
@@ -415,9 +417,9 @@ impl EventKind {
             } => format!(
                 "shard-{shard} holds {concepts} concepts at log position {lsn} ({records_since_checkpoint} records since its last checkpoint, {checkpoints} checkpoints)"
             ),
-            ReconciliationComplete { shard, folded, ms } => {
-                format!("shard-{shard} folded {folded} log records in {ms:.2} ms")
-            }
+            ReconciliationComplete { shard, folded, ms } => format!(
+                "shard-{shard} reconciled its state on opening ({folded} log positions replayed) in {ms:.0} ms"
+            ),
             HnswIndexBuilt { shard, vectors, ms } => format!(
                 "shard-{shard} rebuilt its vector index ({vectors} vectors) in {ms:.1} ms"
             ),
@@ -502,16 +504,20 @@ impl Event {
 
 /// RFC 3339 (UTC, milliseconds).
 pub fn rfc3339(at_ms: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms))
-        .to_string()
+    humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms),
+    )
+    .to_string()
 }
 
 /// Whether a transaction plan only writes the events knowledge base: the sink's own
 /// transactions are not events (storing them would feed itself).
 pub fn is_events_plan(plan: &crate::protocol::TxnPlan) -> bool {
-    plan.parts.values().flatten().next().is_some_and(|op| {
-        matches!(op, crate::graph::Op::InKb { kb, .. } if kb == EVENTS_KB)
-    })
+    plan.parts
+        .values()
+        .flatten()
+        .next()
+        .is_some_and(|op| matches!(op, crate::graph::Op::InKb { kb, .. } if kb == EVENTS_KB))
 }
 
 /// Now, in milliseconds since the Unix epoch.

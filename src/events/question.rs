@@ -119,8 +119,8 @@ pub fn parse(question: &str, now_ms: u64) -> Option<EventQuery> {
     let ws = words(question);
     let w = |i: usize| ws.get(i).map(String::as_str);
     let mut kinds: Vec<&'static str> = Vec::new();
-    for i in 0..ws.len() {
-        for k in kinds_of(&ws[i], w(i + 1)) {
+    for (i, word) in ws.iter().enumerate() {
+        for k in kinds_of(word, w(i + 1)) {
             if !kinds.contains(k) {
                 kinds.push(k);
             }
@@ -151,8 +151,8 @@ pub fn parse(question: &str, now_ms: u64) -> Option<EventQuery> {
         want: Want::List,
     };
     // The window.
-    for i in 0..ws.len() {
-        match ws[i].as_str() {
+    for (i, word) in ws.iter().enumerate() {
+        match word.as_str() {
             "today" => {
                 q.since_ms = Some(now_ms - now_ms % DAY);
                 q.window = Some("today".into());
@@ -215,8 +215,8 @@ pub fn parse(question: &str, now_ms: u64) -> Option<EventQuery> {
         }
     }
     // A threshold: "longer than 100 ms", "slower than 2 seconds", "over 50ms".
-    for i in 0..ws.len() {
-        let after = match (ws[i].as_str(), w(i + 1)) {
+    for (i, word) in ws.iter().enumerate() {
+        let after = match (word.as_str(), w(i + 1)) {
             ("longer" | "slower" | "more" | "over", Some("than")) => i + 2,
             ("over" | "above", _) => i + 1,
             _ => continue,
@@ -236,8 +236,8 @@ pub fn parse(question: &str, now_ms: u64) -> Option<EventQuery> {
         }
     }
     // Whose: "shard 2", "shard-2", "embedder", "node n2".
-    for i in 0..ws.len() {
-        let x = ws[i].as_str();
+    for (i, word) in ws.iter().enumerate() {
+        let x = word.as_str();
         if let Some(rest) = x.strip_prefix("shard-") {
             if rest.parse::<u32>().is_ok() {
                 q.actor = Some(x.to_string());
@@ -353,7 +353,12 @@ impl EventQuery {
             Want::Last => {
                 let last = hits[hits.len() - 1];
                 (
-                    format!("At {} on node {}: {}.", rfc3339(last.at_ms), last.node, last.kind.describe()),
+                    format!(
+                        "At {} on node {}: {}.",
+                        rfc3339(last.at_ms),
+                        last.node,
+                        last.kind.describe()
+                    ),
                     vec![last],
                 )
             }
@@ -362,7 +367,9 @@ impl EventQuery {
                 for e in &hits {
                     let name = match subject {
                         Subject::Node => e.kind.about_node().unwrap_or(&e.node).to_string(),
-                        Subject::Actor => e.kind.actor().unwrap_or_else(|| format!("node {}", e.node)),
+                        Subject::Actor => {
+                            e.kind.actor().unwrap_or_else(|| format!("node {}", e.node))
+                        }
                     };
                     if !names.contains(&name) {
                         names.push(name);
@@ -395,7 +402,8 @@ impl EventQuery {
         if self.kinds.len() == EventKind::NAMES.len() {
             return "events".into();
         }
-        let all = |ks: &[&str]| ks.iter().all(|k| self.kinds.contains(k)) && self.kinds.len() == ks.len();
+        let all =
+            |ks: &[&str]| ks.iter().all(|k| self.kinds.contains(k)) && self.kinds.len() == ks.len();
         if all(&["ActorCrashed", "NodeCrashed"]) {
             "crashes".into()
         } else if all(&["QueryPerformance"]) {
@@ -476,37 +484,104 @@ mod tests {
     #[test]
     fn answers_filter_by_kind_time_actor_and_threshold() {
         let events = vec![
-            ev(NOW - 2 * HOUR, EventKind::ActorCrashed { actor: "shard-1".into(), error: "old".into() }),
-            ev(NOW - 30 * MINUTE, EventKind::ActorCrashed { actor: "shard-2".into(), error: "boom".into() }),
-            ev(NOW - 20 * MINUTE, EventKind::ActorCrashed { actor: "embedder-1".into(), error: "killed".into() }),
-            ev(NOW - 19 * MINUTE, EventKind::ActorRestarted { actor: "shard-2".into(), restarts: 1 }),
-            ev(NOW - 10 * MINUTE, EventKind::ActorRestarted { actor: "shard-2".into(), restarts: 2 }),
-            ev(NOW - 5 * MINUTE, EventKind::QueryPerformance { kb: "default".into(), ms: 150.0, verdict: "yes".into() }),
-            ev(NOW - 4 * MINUTE, EventKind::QueryPerformance { kb: "default".into(), ms: 50.0, verdict: "yes".into() }),
-            ev(NOW - 3 * MINUTE, EventKind::AgentOffline { agent: "n3".into(), reason: "no heartbeat".into() }),
+            ev(
+                NOW - 2 * HOUR,
+                EventKind::ActorCrashed {
+                    actor: "shard-1".into(),
+                    error: "old".into(),
+                },
+            ),
+            ev(
+                NOW - 30 * MINUTE,
+                EventKind::ActorCrashed {
+                    actor: "shard-2".into(),
+                    error: "boom".into(),
+                },
+            ),
+            ev(
+                NOW - 20 * MINUTE,
+                EventKind::ActorCrashed {
+                    actor: "embedder-1".into(),
+                    error: "killed".into(),
+                },
+            ),
+            ev(
+                NOW - 19 * MINUTE,
+                EventKind::ActorRestarted {
+                    actor: "shard-2".into(),
+                    restarts: 1,
+                },
+            ),
+            ev(
+                NOW - 10 * MINUTE,
+                EventKind::ActorRestarted {
+                    actor: "shard-2".into(),
+                    restarts: 2,
+                },
+            ),
+            ev(
+                NOW - 5 * MINUTE,
+                EventKind::QueryPerformance {
+                    kb: "default".into(),
+                    ms: 150.0,
+                    verdict: "yes".into(),
+                },
+            ),
+            ev(
+                NOW - 4 * MINUTE,
+                EventKind::QueryPerformance {
+                    kb: "default".into(),
+                    ms: 50.0,
+                    verdict: "yes".into(),
+                },
+            ),
+            ev(
+                NOW - 3 * MINUTE,
+                EventKind::AgentOffline {
+                    agent: "n3".into(),
+                    reason: "no heartbeat".into(),
+                },
+            ),
         ];
-        let (text, hits) = parse("Show all crashes in the last hour", NOW).unwrap().answer(&events);
+        let (text, hits) = parse("Show all crashes in the last hour", NOW)
+            .unwrap()
+            .answer(&events);
         assert_eq!(hits.len(), 2, "{text}");
-        assert!(text.contains("shard-2 crashed: boom") && text.contains("embedder-1"), "{text}");
+        assert!(
+            text.contains("shard-2 crashed: boom") && text.contains("embedder-1"),
+            "{text}"
+        );
         assert!(!text.contains("old"), "{text}");
 
-        let (text, hits) = parse("Which embedder replica failed today?", NOW).unwrap().answer(&events);
+        let (text, hits) = parse("Which embedder replica failed today?", NOW)
+            .unwrap()
+            .answer(&events);
         assert_eq!(hits.len(), 1);
         assert!(text.contains("embedder-1"), "{text}");
 
-        let (text, hits) = parse("When did shard 2 last restart?", NOW).unwrap().answer(&events);
+        let (text, hits) = parse("When did shard 2 last restart?", NOW)
+            .unwrap()
+            .answer(&events);
         assert_eq!(hits.len(), 1);
-        assert!(text.contains("restart 2") && text.contains(&rfc3339(NOW - 10 * MINUTE)), "{text}");
+        assert!(
+            text.contains("restart 2") && text.contains(&rfc3339(NOW - 10 * MINUTE)),
+            "{text}"
+        );
 
-        let (text, hits) =
-            parse("How many queries took longer than 100 ms today?", NOW).unwrap().answer(&events);
+        let (text, hits) = parse("How many queries took longer than 100 ms today?", NOW)
+            .unwrap()
+            .answer(&events);
         assert_eq!(hits.len(), 1);
         assert!(text.starts_with("1 queries"), "{text}");
 
-        let (text, _) = parse("Which nodes went offline this week?", NOW).unwrap().answer(&events);
+        let (text, _) = parse("Which nodes went offline this week?", NOW)
+            .unwrap()
+            .answer(&events);
         assert!(text.contains("n3"), "{text}");
 
-        let (text, hits) = parse("Show all crashes in the last minute", NOW).unwrap().answer(&events);
+        let (text, hits) = parse("Show all crashes in the last minute", NOW)
+            .unwrap()
+            .answer(&events);
         assert!(hits.is_empty());
         assert_eq!(text, "No crashes in the last minute.");
     }

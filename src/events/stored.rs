@@ -6,9 +6,7 @@
 use super::question::EventQuery;
 use super::{rfc3339, Event, EVENTS_KB, EVENTS_SOURCE};
 use crate::graph::{ConceptId, ConceptKind};
-use crate::reason::{
-    Answer, EvidenceOut, GraphView, PathConcept, PathEdge, ReasonPath, Verdict,
-};
+use crate::reason::{Answer, EvidenceOut, GraphView, PathConcept, PathEdge, ReasonPath, Verdict};
 
 /// One stored event with its concept.
 #[derive(Clone, Debug)]
@@ -23,9 +21,7 @@ pub struct StoredEvent {
 pub fn read(view: &GraphView) -> Vec<StoredEvent> {
     debug_assert_eq!(view.kb(), EVENTS_KB);
     view.sentences()
-        .filter_map(|c| {
-            Event::parse(&c.content).map(|event| StoredEvent { id: c.id, event })
-        })
+        .filter_map(|c| Event::parse(&c.content).map(|event| StoredEvent { id: c.id, event }))
         .collect()
 }
 

@@ -139,8 +139,7 @@ pub async fn list(
                 && kinds
                     .as_ref()
                     .is_none_or(|k| k.iter().any(|k| k == e.kind.name()))
-                && q
-                    .node
+                && q.node
                     .as_ref()
                     .is_none_or(|n| e.node == *n || e.kind.about_node() == Some(n.as_str()))
                 && q.actor.as_ref().is_none_or(|a| {
@@ -150,9 +149,7 @@ pub async fn list(
                 })
         })
         .collect();
-    hits.sort_by(|a, b| {
-        (b.event.at_ms, &b.event.id).cmp(&(a.event.at_ms, &a.event.id))
-    });
+    hits.sort_by(|a, b| (b.event.at_ms, &b.event.id).cmp(&(a.event.at_ms, &a.event.id)));
     let matching = hits.len();
     let events = hits
         .into_iter()

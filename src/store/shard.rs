@@ -243,6 +243,11 @@ impl ShardCore {
             recovery_ms,
             "shard opened (checkpoint loaded, log replayed)"
         );
+        crate::events::emit(crate::events::EventKind::ReconciliationComplete {
+            shard,
+            folded: snap.lsn.saturating_sub(checkpoint_lsn),
+            ms: recovery_ms as f64,
+        });
         Ok(ShardCore {
             shard,
             dir: dir.to_path_buf(),

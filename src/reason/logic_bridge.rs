@@ -193,7 +193,7 @@ impl LogicCache {
         let entry = {
             let mut entries = relock(&self.entries);
             entries
-                .get_or_insert_with(view.kb().to_string(), Arc::default)
+                .get_or_insert(view.kb().to_string(), Arc::default)
                 .clone()
         };
         let mut program = match entry.lock() {

@@ -240,7 +240,10 @@ fn sentences(context: &str) -> Vec<String> {
 }
 
 fn question_statement(question: &str) -> String {
-    let statement = question.rsplit_once('?').map_or(question, |(_, s)| s).trim();
+    let statement = question
+        .rsplit_once('?')
+        .map_or(question, |(_, s)| s)
+        .trim();
     let statement = statement.strip_suffix('.').unwrap_or(statement);
     format!("Is it true that {statement}?")
 }
@@ -276,7 +279,11 @@ fn prontoqa_and_proofwriter_through_http_are_answered_and_explained() {
         let kb = format!("pronto-{i}");
         let context = ex["context"].as_str().unwrap();
         let sentence_of = learn_context(&node, &kb, context);
-        let a = ask(&node, &kb, &question_statement(ex["question"].as_str().unwrap()));
+        let a = ask(
+            &node,
+            &kb,
+            &question_statement(ex["question"].as_str().unwrap()),
+        );
         let want = if ex["answer"] == "A" { "yes" } else { "no" };
         let ok = a["verdict"] == want;
         let said: HashSet<&str> = cited(&a)
@@ -309,7 +316,11 @@ fn prontoqa_and_proofwriter_through_http_are_answered_and_explained() {
     {
         let kb = format!("writer-{i}");
         let sentence_of = learn_context(&node, &kb, ex["context"].as_str().unwrap());
-        let a = ask(&node, &kb, &question_statement(ex["question"].as_str().unwrap()));
+        let a = ask(
+            &node,
+            &kb,
+            &question_statement(ex["question"].as_str().unwrap()),
+        );
         let want = match ex["answer"].as_str().unwrap() {
             "A" => "yes",
             "B" => "no",
@@ -350,7 +361,12 @@ fn deleting_a_premise_changes_the_answer() {
     let a = ask(&node, kb, q);
     assert_eq!(a["verdict"], "yes", "{a}");
     assert!(cited(&a).contains(&rule), "{a}");
-    let root = a["proof"]["steps"].as_array().unwrap().last().unwrap().clone();
+    let root = a["proof"]["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(root["used"], "rule", "{a}");
     assert_eq!(root["rule"], "Young things are big.", "{a}");
     assert_eq!(root["inference"], "deduction", "{a}");
@@ -369,10 +385,7 @@ fn deleting_a_premise_changes_the_answer() {
 
     // Deleting the fact's sentence concept: nothing is known of the bear any more.
     let fact = learn(&node, "story", "The bear does not visit the lion.");
-    let (_, reply) = node.post(
-        "/v1/learn?kb=story",
-        json!({ "content": "Bob is kind." }),
-    );
+    let (_, reply) = node.post("/v1/learn?kb=story", json!({ "content": "Bob is kind." }));
     let id = reply["concept_id"].as_str().unwrap().to_string();
     learn(&node, "story", "Kind people are nice.");
     let a = ask(&node, "story", "Is Bob nice?");
@@ -394,7 +407,10 @@ fn the_occurrence_that_holds_is_the_one_cited() {
     let garden = learn(&node, kb, "Mary went to the garden.");
     let second = learn(&node, kb, "Mary went to the kitchen.");
     let a = ask(&node, kb, "Where is Mary?");
-    assert!(contains_word(a["answer"].as_str().unwrap(), "kitchen"), "{a}");
+    assert!(
+        contains_word(a["answer"].as_str().unwrap(), "kitchen"),
+        "{a}"
+    );
     let c = cited(&a);
     assert!(c.contains(&second) && !c.contains(&first), "{a}");
     assert!(!c.contains(&garden), "{a}");
@@ -402,13 +418,19 @@ fn the_occurrence_that_holds_is_the_one_cited() {
     let (status, body) = node.delete(&format!("/v1/requests/{second}?kb={kb}"));
     assert_eq!(status, 200, "{body}");
     let a = ask(&node, kb, "Where is Mary?");
-    assert!(contains_word(a["answer"].as_str().unwrap(), "garden"), "{a}");
+    assert!(
+        contains_word(a["answer"].as_str().unwrap(), "garden"),
+        "{a}"
+    );
     assert!(cited(&a).contains(&garden), "{a}");
     // Questions the path reasoner cannot read reach the logic layer.
     learn(&node, kb, "The kitchen is north of the hallway.");
     learn(&node, kb, "The den is west of the hallway.");
     let a = ask(&node, kb, "How do you go from the den to the kitchen?");
-    assert!(names_directions(a["answer"].as_str().unwrap(), "e,n"), "{a}");
+    assert!(
+        names_directions(a["answer"].as_str().unwrap(), "e,n"),
+        "{a}"
+    );
     // A closed world per request: what is not proved is "no".
     let (status, a) = node.post(
         &format!("/v1/reason?kb={kb}"),

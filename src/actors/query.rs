@@ -311,7 +311,11 @@ impl Actor for Query {
                 format!(
                     "proof of {} steps{}",
                     p.steps.len(),
-                    if p.budget_exhausted { " (budget exhausted)" } else { "" }
+                    if p.budget_exhausted {
+                        " (budget exhausted)"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }

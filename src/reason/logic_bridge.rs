@@ -277,6 +277,12 @@ pub struct LogicAnswer {
     pub confidence: f32,
     /// The proof.
     pub proof: ProofOut,
+    /// The proof rests on the latest value of a relation holding one value at a time
+    /// (a timeline) stated by a copular sentence ("The Eiffel Tower is in Paris."), not
+    /// a movement ("Mary went to the garden."): that is also containment, where being in
+    /// Paris does not exclude being in France. Such an answer gives way to a path answer
+    /// that disagrees.
+    pub stative_timeline: bool,
 }
 
 impl LogicAnswer {
@@ -326,6 +332,21 @@ impl LogicAnswer {
             })
             .collect();
         let steps = trees.first().map(|t| t.steps.clone()).unwrap_or_default();
+        let copular = |token: &u64| {
+            program.occurrence(*token).is_some_and(|o| {
+                o.text.split_whitespace().any(|w| {
+                    matches!(
+                        w.to_lowercase().as_str(),
+                        "is" | "are" | "was" | "were" | "be"
+                    )
+                })
+            })
+        };
+        let stative_timeline = reply
+            .proofs
+            .iter()
+            .flat_map(|p| &p.steps)
+            .any(|s| s.used == Used::Timeline && s.sources.iter().any(copular));
         LogicAnswer {
             verdict: match reply.verdict {
                 logic::Verdict::Yes => Verdict::Yes,
@@ -341,6 +362,7 @@ impl LogicAnswer {
                 conflict: reply.conflict,
                 budget_exhausted: reply.budget_exhausted,
             },
+            stative_timeline,
         }
     }
 
@@ -369,12 +391,22 @@ pub fn combine(question_text: &str, path: Answer, logic: Option<LogicAnswer>) ->
                     .last()
                     .is_some_and(|c| answer_text.contains(&c.name.to_lowercase()))
         };
-        let paths: Vec<ReasonPath> = if path.verdict == l.verdict {
-            path.paths.into_iter().filter(supports).collect()
+        // The path reasoner's own answer (its best path) is the logic layer's.
+        let agree = path.verdict == l.verdict && path.paths.first().is_some_and(supports);
+        let paths: Vec<ReasonPath> = if agree {
+            path.paths.iter().filter(|p| supports(p)).cloned().collect()
         } else {
             Vec::new()
         };
-        let agree = !paths.is_empty();
+        // A value held one at a time, stated as containment ("is in"):
+        // the graph's chains know better whether the thing is also somewhere larger,
+        // and a "no" from the value being elsewhere is no evidence against containment.
+        if l.stative_timeline
+            && !agree
+            && (path.verdict != Verdict::Unknown || l.verdict == Verdict::No)
+        {
+            return path;
+        }
         return Answer {
             answer: l.answer,
             verdict: l.verdict,
@@ -385,16 +417,12 @@ pub fn combine(question_text: &str, path: Answer, logic: Option<LogicAnswer>) ->
                 "PASSED"
             },
             paths,
-            alternatives: if agree {
-                path.alternatives
-            } else {
-                Vec::new()
-            },
+            alternatives: if agree { path.alternatives } else { Vec::new() },
             proof: Some(l.proof),
         };
     }
-    if path.verdict == Verdict::Unknown && question::parse(question_text).is_err() {
-        // The path reasoner could not even read the question; the logic layer did.
+    if path.verdict == Verdict::Unknown && only_logic_reads(question_text) {
+        // The path reasoner could not read the question; the logic layer did.
         return Answer {
             answer: l.answer,
             proof: Some(l.proof),
@@ -409,6 +437,18 @@ pub fn combine(question_text: &str, path: Answer, logic: Option<LogicAnswer>) ->
         };
     }
     path
+}
+
+/// Whether only the logic layer reads this question: the path reasoner's parser rejects
+/// it, or it asks about a whole statement ("Is it true that S?"), which the parser would
+/// read as a question about "it".
+fn only_logic_reads(question_text: &str) -> bool {
+    let low = question_text.trim_start().to_lowercase();
+    let words: Vec<&str> = low.split_whitespace().take(5).collect();
+    matches!(
+        words.as_slice(),
+        ["is", "it", "true", "that", ..] | ["is", "it", "the", "case", "that"]
+    ) || question::parse(question_text).is_err()
 }
 
 #[cfg(test)]
@@ -493,6 +533,7 @@ mod tests {
                 conflict,
                 budget_exhausted: false,
             },
+            stative_timeline: false,
         }
     }
 
@@ -504,7 +545,11 @@ mod tests {
         assert_eq!(a.answer, "from the proof");
         assert!(a.proof.is_some());
         // A conflict is reported, not resolved.
-        let a = combine(q, path_unknown(), Some(logic_answer(Verdict::Unknown, true)));
+        let a = combine(
+            q,
+            path_unknown(),
+            Some(logic_answer(Verdict::Unknown, true)),
+        );
         assert_eq!(a.verdict, Verdict::Unknown);
         assert!(a.proof.unwrap().conflict);
         // Undecided, and the path reasoner read the question: its answer stands.
@@ -523,6 +568,33 @@ mod tests {
         );
         assert_eq!(a.answer, "from the proof");
         assert!(a.proof.is_some());
+    }
+
+    #[test]
+    fn a_value_held_one_at_a_time_gives_way_to_containment_chains() {
+        let q = "Is the Eiffel Tower in France?";
+        let yes = Answer {
+            answer: "Yes. The Eiffel Tower is in Paris, which is in France.".into(),
+            verdict: Verdict::Yes,
+            confidence: 0.8,
+            quality_gate: "PASSED",
+            ..path_unknown()
+        };
+        let elsewhere = LogicAnswer {
+            stative_timeline: true,
+            ..logic_answer(Verdict::No, false)
+        };
+        assert_eq!(combine(q, yes.clone(), Some(elsewhere.clone())), yes);
+        // Nothing in the graph either way: "in Paris" is no evidence against "in Japan".
+        let japan = "Is the Eiffel Tower in Japan?";
+        assert_eq!(
+            combine(japan, path_unknown(), Some(elsewhere.clone())),
+            path_unknown()
+        );
+        // A movement the graph reads nothing from ("Mary went to the garden.") decides.
+        let moved = logic_answer(Verdict::No, false);
+        let a = combine("Is Mary in the kitchen?", path_unknown(), Some(moved));
+        assert_eq!(a.verdict, Verdict::No);
     }
 
     fn sentence(kb: &str, text: &str, request: &str, at: u64) -> Op {
@@ -554,7 +626,10 @@ mod tests {
         ];
         for (i, l) in lines.iter().enumerate() {
             let n = i as u64 + 1;
-            snap.apply_record(n, &Record::Apply(vec![sentence("t", l, &format!("q{n}"), n)]));
+            snap.apply_record(
+                n,
+                &Record::Apply(vec![sentence("t", l, &format!("q{n}"), n)]),
+            );
         }
         // Another knowledge base's sentences are never seen.
         snap.apply_record(

@@ -441,3 +441,44 @@ fn the_occurrence_that_holds_is_the_one_cited() {
     let a = ask(&node, kb, "Is it true that Mary is happy?");
     assert_eq!(a["verdict"], "unknown", "{a}");
 }
+
+fn median_p99(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+/// HTTP time per question on one knowledge base holding a ProofWriter theory, for
+/// BENCHMARKS.md (printed, never asserted):
+/// `cargo test --release --test logic_http -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn proofwriter_question_time_over_http() {
+    let (_dir, node) = started();
+    let ex = &examples("proofwriter/test.json", 1)[0];
+    let kb = "timing";
+    let n = learn_context(&node, kb, ex["context"].as_str().unwrap()).len();
+    let q = question_statement(ex["question"].as_str().unwrap());
+    let timed = |q: &str| {
+        let t = std::time::Instant::now();
+        let a = ask(&node, kb, q);
+        assert_ne!(a["proof"], Value::Null, "{a}");
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    let first = timed(&q);
+    let cached = median_p99((0..300).map(|_| timed(&q)).collect());
+    // After each learn the program learns only the new sentence.
+    let appended = median_p99(
+        (0..50)
+            .map(|i| {
+                learn(&node, kb, &format!("The cat{i} is big."));
+                timed(&q)
+            })
+            .collect(),
+    );
+    println!(
+        "ProofWriter theory of {n} sentences, {q}: first question (program built) {first:.2} ms; \
+         same version, median {:.2} ms, p99 {:.2} ms (300 questions); after a learn, median {:.2} ms, p99 {:.2} ms (50)",
+        cached.0, cached.1, appended.0, appended.1
+    );
+}

@@ -277,7 +277,11 @@ impl Actor for Query {
             panic!("injected fault: query session panicked while reasoning");
         }
         let mut view = GraphView::in_kb(snaps, &request.kb);
-        resolve_by_similarity(&mut view, &request.question, &session.config, &progress).await;
+        // A question only the logic layer reads names no concepts for the path reasoner
+        // to resolve: embedding its "mentions" would only cost time.
+        if !logic_bridge::only_logic_reads(&request.question) {
+            resolve_by_similarity(&mut view, &request.question, &session.config, &progress).await;
+        }
         let config = ReasonConfig {
             num_paths: request.num_paths,
             max_depth: request.max_depth,

@@ -442,7 +442,7 @@ pub fn combine(question_text: &str, path: Answer, logic: Option<LogicAnswer>) ->
 /// Whether only the logic layer reads this question: the path reasoner's parser rejects
 /// it, or it asks about a whole statement ("Is it true that S?"), which the parser would
 /// read as a question about "it".
-fn only_logic_reads(question_text: &str) -> bool {
+pub fn only_logic_reads(question_text: &str) -> bool {
     let low = question_text.trim_start().to_lowercase();
     let words: Vec<&str> = low.split_whitespace().take(5).collect();
     matches!(

@@ -17,6 +17,7 @@ use super::{question, Answer, EvidenceOut, GraphView, ReasonPath, Verdict};
 use crate::graph::ConceptId;
 use crate::logic::{self, AskOptions, Inference, Reply, Used};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub const CACHE_KBS: usize = 256;
 
 /// One learned occurrence of a sentence: a sentence concept with one of its teachers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Occurrence {
     /// The sentence concept.
     pub sentence: ConceptId,
@@ -103,30 +104,51 @@ impl LogicKb {
         k
     }
 
-    /// Brings the program up to `occurrences` (oldest first): learns only the new ones
-    /// when the known ones are a prefix of them, else rebuilds.
+    /// Brings the program up to `occurrences` (oldest first): when every known one is
+    /// still there, learns only the new ones on top (in their order; one that became
+    /// visible late, from a learn that ran concurrently with a later one, is learned
+    /// after it: concurrent learns have no order of their own), else rebuilds.
     pub fn update(&mut self, occurrences: Vec<Occurrence>) -> Update {
         let n = self.occurrences.len();
         let extends = occurrences.len() >= n && occurrences[..n] == self.occurrences[..];
-        let (start, how) = if extends {
-            if occurrences.len() == n {
-                return Update::Unchanged;
-            }
-            (n, Update::Extended(occurrences.len() - n))
+        let fresh: Vec<Occurrence> = if extends {
+            // The usual case (learning appends): no hashing.
+            occurrences[n..].to_vec()
         } else {
-            self.kb = logic::Kb::new();
-            (0, Update::Rebuilt)
+            let known: HashSet<&Occurrence> = self.occurrences.iter().collect();
+            let fresh: Vec<Occurrence> = occurrences
+                .iter()
+                .filter(|o| !known.contains(o))
+                .cloned()
+                .collect();
+            if occurrences.len() - fresh.len() != n {
+                // Something known is gone (deleted, forgotten): start again.
+                self.kb = logic::Kb::new();
+                self.occurrences.clear();
+                self.learn(occurrences);
+                return Update::Rebuilt;
+            }
+            fresh
         };
-        for (i, o) in occurrences.iter().enumerate().skip(start) {
+        if fresh.is_empty() {
+            return Update::Unchanged;
+        }
+        let added = fresh.len();
+        self.learn(fresh);
+        Update::Extended(added)
+    }
+
+    /// Learns occurrences on top of the program, in order.
+    fn learn(&mut self, occurrences: Vec<Occurrence>) {
+        for o in occurrences {
             // The token and the learn order are the occurrence's place (from 1): strictly
             // increasing by construction, so learning cannot fail on order.
-            let token = i as u64 + 1;
+            let token = self.occurrences.len() as u64 + 1;
             if let Err(e) = self.kb.learn(&o.text, token, token) {
                 tracing::error!(error = %e, "logic program learned out of order");
             }
+            self.occurrences.push(o);
         }
-        self.occurrences = occurrences;
-        how
     }
 
     /// Answers a question (None: not a question the logic layer reads).
@@ -495,6 +517,22 @@ mod tests {
             assert_eq!(r.sources(), vec![4]);
             assert_eq!(kb.occurrence(4).unwrap().request_id.as_deref(), Some("r4"));
         }
+    }
+
+    #[test]
+    fn an_occurrence_visible_late_is_learned_on_top() {
+        let all = story(BABI);
+        let late = vec![all[0].clone(), all[2].clone()];
+        let mut k = LogicKb::build(late);
+        assert_eq!(k.update(all.clone()), Update::Extended(2));
+        assert_eq!(k.len(), 4);
+        // Tokens follow the program's own order: the late one is the third.
+        assert_eq!(k.occurrence(3), Some(&all[1]));
+        assert_eq!(k.occurrence(4), Some(&all[3]));
+        assert_eq!(k.update(all.clone()), Update::Unchanged);
+        let r = k.ask("Where is Mary?", &AskOptions::default()).unwrap();
+        assert!(r.answer.contains("bathroom"), "{}", r.answer);
+        assert_eq!(r.sources(), vec![4]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::actors::shard::local_core;
 use crate::faults::{self, FaultPoint};
 use crate::latency::LatencyWindow;
 use crate::protocol::{Progress, QueriesMsg, QueryMsg, QueryStats, ReasonRequest, SutraError};
+use crate::reason::logic_bridge::{self, LogicCache};
 use crate::reason::{self, Answer, GraphView, ReasonConfig};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,6 +111,8 @@ pub struct QueriesState {
     running: u64,
     failed: u64,
     counters: Arc<Counters>,
+    /// The knowledge bases' logic programs, shared by the sessions.
+    logic: Arc<LogicCache>,
 }
 
 impl Actor for Queries {
@@ -128,6 +131,7 @@ impl Actor for Queries {
             running: 0,
             failed: 0,
             counters: Arc::default(),
+            logic: Arc::default(),
         })
     }
 
@@ -146,6 +150,7 @@ impl Actor for Queries {
                     config: state.args.config.clone(),
                     shards: state.args.shards,
                     counters: state.counters.clone(),
+                    logic: state.logic.clone(),
                 };
                 // Unnamed would be fine for ractor, but a name makes it visible in the
                 // admin tree while it runs.
@@ -207,6 +212,7 @@ pub struct Session {
     config: ReasonConfig,
     shards: u32,
     counters: Arc<Counters>,
+    logic: Arc<LogicCache>,
 }
 
 impl Actor for Query {
@@ -242,11 +248,17 @@ impl Actor for Query {
                 });
             }
         };
-        // One consistent view: each shard's snapshot is immutable once taken.
+        // One consistent view: each shard's snapshot is immutable once taken. Folding
+        // first makes every learn acknowledged before the question visible to it (a
+        // story's question right after its last line), without waiting for the
+        // reconciler's next tick; with nothing pending it costs a lock.
         let mut snaps = Vec::with_capacity(session.shards as usize);
         for s in 0..session.shards {
             match local_core(s) {
-                Some(core) => snaps.push(core.snapshot()),
+                Some(core) => {
+                    core.fold();
+                    snaps.push(core.snapshot())
+                }
                 None => {
                     let _ = reply.send(Err(SutraError::unavailable(format!(
                         "shard-{s} is not running on this node: it is restarting (retry shortly), or it lives on another node, and this version answers questions only on a node that holds every shard"
@@ -265,8 +277,15 @@ impl Actor for Query {
             panic!("injected fault: query session panicked while reasoning");
         }
         let system = crate::events::question::parse(&request.question, crate::events::now_ms());
-        let mut view = GraphView::in_kb(snaps.clone(), &request.kb);
-        resolve_by_similarity(&mut view, &request.question, &session.config, &progress).await;
+        let events_view = system
+            .is_some()
+            .then(|| GraphView::in_kb(snaps.clone(), crate::events::EVENTS_KB));
+        let mut view = GraphView::in_kb(snaps, &request.kb);
+        // A question only the logic layer reads names no concepts for the path reasoner
+        // to resolve: embedding its "mentions" would only cost time.
+        if !logic_bridge::only_logic_reads(&request.question) {
+            resolve_by_similarity(&mut view, &request.question, &session.config, &progress).await;
+        }
         let config = ReasonConfig {
             num_paths: request.num_paths,
             max_depth: request.max_depth,
@@ -277,25 +296,56 @@ impl Actor for Query {
         // Questions about the system itself ("Show all crashes in the last hour") are
         // answered from the events knowledge base: always when asked there, and in the
         // default one when the knowledge in it has no answer.
-        let events_answer = |q| {
-            let events = GraphView::in_kb(snaps.clone(), crate::events::EVENTS_KB);
-            crate::events::stored::answer(&events, q, request.num_paths)
-        };
-        let answer = match &system {
-            Some(q) if request.kb == crate::events::EVENTS_KB => events_answer(q),
+        let answer = match (&system, &events_view) {
+            (Some(q), Some(events)) if request.kb == crate::events::EVENTS_KB => {
+                crate::events::stored::answer(events, q, request.num_paths)
+            }
             _ => {
-                let answer = reason::reason(&view, &config, &request.question);
-                match &system {
-                    Some(q)
-                        if answer.verdict == reason::Verdict::Unknown
-                            && request.kb == crate::graph::DEFAULT_KB =>
-                    {
-                        events_answer(q)
+                let options = crate::logic::AskOptions {
+                    closed_world: request.closed_world,
+                    ..Default::default()
+                };
+                let logic = session.logic.clone();
+                let question = request.question.clone();
+                // Both reasoners are CPU work: off the async workers.
+                let work = tokio::task::spawn_blocking(move || {
+                    let from_logic = logic.ask(&view, &question, &options);
+                    let from_paths = reason::reason(&view, &config, &question);
+                    logic_bridge::combine(&question, from_paths, from_logic)
+                });
+                match work.await {
+                    // Questions about the system itself: see above.
+                    Ok(a) => match (&system, &events_view) {
+                        (Some(q), Some(events))
+                            if a.verdict == reason::Verdict::Unknown
+                                && request.kb == crate::graph::DEFAULT_KB =>
+                        {
+                            crate::events::stored::answer(events, q, request.num_paths)
+                        }
+                        _ => a,
+                    },
+                    Err(e) => {
+                        // A panic in either reasoner fails this session (and so only its own
+                        // request), counted by `queries` like any session crash.
+                        return Err(format!("reasoning failed: {e}").into());
                     }
-                    _ => answer,
                 }
             }
         };
+        if let Some(p) = &answer.proof {
+            progress(
+                "logic",
+                format!(
+                    "proof of {} steps{}",
+                    p.steps.len(),
+                    if p.budget_exhausted {
+                        " (budget exhausted)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
         let us = started.elapsed().as_micros() as u64;
         if request.kb != crate::events::EVENTS_KB {
             let ms = us as f64 / 1000.0;

@@ -47,6 +47,7 @@ pub fn answer(view: &GraphView, q: &EventQuery, max_paths: usize) -> Answer {
         quality_gate: if found { "PASSED" } else { "FAILED" },
         paths,
         alternatives: Vec::new(),
+        proof: None,
     }
 }
 

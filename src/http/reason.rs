@@ -31,6 +31,9 @@ struct ReasonIn {
     #[schema(minimum = 1, maximum = 256)]
     #[serde(default, deserialize_with = "super::int::opt")]
     max_depth: Option<u64>,
+    /// Absence of proof answers `no` instead of `unknown` (closed world; default false).
+    #[serde(default)]
+    closed_world: bool,
 }
 
 fn bounded(name: &str, v: Option<u64>, default: usize, max: usize) -> Result<usize, SutraError> {
@@ -65,7 +68,20 @@ async fn ask(state: &Shared, request: ReasonRequest) -> Result<Answer, SutraErro
     }
 }
 
-/// `POST /v1/reason {"query", "num_paths"?, "max_depth"?}`.
+/// `POST /v1/reason {"query", "num_paths"?, "max_depth"?, "closed_world"?}`.
+///
+/// Two reasoners answer: the logic layer reads the knowledge base's learned sentences
+/// (facts with any relation, rules with variables and negation, facts that change over
+/// time, induction) and, when it decides the question (`yes`, `no`, an answer, or a
+/// conflict it reports), its answer is the reply, with a `proof`: `{"steps":
+/// [{"conclusion", "used" (fact | rule | property | timeline | analogy | closed_world),
+/// "rule"? (the rule's sentence), "inference" (deduction | induction), "premises" (indexes
+/// of earlier steps), "sources" (the sentence occurrences the step rests on: kind, id,
+/// text, learned_at, source, request_id)}], "proofs"? (every proof when there are several:
+/// a conflict's two sides), "conflict", "budget_exhausted"}`. Otherwise the path reasoner
+/// answers over the graph's associations (`paths`, `alternatives`), as it does for every
+/// question the logic layer does not read. Open world: `no` needs negative evidence unless
+/// `closed_world` is true.
 #[utoipa::path(post, path = "/v1/reason", tag = "ask", request_body = ReasonIn, params(super::kb::KbParam),
     responses((status = 200, description = "The answer with its paths, sources, proof and alternatives (or, with Accept: text/event-stream, progress events ending with it)", content((Object = "application/json"), (String = "text/event-stream"))), super::openapi::Errors))]
 pub async fn reason(
@@ -107,6 +123,7 @@ pub async fn reason(
                 kb,
                 num_paths,
                 max_depth,
+                closed_world: req.closed_world,
                 progress: None,
             },
         )
@@ -121,6 +138,7 @@ pub async fn reason(
         kb,
         num_paths,
         max_depth,
+        closed_world: req.closed_world,
         progress: Some(tx),
     };
     let st = state.clone();

@@ -539,6 +539,8 @@ pub struct ReasonRequest {
     pub num_paths: usize,
     /// Longest path in hops.
     pub max_depth: usize,
+    /// Absence of proof is `no` for the logic layer (default: open world, `unknown`).
+    pub closed_world: bool,
     /// Where progress events go, if the client streams them.
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
 }

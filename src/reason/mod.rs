@@ -15,6 +15,7 @@
 //! Open-world: "no" only when learned negative evidence (a negated association)
 //! contradicts the question; no path is "unknown", and the answer says what was found.
 
+pub mod logic_bridge;
 pub mod question;
 
 use crate::graph::assoc_list::{AssocList, EMPTY};
@@ -396,6 +397,9 @@ pub struct Answer {
     pub paths: Vec<ReasonPath>,
     /// Other answers, ranked.
     pub alternatives: Vec<Alternative>,
+    /// The logic layer's proof tree, when it answered (see [`logic_bridge`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<logic_bridge::ProofOut>,
 }
 
 /// A path under construction: concept ids and the edges between them.
@@ -706,6 +710,7 @@ fn unknown(answer: String) -> Answer {
         verdict: Verdict::Unknown,
         confidence: 0.0,
         quality_gate: "FAILED",
+        proof: None,
         paths: vec![],
         alternatives: vec![],
     }
@@ -800,6 +805,7 @@ fn check(
             verdict: Verdict::No,
             confidence: n.conf,
             quality_gate: "PASSED",
+            proof: None,
             alternatives: walks
                 .first()
                 .map(|w| Alternative {
@@ -819,6 +825,7 @@ fn check(
             verdict: Verdict::Yes,
             confidence: w.conf,
             quality_gate: "PASSED",
+            proof: None,
             alternatives: neg
                 .iter()
                 .map(|n| Alternative {
@@ -974,6 +981,7 @@ fn open(
         verdict: Verdict::Answer,
         confidence: best.conf * (ranked[0].1 / total).max(0.5),
         quality_gate: "PASSED",
+        proof: None,
         paths: ranked
             .iter()
             .take(cfg.num_paths.max(1))
@@ -1063,6 +1071,7 @@ fn about(view: &GraphView, subject: &str) -> Answer {
         verdict: Verdict::Answer,
         confidence: walks[0].conf,
         quality_gate: "PASSED",
+        proof: None,
         paths: walks.iter().take(12).map(|w| to_path(view, w)).collect(),
         alternatives: vec![],
     }

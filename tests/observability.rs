@@ -527,6 +527,7 @@ fn openapi_document_describes_every_route_as_served() {
         ("/v1/path", "post"),
         ("/v1/admin/actors", "get"),
         ("/v1/admin/actors/{name}/kill", "post"),
+        ("/v1/cluster", "get"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),

@@ -3,6 +3,7 @@
 
 pub mod coordinator;
 pub mod embedder;
+pub mod grid;
 pub mod ingress;
 pub mod learner;
 pub mod node;
@@ -10,3 +11,4 @@ pub mod query;
 pub mod reconciler;
 pub mod shard;
 pub mod supervisor;
+pub mod tree;

@@ -5,7 +5,10 @@
 //! ├── shards (supervisor)
 //! │   ├── shard-0 ── reconciler-0
 //! │   └── ...
-//! ├── txn-coordinator
+//! ├── txn-coordinator   (master node only)
+//! ├── grid-master       (master node only)
+//! ├── gateway           (calls from other nodes and sutra-shell)
+//! ├── grid-agent
 //! ├── embedders (pool; supervises its replicas itself)
 //! │   ├── embedder-0
 //! │   └── ...
@@ -28,7 +31,10 @@ use crate::actors::supervisor::{
 use crate::config::{ClusterConfig, NodeConfig, ReasoningConfig};
 use crate::http::AppState;
 use crate::reason::ReasonConfig;
-use crate::router::{shard_name, Router, COORDINATOR, INGRESS, LEARNER, NODE, QUERIES, SHARDS};
+use crate::router::{
+    shard_name, Router, COORDINATOR, GRID_AGENT, GRID_MASTER, INGRESS, LEARNER, NODE, QUERIES,
+    SHARDS,
+};
 use ractor::{Actor, ActorRef};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,6 +65,9 @@ pub struct RunningNode {
     pub cluster_addr: Option<SocketAddr>,
     /// The cluster server, stopped after the tree.
     cluster: Option<ActorRef<ractor_cluster::NodeServerMessage>>,
+    /// The failure detector (multi-node topologies); stopped last, telling the others
+    /// this node leaves.
+    membership: Option<Arc<crate::membership::Membership>>,
 }
 
 impl RunningNode {
@@ -72,6 +81,7 @@ impl RunningNode {
         if let Some(server) = self.cluster {
             server.stop(None);
         }
+        drop(self.membership);
     }
 }
 
@@ -102,26 +112,44 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         cfg.cluster.shards,
         Duration::from_millis(cfg.limits.request_timeout_ms),
     );
+    // This process's incarnation: a restarted node is a new identity to the others.
+    let incarnation = crate::graph::now_ms();
     // Several nodes: listen for peers, dial them, and route through the gateways.
     let multi = cfg.nodes.len() > 1;
     let mut cluster = None;
+    let mut membership = None;
+    let peers: Vec<(String, SocketAddr)> = cfg
+        .nodes
+        .iter()
+        .filter(|n| n.name != opts.node.name)
+        .map(|n| (n.name.clone(), n.cluster_addr))
+        .collect();
     if multi {
         router = router.with_placement(crate::router::Placement::from_config(cfg, &opts.node.name));
-        let peers = cfg
-            .nodes
-            .iter()
-            .filter(|n| n.name != opts.node.name)
-            .map(|n| (n.name.clone(), n.cluster_addr))
-            .collect();
-        cluster = Some(
-            crate::cluster::start(
-                &opts.node.name,
-                opts.node.cluster_addr,
-                &cfg.cluster.cookie,
-                peers,
-            )
-            .await?,
-        );
+        // Started before the actors, on its own thread: detection must not wait on them.
+        membership = Some(Arc::new(crate::membership::Membership::start(
+            crate::membership::MembershipArgs {
+                name: opts.node.name.clone(),
+                addr: opts.node.cluster_addr,
+                incarnation,
+                cookie: cfg.cluster.cookie.clone(),
+                peers: peers.clone(),
+                config: cfg.membership.clone(),
+            },
+        )?));
+    }
+    // A single node listens too, for sutra-shell; a taken port only costs the shell.
+    match crate::cluster::start(
+        &opts.node.name,
+        opts.node.cluster_addr,
+        &cfg.cluster.cookie,
+        peers,
+    )
+    .await
+    {
+        Ok(server) => cluster = Some(server),
+        Err(e) if multi => return Err(e),
+        Err(e) => tracing::warn!("{e}; sutra-shell cannot attach to this node, everything else runs"),
     }
     let is_master = opts.node.has_role(crate::config::Role::Master);
     let policy = RestartPolicy::default();
@@ -241,10 +269,26 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             }
         })
     };
-    let gateway = multi.then(|| {
+    let mut app = AppState::new(
+        router.clone(),
+        cfg.limits.clone(),
+        opts.node.name.clone(),
+        opts.fault_injection,
+        reason_config(&cfg.reasoning, cfg.embedding.resolve_similarity),
+        replicas,
+    );
+    app.cluster = Some(Arc::new(crate::http::cluster::ClusterInfo {
+        config: cfg.clone(),
+        me: opts.node.name.clone(),
+        incarnation,
+    }));
+    let app = Arc::new(app);
+    let gateway = cluster.is_some().then(|| {
         let args = crate::cluster::GatewayArgs {
             node: opts.node.name.clone(),
+            incarnation,
             router: router.clone(),
+            http: Some(crate::http::routes(app.clone())),
         };
         ChildSpec::new(crate::router::GATEWAY, move |sup| {
             let args = args.clone();
@@ -261,15 +305,44 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         })
     });
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(None);
+    let master_name = crate::router::Placement::from_config(cfg, &opts.node.name).master;
+    let grid_agent = {
+        let args = crate::actors::grid::GridAgentArgs {
+            node: opts.node.name.clone(),
+            incarnation,
+            shards: opts.node.shards.clone(),
+            is_master: master_name == opts.node.name,
+            master: master_name,
+            every: Duration::from_millis(cfg.membership.heartbeat_ms),
+            router: router.clone(),
+        };
+        ChildSpec::new(GRID_AGENT, move |sup| {
+            let args = args.clone();
+            async move {
+                Actor::spawn_linked(Some(GRID_AGENT.into()), crate::actors::grid::GridAgent, args, sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            }
+        })
+    };
+    let grid_master = is_master.then(|| {
+        let args = crate::actors::grid::GridMasterArgs {
+            nodes: cfg.nodes.iter().map(|n| n.name.clone()).collect(),
+            incarnation,
+            membership: membership.clone(),
+            config: cfg.membership.clone(),
+        };
+        ChildSpec::new(GRID_MASTER, move |sup| {
+            let args = args.clone();
+            async move {
+                Actor::spawn_linked(Some(GRID_MASTER.into()), crate::actors::grid::GridMaster, args, sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            }
+        })
+    });
     let ingress_args = IngressArgs {
-        app: Arc::new(AppState::new(
-            router.clone(),
-            cfg.limits.clone(),
-            opts.node.name.clone(),
-            opts.fault_injection,
-            reason_config(&cfg.reasoning, cfg.embedding.resolve_similarity),
-            replicas,
-        )),
+        app,
         addr: Arc::new(Mutex::new(opts.node.http_addr)),
         ready: ready_tx,
     };
@@ -289,7 +362,9 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             children: [shards]
                 .into_iter()
                 .chain(is_master.then_some(coordinator))
+                .chain(grid_master)
                 .chain(gateway)
+                .chain([grid_agent])
                 .chain(embedders)
                 .chain([learner, queries, ingress])
                 .collect(),
@@ -302,6 +377,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
         other => other.to_string(),
     })?;
+    crate::actors::tree::note_started(NODE);
     let http_addr = ready_rx
         .wait_for(Option::is_some)
         .await
@@ -315,5 +391,6 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         http_addr,
         cluster_addr: cluster.is_some().then_some(opts.node.cluster_addr),
         cluster,
+        membership,
     })
 }

@@ -268,6 +268,7 @@ pub struct KilledOut {
         super::reason::path,
         super::admin::actors,
         super::admin::kill,
+        super::cluster::cluster,
         super::health,
         super::ready,
         super::observe::metrics,

@@ -389,7 +389,11 @@ pub async fn attach(addr: &str, cookie: &str, timeout: Duration) -> Result<Strin
     ractor_cluster::client_connect(&server, target)
         .await
         .map_err(|e| {
-            format!("cannot reach a Sutra node at {addr}: {e}; check the address (a node's cluster_addr) and that the node runs")
+            let why = match e {
+                ractor_cluster::ClientConnectErr::Socket(io) => io.to_string(),
+                other => other.to_string(),
+            };
+            format!("cannot reach a Sutra node at {addr}: {why}; check the address (a node's cluster_addr) and that the node runs")
         })?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {

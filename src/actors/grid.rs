@@ -313,7 +313,12 @@ impl Actor for GridMaster {
         }
         if registry.log.len() != before || registry.log.back() != last.as_ref() {
             if let Some(t) = registry.log.back() {
-                tracing::warn!(node = %t.node, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, epoch = registry.epoch, "grid transition");
+                use crate::grid::AgentState::{Degraded, Offline};
+                if matches!(t.to, Degraded | Offline) {
+                    tracing::warn!(node = %t.node, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, epoch = registry.epoch, "grid transition");
+                } else {
+                    tracing::info!(node = %t.node, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, epoch = registry.epoch, "grid transition");
+                }
             }
         }
         Ok(())

@@ -199,7 +199,9 @@ impl Actor for Gateway {
         tokio::spawn(async move {
             let answer = match open::<WireCall>(&bytes) {
                 Err(e) => Err(e),
-                Ok(WireCall::Relay { node, call }) if node == args.node => serve(&args, *call).await,
+                Ok(WireCall::Relay { node, call }) if node == args.node => {
+                    serve(&args, *call).await
+                }
                 Ok(WireCall::Relay { node, call }) => self::call(&node, &call, RELAY_TIMEOUT)
                     .await
                     .map_err(|e| e.to_string()),
@@ -237,10 +239,7 @@ async fn serve(args: &GatewayArgs, call: WireCall) -> Result<WireReply, String> 
         WireCall::Order { epoch, order } => WireReply::Order(grid::agent_order(epoch, order).await),
         WireCall::Relay { .. } => return Err("a relayed call cannot be relayed again".into()),
         WireCall::Http { method, path, body } => {
-            let http = args
-                .http
-                .clone()
-                .ok_or("this node serves no HTTP API")?;
+            let http = args.http.clone().ok_or("this node serves no HTTP API")?;
             let (status, body) = relay_http(http, &method, &path, body).await?;
             WireReply::Http { status, body }
         }

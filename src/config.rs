@@ -212,22 +212,22 @@ impl Default for ReasoningConfig {
 /// `[membership]`: failure detection (SWIM, on its own thread and UDP socket) and the
 /// grid's heartbeats; every key is optional.
 ///
-/// A dead node is probed within `nodes - 1` periods, its probe (direct, then indirect)
-/// fails within one more, it is suspected, and it is declared down `suspect_to_down_ms`
-/// later: with the defaults at most 2.6 s on a 3-node cluster
+/// A dead node is probed within `2 (nodes - 1) - 1` periods, its probe (direct, then
+/// indirect) fails within one more, it is suspected, and it is declared down
+/// `suspect_to_down_ms` later: with the defaults at most 2.2 s on a 3-node cluster
 /// ([`MembershipConfig::declare_down_bound_ms`]).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MembershipConfig {
-    /// How often each node probes one other node, in ms (50 to 60000). Default 500.
+    /// How often each node probes one other node, in ms (50 to 60000). Default 300.
     pub probe_period_ms: u64,
     /// How long a direct probe waits for its answer before asking others to probe
-    /// indirectly, in ms (less than `probe_period_ms`). Default 200.
+    /// indirectly, in ms (less than `probe_period_ms`). Default 150.
     pub probe_rtt_ms: u64,
     /// How many other nodes are asked to probe a silent node indirectly (1 to 16). Default 3.
     pub indirect_probes: u32,
     /// How long a node stays suspected before it is declared down, in ms (at least
-    /// `probe_period_ms`). Default 1100.
+    /// `probe_period_ms`). Default 1000.
     pub suspect_to_down_ms: u64,
     /// How often each grid agent sends its heartbeat to the master, in ms (50 to 60000).
     /// Default 500.
@@ -242,10 +242,10 @@ pub struct MembershipConfig {
 impl Default for MembershipConfig {
     fn default() -> Self {
         Self {
-            probe_period_ms: 500,
-            probe_rtt_ms: 200,
+            probe_period_ms: 300,
+            probe_rtt_ms: 150,
             indirect_probes: 3,
-            suspect_to_down_ms: 1100,
+            suspect_to_down_ms: 1000,
             heartbeat_ms: 500,
             heartbeat_timeout_ms: 2000,
             transition_log: 1000,
@@ -255,11 +255,12 @@ impl Default for MembershipConfig {
 
 impl MembershipConfig {
     /// Worst case, in ms, from a node's death to its declaration as down in a cluster of
-    /// `nodes` nodes: every other node probes each member once per `nodes - 1` periods
-    /// (a shuffled round robin), the failed probe is noticed one period later, then the
-    /// suspicion runs out. With the defaults and 3 nodes: 3 x 500 + 1100 = 2600 ms.
+    /// `nodes` nodes: a node probes each member once per round of `nodes - 1` periods in
+    /// a shuffled order, so two probes of one member are at most `2 (nodes - 1) - 1`
+    /// periods apart; the failed probe is noticed one period later, then the suspicion
+    /// runs out. With the defaults and 3 nodes: 4 x 300 + 1000 = 2200 ms.
     pub fn declare_down_bound_ms(&self, nodes: usize) -> u64 {
-        nodes.max(2) as u64 * self.probe_period_ms + self.suspect_to_down_ms
+        2 * (nodes.max(2) as u64 - 1) * self.probe_period_ms + self.suspect_to_down_ms
     }
 }
 
@@ -942,9 +943,9 @@ embedder_replicas = 8
             (limits("max_content_bytes = 0"), "limits.max_content_bytes must be between 1 and"),
             (limits("max_body_bytes = 100"), "limits.max_content_bytes must be between 1 and limits.max_body_bytes (100) (got 16384)"),
             (membership("probe_period_ms = 10"), "membership.probe_period_ms must be from 50 to 60000 (got 10)"),
-            (membership("probe_rtt_ms = 500"), "membership.probe_rtt_ms must be at least 1 and less than membership.probe_period_ms (500) (got 500)"),
+            (membership("probe_rtt_ms = 300"), "membership.probe_rtt_ms must be at least 1 and less than membership.probe_period_ms (300) (got 300)"),
             (membership("indirect_probes = 0"), "membership.indirect_probes must be from 1 to 16"),
-            (membership("suspect_to_down_ms = 100"), "membership.suspect_to_down_ms must be from membership.probe_period_ms (500)"),
+            (membership("suspect_to_down_ms = 100"), "membership.suspect_to_down_ms must be from membership.probe_period_ms (300)"),
             (membership("heartbeat_ms = 0"), "membership.heartbeat_ms must be from 50"),
             (membership("heartbeat_timeout_ms = 600"), "membership.heartbeat_timeout_ms must be at least twice membership.heartbeat_ms (500) (got 600)"),
             (membership("transition_log = 0"), "membership.transition_log must be from 1"),
@@ -961,7 +962,7 @@ embedder_replicas = 8
     fn membership_defaults_declare_a_dead_node_down_within_3_s() {
         let cfg = parse(BASE).unwrap();
         assert_eq!(cfg.membership, MembershipConfig::default());
-        assert_eq!(cfg.membership.declare_down_bound_ms(3), 2600);
+        assert_eq!(cfg.membership.declare_down_bound_ms(3), 2200);
     }
 
     #[test]

@@ -224,7 +224,9 @@ impl Registry {
         a.shards = hb.shards;
         let state = a.state;
         match state {
-            AgentState::Unknown => self.set(&hb.node, AgentState::Healthy, "registered".into(), now_ms),
+            AgentState::Unknown => {
+                self.set(&hb.node, AgentState::Healthy, "registered".into(), now_ms)
+            }
             AgentState::Offline => self.set(
                 &hb.node,
                 AgentState::Recovered,
@@ -235,18 +237,25 @@ impl Registry {
                 },
                 now_ms,
             ),
-            AgentState::Healthy | AgentState::Recovered | AgentState::Degraded if restarted => {
-                self.set(
+            AgentState::Healthy | AgentState::Recovered | AgentState::Degraded if restarted => self
+                .set(
                     &hb.node,
                     AgentState::Recovered,
-                    format!("restarted (new incarnation {}) before it was declared offline", hb.incarnation),
+                    format!(
+                        "restarted (new incarnation {}) before it was declared offline",
+                        hb.incarnation
+                    ),
                     now_ms,
-                )
-            }
+                ),
             AgentState::Degraded => {
                 // Late heartbeats resumed; a membership suspicion clears on its own event.
                 if self.agents[&hb.node].membership != Observed::Suspect {
-                    self.set(&hb.node, AgentState::Healthy, "heartbeats resumed".into(), now_ms);
+                    self.set(
+                        &hb.node,
+                        AgentState::Healthy,
+                        "heartbeats resumed".into(),
+                        now_ms,
+                    );
                 }
             }
             AgentState::Healthy | AgentState::Recovered => {}
@@ -272,20 +281,26 @@ impl Registry {
                 "suspected by membership (a probe went unanswered)".into(),
                 now_ms,
             ),
-            (Observed::Down, AgentState::Healthy | AgentState::Recovered | AgentState::Degraded) => {
-                self.set(
-                    node,
-                    AgentState::Offline,
-                    "declared down by membership (suspicion not refuted in time)".into(),
-                    now_ms,
-                )
-            }
+            (
+                Observed::Down,
+                AgentState::Healthy | AgentState::Recovered | AgentState::Degraded,
+            ) => self.set(
+                node,
+                AgentState::Offline,
+                "declared down by membership (suspicion not refuted in time)".into(),
+                now_ms,
+            ),
             (Observed::Alive, AgentState::Degraded) => {
                 let late = a
                     .last_heartbeat_ms
                     .is_none_or(|t| now_ms.saturating_sub(t) > self.heartbeat_timeout_ms);
                 if !late {
-                    self.set(node, AgentState::Healthy, "suspicion refuted".into(), now_ms);
+                    self.set(
+                        node,
+                        AgentState::Healthy,
+                        "suspicion refuted".into(),
+                        now_ms,
+                    );
                 }
             }
             (Observed::Alive, AgentState::Offline) if incarnation > a.incarnation => {
@@ -397,7 +412,10 @@ mod tests {
         assert!(r.epoch > e1);
         let log: Vec<_> = r.log.iter().map(|t| (t.from, t.to)).collect();
         assert_eq!(log.len(), 4, "bounded at 4: {log:?}");
-        assert_eq!(log.last(), Some(&(AgentState::Offline, AgentState::Recovered)));
+        assert_eq!(
+            log.last(),
+            Some(&(AgentState::Offline, AgentState::Recovered))
+        );
         assert!(r.log.back().unwrap().reason.contains("new incarnation 200"));
     }
 
@@ -406,9 +424,15 @@ mod tests {
         let mut r = reg();
         r.heartbeat(hb("n2", 200), 10).unwrap();
         let err = r.heartbeat(hb("n2", 100), 20).unwrap_err();
-        assert!(err.to_string().contains("older than the registered incarnation 200"));
+        assert!(err
+            .to_string()
+            .contains("older than the registered incarnation 200"));
         r.observed("n2", 100, Observed::Down, 30);
-        assert_eq!(state(&r, "n2"), AgentState::Healthy, "a report on the old process");
+        assert_eq!(
+            state(&r, "n2"),
+            AgentState::Healthy,
+            "a report on the old process"
+        );
         assert!(matches!(
             r.heartbeat(hb("nx", 1), 40),
             Err(Refusal::UnknownNode(_))
@@ -423,7 +447,12 @@ mod tests {
         assert_eq!(state(&r, "n1"), AgentState::Healthy);
         r.tick(1500);
         assert_eq!(state(&r, "n1"), AgentState::Degraded);
-        assert!(r.log.back().unwrap().reason.contains("no heartbeat for 1500 ms"));
+        assert!(r
+            .log
+            .back()
+            .unwrap()
+            .reason
+            .contains("no heartbeat for 1500 ms"));
         r.heartbeat(hb("n1", 1), 1600).unwrap();
         assert_eq!(state(&r, "n1"), AgentState::Healthy);
         // A node restarted faster than the detector noticed is recovered, not healthy.

@@ -171,7 +171,8 @@ pub fn foca_config(m: &MembershipConfig) -> Config {
     let mut c = Config::simple();
     c.probe_period = Duration::from_millis(m.probe_period_ms);
     c.probe_rtt = Duration::from_millis(m.probe_rtt_ms);
-    c.num_indirect_probes = NonZeroUsize::new(m.indirect_probes as usize).unwrap_or(NonZeroUsize::MIN);
+    c.num_indirect_probes =
+        NonZeroUsize::new(m.indirect_probes as usize).unwrap_or(NonZeroUsize::MIN);
     c.suspect_to_down_after = Duration::from_millis(m.suspect_to_down_ms);
     c.max_transmissions = NonZeroU8::new(10).unwrap_or(NonZeroU8::MIN);
     c.max_packet_size = NonZeroUsize::new(MAX_PACKET - TAG_LEN).unwrap_or(NonZeroUsize::MIN);
@@ -402,7 +403,10 @@ impl Detector {
         // delayed packet): only its newest incarnation speaks for a name.
         if let Ok((header, _)) = codec::decode_prefix::<foca::Header<NodeIdentity>>(payload) {
             let src = &header.src;
-            let newest = self.newest.entry(src.name.clone()).or_insert(src.incarnation);
+            let newest = self
+                .newest
+                .entry(src.name.clone())
+                .or_insert(src.incarnation);
             if src.incarnation < *newest {
                 self.shared.refused_stale.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -601,7 +605,9 @@ mod tests {
         // c stops (it tells the others it leaves).
         drop(nodes[2].take());
         wait(&nodes, &|m| {
-            m.peers().get("c").is_some_and(|v| v.state == PeerState::Down)
+            m.peers()
+                .get("c")
+                .is_some_and(|v| v.state == PeerState::Down)
         });
     }
 }

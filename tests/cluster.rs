@@ -362,16 +362,33 @@ fn grid_reports_nodes_detects_a_kill_and_the_shell_attaches() {
     );
 
     // The shell: nodes as JSON through any node, from the config file.
-    let (ok, out, err) = shell(&["--config", cfg, "--node", "n2", "--json", "-c", "nodes"], None);
+    let (ok, out, err) = shell(
+        &["--config", cfg, "--node", "n2", "--json", "-c", "nodes"],
+        None,
+    );
     assert!(ok, "{err}");
     let nodes: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(nodes.as_array().unwrap().len(), 3, "{nodes}");
-    assert!(nodes.as_array().unwrap().iter().all(|n| n["state"] == "healthy"), "{nodes}");
+    assert!(
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["state"] == "healthy"),
+        "{nodes}"
+    );
 
     // kill shard-2 (it lives on n3) through n1; the tree shows its restart.
     let n1_addr = cluster_addr(&config, "n1");
     let (ok, out, err) = shell(
-        &["--connect", &n1_addr, "--cookie", "right", "-c", "kill shard-2"],
+        &[
+            "--connect",
+            &n1_addr,
+            "--cookie",
+            "right",
+            "-c",
+            "kill shard-2",
+        ],
         None,
     );
     assert!(ok, "{out}{err}");
@@ -379,7 +396,15 @@ fn grid_reports_nodes_detects_a_kill_and_the_shell_attaches() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (ok, out, err) = shell(
-            &["--connect", &n1_addr, "--cookie", "right", "--json", "-c", "tree n3"],
+            &[
+                "--connect",
+                &n1_addr,
+                "--cookie",
+                "right",
+                "--json",
+                "-c",
+                "tree n3",
+            ],
             None,
         );
         assert!(ok, "{err}");
@@ -388,11 +413,18 @@ fn grid_reports_nodes_detects_a_kill_and_the_shell_attaches() {
             .as_array()
             .into_iter()
             .flatten()
-            .any(|a| a["name"] == "shard-2" && a["restarts"].as_u64() >= Some(1) && a["state"] == "running");
+            .any(|a| {
+                a["name"] == "shard-2"
+                    && a["restarts"].as_u64() >= Some(1)
+                    && a["state"] == "running"
+            });
         if restarted {
             break;
         }
-        assert!(Instant::now() < deadline, "shard-2 never restarted: {trees}");
+        assert!(
+            Instant::now() < deadline,
+            "shard-2 never restarted: {trees}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // The human-readable tree too, through stdin (not a terminal), with a bad command:
@@ -402,18 +434,40 @@ fn grid_reports_nodes_detects_a_kill_and_the_shell_attaches() {
         Some("tree n3\nfrobnicate\nkill nobody\nshards\n"),
     );
     assert!(!ok, "a failed command makes the exit status 1");
-    assert!(out.contains("shard-2") && out.contains("grid-agent"), "{out}");
+    assert!(
+        out.contains("shard-2") && out.contains("grid-agent"),
+        "{out}"
+    );
     assert!(err.contains("unknown command \"frobnicate\""), "{err}");
     assert!(err.contains("no actor named nobody"), "{err}");
-    assert!(out.contains("LOG POS"), "shards ran after the failures: {out}");
+    assert!(
+        out.contains("LOG POS"),
+        "shards ran after the failures: {out}"
+    );
 
     // Wrong cookie and unreachable nodes are clear errors.
-    let (ok, _, err) = shell(&["--connect", &n1_addr, "--cookie", "wrong", "-c", "nodes"], None);
+    let (ok, _, err) = shell(
+        &["--connect", &n1_addr, "--cookie", "wrong", "-c", "nodes"],
+        None,
+    );
     assert!(!ok);
     assert!(err.contains("wrong cookie"), "{err}");
-    let (ok, _, err) = shell(&["--connect", "127.0.0.1:1", "--cookie", "right", "-c", "nodes"], None);
+    let (ok, _, err) = shell(
+        &[
+            "--connect",
+            "127.0.0.1:1",
+            "--cookie",
+            "right",
+            "-c",
+            "nodes",
+        ],
+        None,
+    );
     assert!(!ok);
-    assert!(err.contains("cannot reach a Sutra node at 127.0.0.1:1"), "{err}");
+    assert!(
+        err.contains("cannot reach a Sutra node at 127.0.0.1:1"),
+        "{err}"
+    );
     let (ok, _, err) = shell(&["-c", "nodes"], None);
     assert!(!ok);
     assert!(err.contains("--connect HOST:PORT"), "{err}");
@@ -427,16 +481,18 @@ fn grid_reports_nodes_detects_a_kill_and_the_shell_attaches() {
         .unwrap()
         .iter()
         .filter(|t| t["node"] == "n3")
-        .map(|t| (t["from"].as_str().unwrap().into(), t["to"].as_str().unwrap().into()))
+        .map(|t| {
+            (
+                t["from"].as_str().unwrap().into(),
+                t["to"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert!(
         kinds.contains(&("offline".into(), "recovered".into())),
         "{kinds:?}"
     );
-    assert!(
-        kinds.iter().any(|(_, to)| to == "offline"),
-        "{kinds:?}"
-    );
+    assert!(kinds.iter().any(|(_, to)| to == "offline"), "{kinds:?}");
     // The restarted n3 serves its shards again.
     learn_eventually(&n2, "z", 60);
     drop(n3);
@@ -459,7 +515,9 @@ fn detection_time_median_of_kills() {
     let _n2 = start(&config, dir.path(), "n2");
     let mut n3 = start(&config, dir.path(), "n3");
     wait_view(&n1, 60, "all healthy", |v| {
-        ["n1", "n2", "n3"].iter().all(|n| state_of(v, n) == "healthy")
+        ["n1", "n2", "n3"]
+            .iter()
+            .all(|n| state_of(v, n) == "healthy")
     });
     let mut times: Vec<Duration> = (0..kills)
         .map(|_| kill_and_detect(&config, dir.path(), &n1, &mut n3, "n3"))

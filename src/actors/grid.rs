@@ -106,7 +106,9 @@ impl Actor for GridAgent {
                         Ok(epoch) => {
                             let _ = myself.cast(GridAgentMsg::Epoch(epoch));
                         }
-                        Err(e) => tracing::debug!(master = %args.master, error = %e, "heartbeat not delivered"),
+                        Err(e) => {
+                            tracing::debug!(master = %args.master, error = %e, "heartbeat not delivered")
+                        }
                     }
                     flag.store(false, Ordering::Release);
                 });
@@ -152,7 +154,12 @@ async fn shard_reports(args: &GridAgentArgs) -> Vec<ShardReport> {
         out.push(match stats {
             Ok(ShardReply::Stats(st)) => ShardReport {
                 shard: s,
-                state: if read_only.is_some() { "read_only" } else { "running" }.into(),
+                state: if read_only.is_some() {
+                    "read_only"
+                } else {
+                    "running"
+                }
+                .into(),
                 log_position: st.durable_lsn,
                 detail: read_only,
             },
@@ -327,8 +334,9 @@ impl Actor for GridMaster {
 
 /// Hands a heartbeat to this node's grid master.
 pub async fn master_heartbeat(hb: Heartbeat) -> Result<u64, String> {
-    let master = ActorRef::<GridMasterMsg>::where_is(GRID_MASTER.to_string())
-        .ok_or("this node runs no grid master (it is not the master, or the master is restarting)")?;
+    let master = ActorRef::<GridMasterMsg>::where_is(GRID_MASTER).ok_or(
+        "this node runs no grid master (it is not the master, or the master is restarting)",
+    )?;
     match master
         .call(|tx| GridMasterMsg::Heartbeat(hb, tx), Some(LOCAL_CALL))
         .await
@@ -340,8 +348,9 @@ pub async fn master_heartbeat(hb: Heartbeat) -> Result<u64, String> {
 
 /// This node's grid master's registry.
 pub async fn master_view() -> Result<Registry, String> {
-    let master = ActorRef::<GridMasterMsg>::where_is(GRID_MASTER.to_string())
-        .ok_or("this node runs no grid master (it is not the master, or the master is restarting)")?;
+    let master = ActorRef::<GridMasterMsg>::where_is(GRID_MASTER).ok_or(
+        "this node runs no grid master (it is not the master, or the master is restarting)",
+    )?;
     match master.call(GridMasterMsg::View, Some(LOCAL_CALL)).await {
         Ok(CallResult::Success(r)) => Ok(r),
         _ => Err("the grid master did not answer".into()),
@@ -350,7 +359,7 @@ pub async fn master_view() -> Result<Registry, String> {
 
 /// Hands an order to this node's grid agent.
 pub async fn agent_order(epoch: u64, order: Order) -> Result<(), String> {
-    let agent = ActorRef::<GridAgentMsg>::where_is(GRID_AGENT.to_string())
+    let agent = ActorRef::<GridAgentMsg>::where_is(GRID_AGENT)
         .ok_or("the grid agent is restarting; retry shortly")?;
     match agent
         .call(|tx| GridAgentMsg::Order(epoch, order, tx), Some(LOCAL_CALL))

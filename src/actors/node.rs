@@ -149,7 +149,9 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
     {
         Ok(server) => cluster = Some(server),
         Err(e) if multi => return Err(e),
-        Err(e) => tracing::warn!("{e}; sutra-shell cannot attach to this node, everything else runs"),
+        Err(e) => {
+            tracing::warn!("{e}; sutra-shell cannot attach to this node, everything else runs")
+        }
     }
     let is_master = opts.node.has_role(crate::config::Role::Master);
     let policy = RestartPolicy::default();
@@ -319,9 +321,14 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         ChildSpec::new(GRID_AGENT, move |sup| {
             let args = args.clone();
             async move {
-                Actor::spawn_linked(Some(GRID_AGENT.into()), crate::actors::grid::GridAgent, args, sup)
-                    .await
-                    .map(|(r, _)| r.get_cell())
+                Actor::spawn_linked(
+                    Some(GRID_AGENT.into()),
+                    crate::actors::grid::GridAgent,
+                    args,
+                    sup,
+                )
+                .await
+                .map(|(r, _)| r.get_cell())
             }
         })
     };
@@ -335,9 +342,14 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         ChildSpec::new(GRID_MASTER, move |sup| {
             let args = args.clone();
             async move {
-                Actor::spawn_linked(Some(GRID_MASTER.into()), crate::actors::grid::GridMaster, args, sup)
-                    .await
-                    .map(|(r, _)| r.get_cell())
+                Actor::spawn_linked(
+                    Some(GRID_MASTER.into()),
+                    crate::actors::grid::GridMaster,
+                    args,
+                    sup,
+                )
+                .await
+                .map(|(r, _)| r.get_cell())
             }
         })
     });

@@ -161,7 +161,7 @@ fn walk(cell: &ActorCell, parent: Option<String>, out: &mut Vec<ActorInfo>) {
 /// The live tree from the node's root supervisor, parents before children; `None`
 /// while the root is not running.
 pub fn snapshot() -> Option<Vec<ActorInfo>> {
-    let root = registry::where_is(NODE.to_string())?;
+    let root = registry::where_is(NODE)?;
     let mut out = Vec::new();
     walk(&root, None, &mut out);
     Some(out)

@@ -54,16 +54,40 @@ struct Args {
 
 /// The commands, for `help` and completion.
 const COMMANDS: &[(&str, &str)] = &[
-    ("tree", "tree [NODE]          every node's live supervision tree (or one node's)"),
-    ("nodes", "nodes                every node: state, incarnation, addresses, roles, heartbeat age"),
-    ("shards", "shards               every shard: node, state, log position"),
-    ("stats", "stats [ACTOR]        the cluster's stats, or one actor's"),
-    ("kill", "kill [NODE/]ACTOR    kill an actor; its supervisor restarts it (see tree)"),
+    (
+        "tree",
+        "tree [NODE]          every node's live supervision tree (or one node's)",
+    ),
+    (
+        "nodes",
+        "nodes                every node: state, incarnation, addresses, roles, heartbeat age",
+    ),
+    (
+        "shards",
+        "shards               every shard: node, state, log position",
+    ),
+    (
+        "stats",
+        "stats [ACTOR]        the cluster's stats, or one actor's",
+    ),
+    (
+        "kill",
+        "kill [NODE/]ACTOR    kill an actor; its supervisor restarts it (see tree)",
+    ),
     ("learn", "learn TEXT           learn a statement"),
-    ("ask", "ask QUESTION         answer a question with its paths and sources"),
-    ("search", "search TEXT          similar statements and concepts"),
+    (
+        "ask",
+        "ask QUESTION         answer a question with its paths and sources",
+    ),
+    (
+        "search",
+        "search TEXT          similar statements and concepts",
+    ),
     ("help", "help                 this list"),
-    ("exit", "exit                 leave the shell (also quit, Ctrl-D)"),
+    (
+        "exit",
+        "exit                 leave the shell (also quit, Ctrl-D)",
+    ),
 ];
 
 /// A command failed; the message says why and what to do.
@@ -81,7 +105,13 @@ struct Shell {
 
 impl Shell {
     /// Runs one API request on `node` (through the attached node).
-    fn api(&self, node: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Result<Value, Failed> {
+    fn api(
+        &self,
+        node: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Failed> {
         let http = WireCall::Http {
             method: method.into(),
             path: path.into(),
@@ -96,12 +126,17 @@ impl Shell {
         };
         let reply = self
             .runtime
-            .block_on(sutra::cluster::call(&self.node, &call, RELAY_TIMEOUT + Duration::from_secs(5)))
+            .block_on(sutra::cluster::call(
+                &self.node,
+                &call,
+                RELAY_TIMEOUT + Duration::from_secs(5),
+            ))
             .map_err(|e| Failed(format!("{e}")))?;
         let WireReply::Http { status, body } = reply else {
             return Err(Failed(format!("unexpected answer {reply:?}")));
         };
-        let value: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)));
+        let value: Value =
+            serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)));
         if (200..300).contains(&status) {
             Ok(value)
         } else {
@@ -160,9 +195,25 @@ impl Shell {
                 if self.json {
                     let _ = writeln!(out, "{}", json!(nodes));
                 } else {
-                    let _ = writeln!(out, "{:<12} {:<10} {:<15} {:<22} {:<22} {:<26} {:>9} {:>6}", "NODE", "STATE", "INCARNATION", "CLUSTER", "HTTP", "ROLES", "HB AGE", "SHARDS");
+                    let _ = writeln!(
+                        out,
+                        "{:<12} {:<10} {:<15} {:<22} {:<22} {:<26} {:>9} {:>6}",
+                        "NODE",
+                        "STATE",
+                        "INCARNATION",
+                        "CLUSTER",
+                        "HTTP",
+                        "ROLES",
+                        "HB AGE",
+                        "SHARDS"
+                    );
                     for n in &nodes {
-                        let roles: Vec<&str> = n["roles"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                        let roles: Vec<&str> = n["roles"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
                         let _ = writeln!(
                             out,
                             "{:<12} {:<10} {:<15} {:<22} {:<22} {:<26} {:>9} {:>6}",
@@ -172,7 +223,9 @@ impl Shell {
                             text(&n["cluster_addr"]),
                             text(&n["http_addr"]),
                             roles.join(","),
-                            n["last_heartbeat_age_ms"].as_u64().map_or("-".into(), |a| format!("{a} ms")),
+                            n["last_heartbeat_age_ms"]
+                                .as_u64()
+                                .map_or("-".into(), |a| format!("{a} ms")),
                             n["shards"].as_array().map_or(0, Vec::len),
                         );
                     }
@@ -191,9 +244,21 @@ impl Shell {
                 if self.json {
                     let _ = writeln!(out, "{}", json!(rows));
                 } else {
-                    let _ = writeln!(out, "{:>5} {:<12} {:<12} {:>12}  DETAIL", "SHARD", "NODE", "STATE", "LOG POS");
+                    let _ = writeln!(
+                        out,
+                        "{:>5} {:<12} {:<12} {:>12}  DETAIL",
+                        "SHARD", "NODE", "STATE", "LOG POS"
+                    );
                     for r in rows {
-                        let _ = writeln!(out, "{:>5} {:<12} {:<12} {:>12}  {}", text(&r["shard"]), text(&r["node"]), text(&r["state"]), text(&r["log_position"]), r["detail"].as_str().unwrap_or(""));
+                        let _ = writeln!(
+                            out,
+                            "{:>5} {:<12} {:<12} {:>12}  {}",
+                            text(&r["shard"]),
+                            text(&r["node"]),
+                            text(&r["state"]),
+                            text(&r["log_position"]),
+                            r["detail"].as_str().unwrap_or("")
+                        );
                     }
                 }
                 Ok(())
@@ -220,7 +285,11 @@ impl Shell {
                         let _ = writeln!(out, "  (no tree: {})", text(&n["actors_error"]));
                         continue;
                     };
-                    let _ = writeln!(out, "  {:<34} {:<18} {:<10} {:>7} {:>8} {:>10}", "ACTOR", "KIND", "STATE", "MAILBOX", "RESTARTS", "UPTIME");
+                    let _ = writeln!(
+                        out,
+                        "  {:<34} {:<18} {:<10} {:>7} {:>8} {:>10}",
+                        "ACTOR", "KIND", "STATE", "MAILBOX", "RESTARTS", "UPTIME"
+                    );
                     for a in actors {
                         let depth = depth_of(actors, a);
                         let label = format!("{}{}", "  ".repeat(depth), text(&a["name"]));
@@ -230,7 +299,9 @@ impl Shell {
                             label,
                             text(&a["kind"]),
                             text(&a["state"]),
-                            a["mailbox_len"].as_u64().map_or("-".into(), |m| m.to_string()),
+                            a["mailbox_len"]
+                                .as_u64()
+                                .map_or("-".into(), |m| m.to_string()),
                             text(&a["restarts"]),
                             a["uptime_ms"].as_u64().map_or("-".into(), uptime),
                         );
@@ -247,7 +318,12 @@ impl Shell {
                 let view = self.cluster()?;
                 let (node, actor) = find_actor(&view, rest, &self.node)?;
                 let mut info = actor.clone();
-                if let Some(shard) = rest.rsplit('/').next().and_then(|a| a.strip_prefix("shard-")).and_then(|s| s.parse::<usize>().ok()) {
+                if let Some(shard) = rest
+                    .rsplit('/')
+                    .next()
+                    .and_then(|a| a.strip_prefix("shard-"))
+                    .and_then(|s| s.parse::<usize>().ok())
+                {
                     let stats = self.api(None, "GET", "/v1/stats", None)?;
                     if let Some(s) = stats["shards"].get(shard) {
                         info["shard_stats"] = s.clone();
@@ -259,12 +335,20 @@ impl Shell {
             }
             "kill" => {
                 if rest.is_empty() {
-                    return Err(Failed("kill needs an actor: kill ACTOR or kill NODE/ACTOR (`tree` lists them)".into()));
+                    return Err(Failed(
+                        "kill needs an actor: kill ACTOR or kill NODE/ACTOR (`tree` lists them)"
+                            .into(),
+                    ));
                 }
                 let view = self.cluster()?;
                 let (node, actor) = find_actor(&view, rest, &self.node)?;
                 let name = text(&actor["name"]);
-                let answer = self.api(Some(&node), "POST", &format!("/v1/admin/actors/{name}/kill"), Some(json!({})))?;
+                let answer = self.api(
+                    Some(&node),
+                    "POST",
+                    &format!("/v1/admin/actors/{name}/kill"),
+                    Some(json!({})),
+                )?;
                 if self.json {
                     let _ = writeln!(out, "{}", json!({"node": node, "killed": answer["killed"]}));
                 } else {
@@ -272,7 +356,9 @@ impl Shell {
                 }
                 Ok(())
             }
-            "learn" | "ask" | "search" if rest.is_empty() => Err(Failed(format!("{cmd} needs text: {cmd} TEXT"))),
+            "learn" | "ask" | "search" if rest.is_empty() => {
+                Err(Failed(format!("{cmd} needs text: {cmd} TEXT")))
+            }
             "learn" => {
                 let answer = self.api(None, "POST", "/v1/learn", Some(json!({"content": rest})))?;
                 let _ = writeln!(out, "{}", pretty(&answer, self.json));
@@ -284,8 +370,14 @@ impl Shell {
                     let _ = writeln!(out, "{answer}");
                 } else {
                     for r in answer["results"].as_array().into_iter().flatten() {
-                        let score = r["score"].as_f64().or(r["similarity"].as_f64()).unwrap_or(0.0);
-                        let what = r["content"].as_str().or(r["name"].as_str()).unwrap_or_default();
+                        let score = r["score"]
+                            .as_f64()
+                            .or(r["similarity"].as_f64())
+                            .unwrap_or(0.0);
+                        let what = r["content"]
+                            .as_str()
+                            .or(r["name"].as_str())
+                            .unwrap_or_default();
                         let _ = writeln!(out, "{score:.3}  {what}  ({})", text(&r["concept_id"]));
                     }
                 }
@@ -297,27 +389,58 @@ impl Shell {
                     let _ = writeln!(out, "{answer}");
                     return Ok(());
                 }
-                let _ = writeln!(out, "{} ({}, confidence {:.2})", text(&answer["answer"]), text(&answer["verdict"]), answer["confidence"].as_f64().unwrap_or(0.0));
+                let _ = writeln!(
+                    out,
+                    "{} ({}, confidence {:.2})",
+                    text(&answer["answer"]),
+                    text(&answer["verdict"]),
+                    answer["confidence"].as_f64().unwrap_or(0.0)
+                );
                 for (i, p) in answer["paths"].as_array().into_iter().flatten().enumerate() {
-                    let concepts: Vec<String> = p["concepts"].as_array().into_iter().flatten().map(|c| text(&c["name"])).collect();
-                    let edges: Vec<String> = p["edges"].as_array().into_iter().flatten().map(|e| text(&e["kind"])).collect();
+                    let concepts: Vec<String> = p["concepts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| text(&c["name"]))
+                        .collect();
+                    let edges: Vec<String> = p["edges"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| text(&e["kind"]))
+                        .collect();
                     let mut hops = String::new();
                     for (j, c) in concepts.iter().enumerate() {
                         if j > 0 {
-                            hops += &format!(" -{}-> ", edges.get(j - 1).cloned().unwrap_or_default());
+                            hops +=
+                                &format!(" -{}-> ", edges.get(j - 1).cloned().unwrap_or_default());
                         }
                         hops += c;
                     }
-                    let _ = writeln!(out, "  path {} ({:.2}): {hops}", i + 1, p["confidence"].as_f64().unwrap_or(0.0));
+                    let _ = writeln!(
+                        out,
+                        "  path {} ({:.2}): {hops}",
+                        i + 1,
+                        p["confidence"].as_f64().unwrap_or(0.0)
+                    );
                     for e in p["edges"].as_array().into_iter().flatten() {
                         for s in e["sources"].as_array().into_iter().flatten() {
-                            let _ = writeln!(out, "    source: {}", s["source"].as_str().or(s["content"].as_str()).map_or_else(|| s.to_string(), str::to_string));
+                            let _ = writeln!(
+                                out,
+                                "    source: {}",
+                                s["source"]
+                                    .as_str()
+                                    .or(s["content"].as_str())
+                                    .map_or_else(|| s.to_string(), str::to_string)
+                            );
                         }
                     }
                 }
                 Ok(())
             }
-            other => Err(Failed(format!("unknown command {other:?}; `help` lists the commands"))),
+            other => Err(Failed(format!(
+                "unknown command {other:?}; `help` lists the commands"
+            ))),
         }
     }
 }
@@ -411,7 +534,12 @@ struct Complete {
 impl Completer for Complete {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let head = &line[..pos];
         let start = head.rfind(char::is_whitespace).map_or(0, |i| i + 1);
         let word = &head[start..];
@@ -420,7 +548,12 @@ impl Completer for Complete {
             replacement: s.to_string(),
         };
         let candidates: Vec<Pair> = if start == 0 {
-            COMMANDS.iter().map(|(c, _)| *c).filter(|c| c.starts_with(word)).map(pair).collect()
+            COMMANDS
+                .iter()
+                .map(|(c, _)| *c)
+                .filter(|c| c.starts_with(word))
+                .map(pair)
+                .collect()
         } else {
             let cmd = head.split_whitespace().next().unwrap_or_default();
             if matches!(cmd, "kill" | "stats" | "tree") {
@@ -454,8 +587,14 @@ fn target(args: &Args) -> Result<(String, String), String> {
             Some(n) => cfg.node(Some(n)).map_err(|e| e.to_string())?,
             None => &cfg.nodes[0],
         };
-        let addr = args.connect.clone().unwrap_or_else(|| node.cluster_addr.to_string());
-        let cookie = args.cookie.clone().unwrap_or_else(|| cfg.cluster.cookie.clone());
+        let addr = args
+            .connect
+            .clone()
+            .unwrap_or_else(|| node.cluster_addr.to_string());
+        let cookie = args
+            .cookie
+            .clone()
+            .unwrap_or_else(|| cfg.cluster.cookie.clone());
         return Ok((addr, cookie));
     }
     match (&args.connect, &args.cookie) {
@@ -483,7 +622,11 @@ fn main_with(args: Args) -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let node = runtime.block_on(sutra::cluster::attach(&addr, &cookie, Duration::from_secs(10)))?;
+    let node = runtime.block_on(sutra::cluster::attach(
+        &addr,
+        &cookie,
+        Duration::from_secs(10),
+    ))?;
     let shell = Shell {
         runtime,
         node,
@@ -498,7 +641,11 @@ fn main_with(args: Args) -> Result<ExitCode, String> {
         }
     };
     if let Some(cmd) = &args.command {
-        return Ok(if report(shell.run(cmd)) { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if report(shell.run(cmd)) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     if !std::io::stdin().is_terminal() {
         let mut ok = true;
@@ -509,7 +656,11 @@ fn main_with(args: Args) -> Result<ExitCode, String> {
             }
             ok &= report(shell.run(&line));
         }
-        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     interactive(&shell)?;
     Ok(ExitCode::SUCCESS)

@@ -531,3 +531,67 @@ fn detection_time_median_of_kills() {
         ms[ms.len() - 1]
     );
 }
+
+/// No node is declared offline while every core is busy (spinning threads in this
+/// process and learning through n2): `SUTRA_LOAD_SECS=120 cargo test --release --test
+/// cluster -- --ignored --nocapture under_cpu_load`.
+#[test]
+#[ignore]
+fn no_false_offline_under_cpu_load() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let secs: u64 = std::env::var("SUTRA_LOAD_SECS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(120);
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = topology(dir.path(), None);
+    let n1 = start(&config, dir.path(), "n1");
+    let n2 = start(&config, dir.path(), "n2");
+    let _n3 = start(&config, dir.path(), "n3");
+    wait_view(&n1, 60, "all healthy", |v| {
+        ["n1", "n2", "n3"]
+            .iter()
+            .all(|n| state_of(v, n) == "healthy")
+    });
+    let stop = AtomicBool::new(false);
+    let learned = AtomicU64::new(0);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let view = std::thread::scope(|s| {
+        for _ in 0..cores {
+            s.spawn(|| {
+                let mut x = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            });
+        }
+        s.spawn(|| {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if learn(&n2, &format!("load{i}x")).0 == 200 {
+                    learned.fetch_add(24, Ordering::Relaxed);
+                }
+                i += 1;
+            }
+        });
+        let until = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        stop.store(true, Ordering::Relaxed);
+        cluster_view(&n1).expect("n1 answers /v1/cluster")
+    });
+    let transitions: Vec<&Value> = view["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["from"] != "unknown")
+        .collect();
+    let offline = transitions.iter().filter(|t| t["to"] == "offline").count();
+    let degraded = transitions.iter().filter(|t| t["to"] == "degraded").count();
+    eprintln!(
+        "{secs} s with {cores} spinning threads and learning through n2 ({} statements learned): {offline} offline declarations, {degraded} degraded transitions: {transitions:?}",
+        learned.load(Ordering::Relaxed)
+    );
+    assert_eq!(offline, 0, "{transitions:?}");
+}

@@ -216,12 +216,18 @@ fn cluster_addr(config: &Path, name: &str) -> String {
 /// Runs `sutra-shell ARGS` (with `stdin` piped in when given); returns its exit
 /// status, stdout and stderr.
 fn shell(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    shell_env(args, stdin, &[])
+}
+
+/// [`shell`] with environment variables set.
+fn shell_env(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> (bool, String, String) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-shell"))
         .args(args)
         .env_remove("SUTRA_CONNECT")
         .env_remove("SUTRA_COOKIE")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -427,11 +433,12 @@ fn grid_reports_nodes_detects_a_kill_and_the_shell_attaches() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    // The human-readable tree too, through stdin (not a terminal), with a bad command:
-    // every command runs, the exit status says one failed.
-    let (ok, out, err) = shell(
-        &["--connect", &n1_addr, "--cookie", "right"],
+    // The human-readable tree too, through stdin (not a terminal), attached through the
+    // environment, with bad commands: every command runs, the exit status says one failed.
+    let (ok, out, err) = shell_env(
+        &[],
         Some("tree n3\nfrobnicate\nkill nobody\nshards\n"),
+        &[("SUTRA_CONNECT", &n1_addr), ("SUTRA_COOKIE", "right")],
     );
     assert!(!ok, "a failed command makes the exit status 1");
     assert!(

@@ -700,3 +700,49 @@ fn interactive(shell: &Shell) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> Value {
+        json!({"nodes": [
+            {"name": "n1", "actors": [
+                {"name": "node", "parent": null},
+                {"name": "learner", "parent": "node"},
+                {"name": "shards", "parent": "node"},
+                {"name": "shard-0", "parent": "shards"}]},
+            {"name": "n2", "actors": [
+                {"name": "learner", "parent": "node"},
+                {"name": "shard-1", "parent": "shards"}]},
+        ]})
+    }
+
+    #[test]
+    fn actors_are_found_by_name_or_node_and_name() {
+        let v = view();
+        assert_eq!(find_actor(&v, "shard-1", "n1").ok().unwrap().0, "n2");
+        // On several nodes: the attached node's, or say which.
+        assert_eq!(find_actor(&v, "learner", "n2").ok().unwrap().0, "n2");
+        assert_eq!(find_actor(&v, "n1/learner", "n2").ok().unwrap().0, "n1");
+        let Err(Failed(e)) = find_actor(&v, "learner", "n3") else {
+            panic!("ambiguous")
+        };
+        assert!(e.contains("runs on n1, n2; say which: n1/learner"), "{e}");
+        let Err(Failed(e)) = find_actor(&v, "n2/shard-0", "n1") else {
+            panic!("not on n2")
+        };
+        assert!(e.contains("no actor named n2/shard-0 on n2"), "{e}");
+    }
+
+    #[test]
+    fn tree_depth_and_uptime_text() {
+        let v = view();
+        let actors = v["nodes"][0]["actors"].as_array().unwrap();
+        let depths: Vec<usize> = actors.iter().map(|a| depth_of(actors, a)).collect();
+        assert_eq!(depths, vec![0, 1, 1, 2]);
+        assert_eq!(uptime(1500), "1.5s");
+        assert_eq!(uptime(61_000), "1m1s");
+        assert_eq!(uptime(3_660_000), "1h1m");
+    }
+}

@@ -407,7 +407,7 @@ impl Shell {
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .map(|e| text(&e["kind"]))
+                        .map(|e| text(&e["type"]))
                         .collect();
                     let mut hops = String::new();
                     for (j, c) in concepts.iter().enumerate() {
@@ -425,13 +425,14 @@ impl Shell {
                     );
                     for e in p["edges"].as_array().into_iter().flatten() {
                         for s in e["sources"].as_array().into_iter().flatten() {
+                            let from = s["source"]
+                                .as_str()
+                                .map_or(String::new(), |f| format!(", from {f}"));
                             let _ = writeln!(
                                 out,
-                                "    source: {}",
-                                s["source"]
-                                    .as_str()
-                                    .or(s["content"].as_str())
-                                    .map_or_else(|| s.to_string(), str::to_string)
+                                "    source: {:?} (learned {}{from})",
+                                text(&s["text"]),
+                                text(&s["learned_at"])
                             );
                         }
                     }

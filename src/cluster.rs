@@ -66,6 +66,13 @@ pub enum WireCall {
         /// What to do.
         order: crate::grid::Order,
     },
+    /// For the grid master: give `order` to node `node`'s agent under the current epoch.
+    MasterOrder {
+        /// The node whose agent carries it out.
+        node: String,
+        /// What to do.
+        order: crate::grid::Order,
+    },
     /// An HTTP request run against the receiving node's own API (sutra-shell's
     /// commands); answered with the status and body the API gave.
     Http {
@@ -236,6 +243,9 @@ async fn serve(args: &GatewayArgs, call: WireCall) -> Result<WireReply, String> 
             incarnation: args.incarnation,
             actors: crate::actors::tree::snapshot(),
         }),
+        WireCall::MasterOrder { node, order } => {
+            WireReply::Order(grid::master_order(&args.node, &node, order).await)
+        }
         WireCall::Order { epoch, order } => WireReply::Order(grid::agent_order(epoch, order).await),
         WireCall::Relay { .. } => return Err("a relayed call cannot be relayed again".into()),
         WireCall::Http { method, path, body } => {

@@ -433,6 +433,20 @@ fn grid_reports_nodes_detects_a_kill_and_the_shell_attaches() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The grid master orders n2's agent to restart shard-4 (under its epoch).
+    let (ok, out, err) = shell(&["--config", cfg, "-c", "restart shard-4"], None);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("ordered n2 to restart shard-4"), "{out}");
+    wait_view(&n1, 30, "shard-4 restarted", |v| {
+        node_entry(v, "n2")["actors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["name"] == "shard-4" && a["restarts"].as_u64() >= Some(1))
+    });
+    let (status, body) = n3.post("/v1/cluster/shards/99/restart", json!({}));
+    assert_eq!(status, 400, "{body}");
+
     // The human-readable tree too, through stdin (not a terminal), attached through the
     // environment, with bad commands: every command runs, the exit status says one failed.
     let (ok, out, err) = shell_env(

@@ -369,3 +369,23 @@ pub async fn agent_order(epoch: u64, order: Order) -> Result<(), String> {
         _ => Err("the grid agent did not answer".into()),
     }
 }
+
+/// On the master node: gives `order` to `node`'s agent under the master's current epoch
+/// (`me` is this node's name). The agent refuses it if it has seen a newer epoch.
+pub async fn master_order(me: &str, node: &str, order: Order) -> Result<(), String> {
+    let epoch = master_view().await?.epoch;
+    if node == me {
+        return agent_order(epoch, order).await;
+    }
+    match crate::cluster::call(
+        node,
+        &crate::cluster::WireCall::Order { epoch, order },
+        LOCAL_CALL,
+    )
+    .await
+    {
+        Ok(crate::cluster::WireReply::Order(r)) => r,
+        Ok(other) => Err(format!("node {node} answered an order with {other:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}

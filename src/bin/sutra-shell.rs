@@ -74,6 +74,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "kill",
         "kill [NODE/]ACTOR    kill an actor; its supervisor restarts it (see tree)",
     ),
+    (
+        "restart",
+        "restart shard-N      the grid master orders the shard's node to restart it",
+    ),
     ("learn", "learn TEXT           learn a statement"),
     (
         "ask",
@@ -356,6 +360,35 @@ impl Shell {
                 }
                 Ok(())
             }
+            "restart" => {
+                let shard = rest
+                    .rsplit('/')
+                    .next()
+                    .and_then(|a| a.strip_prefix("shard-"))
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .ok_or_else(|| {
+                        Failed(format!(
+                            "restart needs a shard: restart shard-N (got {rest:?})"
+                        ))
+                    })?;
+                let answer = self.api(
+                    None,
+                    "POST",
+                    &format!("/v1/cluster/shards/{shard}/restart"),
+                    Some(json!({})),
+                )?;
+                if self.json {
+                    let _ = writeln!(out, "{answer}");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "the grid master ordered {} to restart {}",
+                        text(&answer["node"]),
+                        text(&answer["restarted"])
+                    );
+                }
+                Ok(())
+            }
             "learn" | "ask" | "search" if rest.is_empty() => {
                 Err(Failed(format!("{cmd} needs text: {cmd} TEXT")))
             }
@@ -557,7 +590,7 @@ impl Completer for Complete {
                 .collect()
         } else {
             let cmd = head.split_whitespace().next().unwrap_or_default();
-            if matches!(cmd, "kill" | "stats" | "tree") {
+            if matches!(cmd, "kill" | "stats" | "tree" | "restart") {
                 self.actors
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

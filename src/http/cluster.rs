@@ -141,3 +141,56 @@ pub async fn cluster(State(state): State<Shared>) -> ApiResult<Json<Value>> {
         .ok_or_else(|| SutraError::unavailable("this node was started without its topology"))?;
     Ok(Json(view(&info).await?))
 }
+
+/// `POST /v1/cluster/shards/{shard}/restart`: the grid master orders the agent of the
+/// shard's node to restart it (under the master's epoch); the shard recovers from its log.
+#[utoipa::path(post, path = "/v1/cluster/shards/{shard}/restart", tag = "operate",
+    params(("shard" = u32, Path, description = "Shard number (0 to cluster.shards - 1)")),
+    responses((status = 202, description = "The shard's agent restarted it on the master's order", body = Object), super::openapi::Errors))]
+pub async fn restart_shard(
+    State(state): State<Shared>,
+    axum::extract::Path(shard): axum::extract::Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    let info = state
+        .cluster
+        .clone()
+        .ok_or_else(|| SutraError::unavailable("this node was started without its topology"))?;
+    let shards = info.config.cluster.shards;
+    let shard: u32 = shard.parse().ok().filter(|s| *s < shards).ok_or_else(|| {
+        SutraError::bad(
+            "invalid_shard",
+            format!(
+                "shard must be a number from 0 to {} (got {shard})",
+                shards - 1
+            ),
+        )
+    })?;
+    let node = info.config.primary_of(shard).name.clone();
+    let order = crate::grid::Order::RestartShard(shard);
+    let master = info.master();
+    let outcome = if master == info.me {
+        crate::actors::grid::master_order(&info.me, &node, order).await
+    } else {
+        match crate::cluster::call(
+            master,
+            &WireCall::MasterOrder {
+                node: node.clone(),
+                order,
+            },
+            TREE_TIMEOUT * 2,
+        )
+        .await
+        {
+            Ok(WireReply::Order(r)) => r,
+            Ok(other) => Err(format!("the master answered with {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    outcome.map_err(|e| {
+        SutraError::unavailable(format!("shard {shard} on {node} was not restarted: {e}"))
+    })?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"restarted": crate::router::shard_name(shard), "node": node})),
+    ))
+}

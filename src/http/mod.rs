@@ -1146,6 +1146,10 @@ pub fn routes(state: Shared) -> axum::Router {
         .route("/v1/path", post(reason::path))
         .route("/v1/admin/actors", get(admin::actors))
         .route("/v1/cluster", get(cluster::cluster))
+        .route(
+            "/v1/cluster/shards/{shard}/restart",
+            post(cluster::restart_shard),
+        )
         .route("/v1/admin/actors/{name}/kill", post(admin::kill))
         .route("/health", get(health))
         .route("/ready", get(ready))

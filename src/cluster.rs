@@ -28,8 +28,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// Version of the wire envelope. A node refuses calls of any other version with an
-/// error naming both versions.
-pub const WIRE_VERSION: u16 = 1;
+/// error naming both versions. 2: grid heartbeats, cluster view, actor trees, orders
+/// and relayed HTTP requests (sutra-shell).
+pub const WIRE_VERSION: u16 = 2;
 
 /// The pg group of node `name`'s gateway.
 pub fn gateway_group(node: &str) -> String {
@@ -52,7 +53,49 @@ pub enum WireCall {
     Commit(TxnPlan),
     /// What the coordinator decided about a transaction (a participant in doubt asks).
     TxnStatus(TxId),
+    /// A grid agent's heartbeat, for the grid master (on the master node).
+    Heartbeat(crate::grid::Heartbeat),
+    /// The grid master's registry (on the master node).
+    ClusterView,
+    /// The receiving node's live actor tree.
+    Tree,
+    /// An order from the grid master to the receiving node's agent.
+    Order {
+        /// The master's epoch when it gave the order.
+        epoch: u64,
+        /// What to do.
+        order: crate::grid::Order,
+    },
+    /// For the grid master: give `order` to node `node`'s agent under the current epoch.
+    MasterOrder {
+        /// The node whose agent carries it out.
+        node: String,
+        /// What to do.
+        order: crate::grid::Order,
+    },
+    /// An HTTP request run against the receiving node's own API (sutra-shell's
+    /// commands); answered with the status and body the API gave.
+    Http {
+        /// `GET`, `POST`, …
+        method: String,
+        /// Path and query, e.g. `/v1/stats`.
+        path: String,
+        /// JSON body (empty for none).
+        body: Vec<u8>,
+    },
+    /// A call for another node, forwarded by the receiving node: sutra-shell reaches the
+    /// whole cluster through the one node it attached to.
+    Relay {
+        /// The node that runs `call`.
+        node: String,
+        /// The call.
+        call: Box<WireCall>,
+    },
 }
+
+/// How long a relayed call may take (a relayed learn or question runs to the API's own
+/// request timeout).
+pub const RELAY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The answer to a [`WireCall`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,6 +106,32 @@ pub enum WireReply {
     Commit(Result<Option<TxId>, SutraError>),
     /// The coordinator's answer about one transaction.
     TxnStatus(crate::protocol::TxnStatus),
+    /// The master's answer to a heartbeat: its epoch, or why it refused.
+    Heartbeat(Result<u64, String>),
+    /// The master's registry.
+    ClusterView(Box<crate::grid::Registry>),
+    /// A node's actor tree.
+    Tree(NodeTree),
+    /// Whether the agent carried out the order.
+    Order(Result<(), String>),
+    /// The API's answer.
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// Response body (JSON).
+        body: Vec<u8>,
+    },
+}
+
+/// One node's live actor tree, as `WireCall::Tree` answers it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeTree {
+    /// The node.
+    pub node: String,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// Its actors, parents first (`None` while its root supervisor is not running).
+    pub actors: Option<Vec<crate::actors::tree::ActorInfo>>,
 }
 
 /// Encodes `body` behind the 2-byte wire version.
@@ -103,8 +172,12 @@ pub struct Gateway;
 pub struct GatewayArgs {
     /// This node's name (its pg group).
     pub node: String,
+    /// This process's incarnation (start time in ms).
+    pub incarnation: u64,
     /// The router, for the local shards and coordinator.
     pub router: crate::router::Router,
+    /// The node's HTTP routes, for relayed requests (sutra-shell).
+    pub http: Option<axum::Router>,
 }
 
 impl Actor for Gateway {
@@ -128,27 +201,84 @@ impl Actor for Gateway {
         state: &mut GatewayArgs,
     ) -> Result<(), ActorProcessingErr> {
         let GatewayMsg::Call(bytes, reply) = msg;
-        let router = state.router.clone();
+        let args = state.clone();
         // Off the mailbox: a slow shard must not hold up calls to the others.
         tokio::spawn(async move {
-            let answer: Result<WireReply, String> = match open::<WireCall>(&bytes) {
+            let answer = match open::<WireCall>(&bytes) {
                 Err(e) => Err(e),
-                Ok(WireCall::Shard {
-                    shard,
-                    req,
-                    timeout_ms,
-                }) => Ok(WireReply::Shard(
-                    router
-                        .call_local(shard, req, Duration::from_millis(timeout_ms))
-                        .await,
-                )),
-                Ok(WireCall::Commit(plan)) => Ok(WireReply::Commit(router.commit(plan).await)),
-                Ok(WireCall::TxnStatus(txid)) => txn_status(txid).await.map(WireReply::TxnStatus),
+                Ok(WireCall::Relay { node, call }) if node == args.node => {
+                    serve(&args, *call).await
+                }
+                Ok(WireCall::Relay { node, call }) => self::call(&node, &call, RELAY_TIMEOUT)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Ok(call) => serve(&args, call).await,
             };
             let _ = reply.send(seal(&answer));
         });
         Ok(())
     }
+}
+
+/// Runs one call from another node (or a shell) on this node.
+async fn serve(args: &GatewayArgs, call: WireCall) -> Result<WireReply, String> {
+    use crate::actors::grid;
+    let router = &args.router;
+    Ok(match call {
+        WireCall::Shard {
+            shard,
+            req,
+            timeout_ms,
+        } => WireReply::Shard(
+            router
+                .call_local(shard, req, Duration::from_millis(timeout_ms))
+                .await,
+        ),
+        WireCall::Commit(plan) => WireReply::Commit(router.commit(plan).await),
+        WireCall::TxnStatus(txid) => WireReply::TxnStatus(txn_status(txid).await?),
+        WireCall::Heartbeat(hb) => WireReply::Heartbeat(grid::master_heartbeat(hb).await),
+        WireCall::ClusterView => WireReply::ClusterView(Box::new(grid::master_view().await?)),
+        WireCall::Tree => WireReply::Tree(NodeTree {
+            node: args.node.clone(),
+            incarnation: args.incarnation,
+            actors: crate::actors::tree::snapshot(),
+        }),
+        WireCall::MasterOrder { node, order } => {
+            WireReply::Order(grid::master_order(&args.node, &node, order).await)
+        }
+        WireCall::Order { epoch, order } => WireReply::Order(grid::agent_order(epoch, order).await),
+        WireCall::Relay { .. } => return Err("a relayed call cannot be relayed again".into()),
+        WireCall::Http { method, path, body } => {
+            let http = args.http.clone().ok_or("this node serves no HTTP API")?;
+            let (status, body) = relay_http(http, &method, &path, body).await?;
+            WireReply::Http { status, body }
+        }
+    })
+}
+
+/// Runs a request against this node's own routes, as if it had come over HTTP.
+async fn relay_http(
+    http: axum::Router,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>), String> {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .map_err(|e| format!("bad relayed request {method} {path}: {e}"))?;
+    let response = http
+        .oneshot(request)
+        .await
+        .map_err(|e| format!("relayed request failed: {e}"))?;
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+        .await
+        .map_err(|e| format!("relayed response unreadable: {e}"))?;
+    Ok((status, bytes.to_vec()))
 }
 
 /// Asks this node's coordinator about `txid`.
@@ -201,6 +331,103 @@ pub async fn call(node: &str, call: &WireCall, timeout: Duration) -> Result<Wire
     }
 }
 
+/// Node names sutra-shell attaches under (`sutra-shell-<pid>`).
+pub const SHELL_PREFIX: &str = "sutra-shell-";
+
+/// Names of the nodes whose gateways this process can call now (for sutra-shell, which
+/// learns the name of the node it attached to this way).
+pub fn reachable_nodes() -> Vec<String> {
+    let mut nodes: Vec<String> = ractor::pg::which_groups()
+        .into_iter()
+        .filter_map(|g| {
+            let node = g.strip_prefix("sutra-gateway-")?.to_string();
+            ractor::pg::get_members(&g)
+                .iter()
+                .any(|c| !c.get_id().is_local())
+                .then_some(node)
+        })
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+/// Tracks whether the shell's one session authenticated (.0) or closed (.1).
+#[derive(Clone, Default)]
+struct AttachWatch(std::sync::Arc<std::sync::Mutex<(bool, bool)>>);
+
+impl NodeEventSubscription for AttachWatch {
+    fn node_session_opened(&self, _ses: NodeServerSessionInformation) {}
+    fn node_session_disconnected(&self, _ses: NodeServerSessionInformation) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+    }
+    fn node_session_authenticated(&self, _ses: NodeServerSessionInformation) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).0 = true;
+    }
+}
+
+/// Attaches this process to the node at `addr` as a cluster peer named
+/// `sutra-shell-<pid>` (sutra-shell), and returns the node's name once its gateway can
+/// be called. Errors say whether the node is unreachable or refused the cookie.
+pub async fn attach(addr: &str, cookie: &str, timeout: Duration) -> Result<String, String> {
+    let me = format!("{SHELL_PREFIX}{}", std::process::id());
+    let local = std::net::IpAddr::from([127, 0, 0, 1]);
+    let server = NodeServer::new(
+        0,
+        cookie.to_string(),
+        me,
+        local.to_string(),
+        None,
+        Some(ractor_cluster::node::NodeConnectionMode::Isolated),
+    )
+    .with_listen_addr(local);
+    let (server, _) = Actor::spawn(None, server, ())
+        .await
+        .map_err(|e| format!("cannot start the shell's cluster endpoint: {e}"))?;
+    let watch = AttachWatch::default();
+    server
+        .cast(NodeServerMessage::SubscribeToEvents {
+            id: "sutra-shell".into(),
+            subscription: Box::new(watch.clone()),
+        })
+        .map_err(|e| e.to_string())?;
+    let target = tokio::net::lookup_host(addr)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("cannot resolve {addr}; give HOST:PORT of a node's cluster_addr"))?;
+    ractor_cluster::client_connect(&server, target)
+        .await
+        .map_err(|e| {
+            let why = match e {
+                ractor_cluster::ClientConnectErr::Socket(io) => io.to_string(),
+                other => other.to_string(),
+            };
+            format!("cannot reach a Sutra node at {addr}: {why}; check the address (a node's cluster_addr) and that the node runs")
+        })?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(node) = reachable_nodes().into_iter().next() {
+            return Ok(node);
+        }
+        let (authenticated, closed) = *watch.0.lock().unwrap_or_else(|e| e.into_inner());
+        if closed && !authenticated {
+            return Err(format!(
+                "the node at {addr} refused the connection: wrong cookie (use the cluster.cookie of its cluster.toml)"
+            ));
+        }
+        if closed {
+            return Err(format!("the node at {addr} closed the connection"));
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "the node at {addr} accepted the connection but did not finish the handshake within {} ms; is it a Sutra node's cluster_addr?",
+                timeout.as_millis()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Logs session changes; a session that closes without ever authenticating is most
 /// often a peer with another cookie.
 #[derive(Default)]
@@ -219,7 +446,9 @@ impl NodeEventSubscription for SessionLog {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ses.actor.get_id());
         let peer = ses.peer_name.map(|n| n.name).unwrap_or_default();
-        if was_authenticated {
+        if was_authenticated && peer.starts_with(SHELL_PREFIX) {
+            tracing::info!(%peer, "sutra-shell detached");
+        } else if was_authenticated {
             tracing::warn!(%peer, addr = %ses.peer_addr, "cluster peer disconnected");
         } else {
             tracing::warn!(

@@ -41,6 +41,10 @@ pub struct ClusterConfig {
     /// `[events]`: self-monitoring events; optional, defaults to [`EventsConfig::default`].
     #[serde(default)]
     pub events: EventsConfig,
+    /// `[membership]`: failure detection and grid heartbeats; optional, defaults to
+    /// [`MembershipConfig::default`].
+    #[serde(default)]
+    pub membership: MembershipConfig,
     /// The file this was read from, for messages; not a key of the file.
     #[serde(skip)]
     pub source: PathBuf,
@@ -235,6 +239,61 @@ impl Default for ReasoningConfig {
             max_depth: crate::reason::MAX_DEPTH,
             num_paths: 3,
         }
+    }
+}
+
+/// `[membership]`: failure detection (SWIM, on its own thread and UDP socket) and the
+/// grid's heartbeats; every key is optional.
+///
+/// A dead node is probed within `2 (nodes - 1) - 1` periods, its probe (direct, then
+/// indirect) fails within one more, it is suspected, and it is declared down
+/// `suspect_to_down_ms` later: with the defaults at most 2.2 s on a 3-node cluster
+/// ([`MembershipConfig::declare_down_bound_ms`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MembershipConfig {
+    /// How often each node probes one other node, in ms (50 to 60000). Default 300.
+    pub probe_period_ms: u64,
+    /// How long a direct probe waits for its answer before asking others to probe
+    /// indirectly, in ms (less than `probe_period_ms`). Default 150.
+    pub probe_rtt_ms: u64,
+    /// How many other nodes are asked to probe a silent node indirectly (1 to 16). Default 3.
+    pub indirect_probes: u32,
+    /// How long a node stays suspected before it is declared down, in ms (at least
+    /// `probe_period_ms`). Default 1000.
+    pub suspect_to_down_ms: u64,
+    /// How often each grid agent sends its heartbeat to the master, in ms (50 to 60000).
+    /// Default 500.
+    pub heartbeat_ms: u64,
+    /// A node whose heartbeat is this late is shown degraded by the master (at least
+    /// 2 x `heartbeat_ms`). Default 2000.
+    pub heartbeat_timeout_ms: u64,
+    /// Transitions kept in the master's transition log (1 to 100000). Default 1000.
+    pub transition_log: usize,
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        Self {
+            probe_period_ms: 300,
+            probe_rtt_ms: 150,
+            indirect_probes: 3,
+            suspect_to_down_ms: 1000,
+            heartbeat_ms: 500,
+            heartbeat_timeout_ms: 2000,
+            transition_log: 1000,
+        }
+    }
+}
+
+impl MembershipConfig {
+    /// Worst case, in ms, from a node's death to its declaration as down in a cluster of
+    /// `nodes` nodes: a node probes each member once per round of `nodes - 1` periods in
+    /// a shuffled order, so two probes of one member are at most `2 (nodes - 1) - 1`
+    /// periods apart; the failed probe is noticed one period later, then the suspicion
+    /// runs out. With the defaults and 3 nodes: 4 x 300 + 1000 = 2200 ms.
+    pub fn declare_down_bound_ms(&self, nodes: usize) -> u64 {
+        2 * (nodes.max(2) as u64 - 1) * self.probe_period_ms + self.suspect_to_down_ms
     }
 }
 
@@ -675,6 +734,45 @@ impl ClusterConfig {
             "embedding.resolve_similarity must be from 0 to 1 (got {})",
             e.resolve_similarity
         );
+        let m = &self.membership;
+        ensure!(
+            (50..=60_000).contains(&m.probe_period_ms),
+            "membership.probe_period_ms must be from 50 to 60000 (got {})",
+            m.probe_period_ms
+        );
+        ensure!(
+            m.probe_rtt_ms >= 1 && m.probe_rtt_ms < m.probe_period_ms,
+            "membership.probe_rtt_ms must be at least 1 and less than membership.probe_period_ms ({}) (got {})",
+            m.probe_period_ms,
+            m.probe_rtt_ms
+        );
+        ensure!(
+            (1..=16).contains(&m.indirect_probes),
+            "membership.indirect_probes must be from 1 to 16 (got {})",
+            m.indirect_probes
+        );
+        ensure!(
+            m.suspect_to_down_ms >= m.probe_period_ms && m.suspect_to_down_ms <= 600_000,
+            "membership.suspect_to_down_ms must be from membership.probe_period_ms ({}) to 600000 (got {}); shorter declares slow nodes down",
+            m.probe_period_ms,
+            m.suspect_to_down_ms
+        );
+        ensure!(
+            (50..=60_000).contains(&m.heartbeat_ms),
+            "membership.heartbeat_ms must be from 50 to 60000 (got {})",
+            m.heartbeat_ms
+        );
+        ensure!(
+            m.heartbeat_timeout_ms >= 2 * m.heartbeat_ms,
+            "membership.heartbeat_timeout_ms must be at least twice membership.heartbeat_ms ({}) (got {})",
+            m.heartbeat_ms,
+            m.heartbeat_timeout_ms
+        );
+        ensure!(
+            (1..=100_000).contains(&m.transition_log),
+            "membership.transition_log must be from 1 to 100000 (got {})",
+            m.transition_log
+        );
         Ok(())
     }
 }
@@ -864,6 +962,7 @@ embedder_replicas = 8
     fn invalid_configs_are_explained() {
         let storage = |s: &str| format!("{BASE}\n[storage]\n{s}\n");
         let limits = |s: &str| format!("{BASE}\n[limits]\n{s}\n");
+        let membership = |s: &str| format!("{BASE}\n[membership]\n{s}\n");
         let cases: Vec<(String, &str)> = vec![
             (with("shards = 4", "shards = 0"), "cluster.shards must be between 1 and 4096 (got 0)"),
             (with("shards = 4", "shards = 5000"), "cluster.shards must be between 1 and 4096 (got 5000)"),
@@ -892,12 +991,27 @@ embedder_replicas = 8
             (limits("max_batch = 0"), "limits.max_batch must be at least 1"),
             (limits("max_content_bytes = 0"), "limits.max_content_bytes must be between 1 and"),
             (limits("max_body_bytes = 100"), "limits.max_content_bytes must be between 1 and limits.max_body_bytes (100) (got 16384)"),
+            (membership("probe_period_ms = 10"), "membership.probe_period_ms must be from 50 to 60000 (got 10)"),
+            (membership("probe_rtt_ms = 300"), "membership.probe_rtt_ms must be at least 1 and less than membership.probe_period_ms (300) (got 300)"),
+            (membership("indirect_probes = 0"), "membership.indirect_probes must be from 1 to 16"),
+            (membership("suspect_to_down_ms = 100"), "membership.suspect_to_down_ms must be from membership.probe_period_ms (300)"),
+            (membership("heartbeat_ms = 0"), "membership.heartbeat_ms must be from 50"),
+            (membership("heartbeat_timeout_ms = 600"), "membership.heartbeat_timeout_ms must be at least twice membership.heartbeat_ms (500) (got 600)"),
+            (membership("transition_log = 0"), "membership.transition_log must be from 1"),
+            (membership("probe_period = 5"), "unknown field `probe_period`"),
         ];
         for (text, want) in cases {
             let msg = err(&text);
             assert!(msg.starts_with("/etc/sutra/c.toml: "), "{msg}");
             assert!(msg.contains(want), "want {want:?} in {msg:?}");
         }
+    }
+
+    #[test]
+    fn membership_defaults_declare_a_dead_node_down_within_3_s() {
+        let cfg = parse(BASE).unwrap();
+        assert_eq!(cfg.membership, MembershipConfig::default());
+        assert_eq!(cfg.membership.declare_down_bound_ms(3), 2200);
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub const INGRESS: &str = "ingress";
 pub const SHARDS: &str = "shards";
 /// Registered name of the node's gateway for calls from other nodes.
 pub const GATEWAY: &str = "gateway";
+/// Registered name of the node's grid agent.
+pub const GRID_AGENT: &str = "grid-agent";
+/// Registered name of the grid master (on the master node only).
+pub const GRID_MASTER: &str = "grid-master";
 /// Registered name of the node's root supervisor.
 pub const NODE: &str = "node";
 
@@ -144,6 +148,8 @@ impl Router {
                 "{name} is not running (it is being restarted by its supervisor); retry shortly"
             )));
         };
+        // Counted for the actor tree: ractor does not expose mailbox lengths.
+        crate::actors::tree::enqueued(&name);
         match shard
             .call(|tx| ShardMsg::Request(req, tx), Some(timeout))
             .await

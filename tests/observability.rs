@@ -527,6 +527,8 @@ fn openapi_document_describes_every_route_as_served() {
         ("/v1/path", "post"),
         ("/v1/admin/actors", "get"),
         ("/v1/admin/actors/{name}/kill", "post"),
+        ("/v1/cluster", "get"),
+        ("/v1/cluster/shards/{shard}/restart", "post"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),

@@ -4,6 +4,7 @@
 pub mod coordinator;
 pub mod embedder;
 pub mod event_sink;
+pub mod grid;
 pub mod ingress;
 pub mod learner;
 pub mod node;
@@ -11,3 +12,4 @@ pub mod query;
 pub mod reconciler;
 pub mod shard;
 pub mod supervisor;
+pub mod tree;

@@ -5,8 +5,11 @@
 //! ├── shards (supervisor)
 //! │   ├── shard-0 ── reconciler-0
 //! │   └── ...
-//! ├── txn-coordinator
-//! ├── event-sink
+//! ├── txn-coordinator   (master node only)
+//! ├── grid-master       (master node only)
+//! ├── gateway           (calls from other nodes and sutra-shell)
+//! ├── event-sink        (stores self-monitoring events; stopped after everything above it)
+//! ├── grid-agent
 //! ├── embedders (pool; supervises its replicas itself)
 //! │   ├── embedder-0
 //! │   └── ...
@@ -29,7 +32,10 @@ use crate::actors::supervisor::{
 use crate::config::{ClusterConfig, NodeConfig, ReasoningConfig};
 use crate::http::AppState;
 use crate::reason::ReasonConfig;
-use crate::router::{shard_name, Router, COORDINATOR, INGRESS, LEARNER, NODE, QUERIES, SHARDS};
+use crate::router::{
+    shard_name, Router, COORDINATOR, GRID_AGENT, GRID_MASTER, INGRESS, LEARNER, NODE, QUERIES,
+    SHARDS,
+};
 use ractor::{Actor, ActorRef};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +68,9 @@ pub struct RunningNode {
     cluster: Option<ActorRef<ractor_cluster::NodeServerMessage>>,
     /// Present while the node runs; removed by a clean stop (see `start`).
     marker: PathBuf,
+    /// The failure detector (multi-node topologies); stopped last, telling the others
+    /// this node leaves.
+    membership: Option<Arc<crate::membership::Membership>>,
 }
 
 impl RunningNode {
@@ -79,6 +88,7 @@ impl RunningNode {
         if let Err(e) = std::fs::remove_file(&self.marker) {
             tracing::warn!(file = %self.marker.display(), error = %e, "cannot remove the run marker; the next start will report a crash");
         }
+        drop(self.membership);
     }
 }
 
@@ -109,26 +119,46 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         cfg.cluster.shards,
         Duration::from_millis(cfg.limits.request_timeout_ms),
     );
+    // This process's incarnation: a restarted node is a new identity to the others.
+    let incarnation = crate::graph::now_ms();
     // Several nodes: listen for peers, dial them, and route through the gateways.
     let multi = cfg.nodes.len() > 1;
     let mut cluster = None;
+    let mut membership = None;
+    let peers: Vec<(String, SocketAddr)> = cfg
+        .nodes
+        .iter()
+        .filter(|n| n.name != opts.node.name)
+        .map(|n| (n.name.clone(), n.cluster_addr))
+        .collect();
     if multi {
         router = router.with_placement(crate::router::Placement::from_config(cfg, &opts.node.name));
-        let peers = cfg
-            .nodes
-            .iter()
-            .filter(|n| n.name != opts.node.name)
-            .map(|n| (n.name.clone(), n.cluster_addr))
-            .collect();
-        cluster = Some(
-            crate::cluster::start(
-                &opts.node.name,
-                opts.node.cluster_addr,
-                &cfg.cluster.cookie,
-                peers,
-            )
-            .await?,
-        );
+        // Started before the actors, on its own thread: detection must not wait on them.
+        membership = Some(Arc::new(crate::membership::Membership::start(
+            crate::membership::MembershipArgs {
+                name: opts.node.name.clone(),
+                addr: opts.node.cluster_addr,
+                incarnation,
+                cookie: cfg.cluster.cookie.clone(),
+                peers: peers.clone(),
+                config: cfg.membership.clone(),
+            },
+        )?));
+    }
+    // A single node listens too, for sutra-shell; a taken port only costs the shell.
+    match crate::cluster::start(
+        &opts.node.name,
+        opts.node.cluster_addr,
+        &cfg.cluster.cookie,
+        peers,
+    )
+    .await
+    {
+        Ok(server) => cluster = Some(server),
+        Err(e) if multi => return Err(e),
+        Err(e) => {
+            tracing::warn!("{e}; sutra-shell cannot attach to this node, everything else runs")
+        }
     }
     // Events: the bus first, so what the shards say while opening is kept; a marker
     // file that only a clean stop removes tells the next start it follows a crash.
@@ -291,10 +321,26 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             }
         })
     };
-    let gateway = multi.then(|| {
+    let mut app = AppState::new(
+        router.clone(),
+        cfg.limits.clone(),
+        opts.node.name.clone(),
+        opts.fault_injection,
+        reason_config(&cfg.reasoning, cfg.embedding.resolve_similarity),
+        replicas,
+    );
+    app.cluster = Some(Arc::new(crate::http::cluster::ClusterInfo {
+        config: cfg.clone(),
+        me: opts.node.name.clone(),
+        incarnation,
+    }));
+    let app = Arc::new(app);
+    let gateway = cluster.is_some().then(|| {
         let args = crate::cluster::GatewayArgs {
             node: opts.node.name.clone(),
+            incarnation,
             router: router.clone(),
+            http: Some(crate::http::routes(app.clone())),
         };
         ChildSpec::new(crate::router::GATEWAY, move |sup| {
             let args = args.clone();
@@ -311,15 +357,54 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         })
     });
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(None);
+    let master_name = crate::router::Placement::from_config(cfg, &opts.node.name).master;
+    let grid_agent = {
+        let args = crate::actors::grid::GridAgentArgs {
+            node: opts.node.name.clone(),
+            incarnation,
+            shards: opts.node.shards.clone(),
+            is_master: master_name == opts.node.name,
+            master: master_name,
+            every: Duration::from_millis(cfg.membership.heartbeat_ms),
+            router: router.clone(),
+        };
+        ChildSpec::new(GRID_AGENT, move |sup| {
+            let args = args.clone();
+            async move {
+                Actor::spawn_linked(
+                    Some(GRID_AGENT.into()),
+                    crate::actors::grid::GridAgent,
+                    args,
+                    sup,
+                )
+                .await
+                .map(|(r, _)| r.get_cell())
+            }
+        })
+    };
+    let grid_master = is_master.then(|| {
+        let args = crate::actors::grid::GridMasterArgs {
+            nodes: cfg.nodes.iter().map(|n| n.name.clone()).collect(),
+            incarnation,
+            membership: membership.clone(),
+            config: cfg.membership.clone(),
+        };
+        ChildSpec::new(GRID_MASTER, move |sup| {
+            let args = args.clone();
+            async move {
+                Actor::spawn_linked(
+                    Some(GRID_MASTER.into()),
+                    crate::actors::grid::GridMaster,
+                    args,
+                    sup,
+                )
+                .await
+                .map(|(r, _)| r.get_cell())
+            }
+        })
+    });
     let ingress_args = IngressArgs {
-        app: Arc::new(AppState::new(
-            router.clone(),
-            cfg.limits.clone(),
-            opts.node.name.clone(),
-            opts.fault_injection,
-            reason_config(&cfg.reasoning, cfg.embedding.resolve_similarity),
-            replicas,
-        )),
+        app,
         addr: Arc::new(Mutex::new(opts.node.http_addr)),
         ready: ready_tx,
     };
@@ -339,8 +424,10 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
             children: [shards]
                 .into_iter()
                 .chain(is_master.then_some(coordinator))
+                .chain(grid_master)
                 .chain(gateway)
                 .chain(event_sink)
+                .chain([grid_agent])
                 .chain(embedders)
                 .chain([learner, queries, ingress])
                 .collect(),
@@ -353,6 +440,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
         other => other.to_string(),
     })?;
+    crate::actors::tree::note_started(NODE);
     let http_addr = ready_rx
         .wait_for(Option::is_some)
         .await
@@ -371,5 +459,6 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         http_addr,
         cluster_addr: cluster.is_some().then_some(opts.node.cluster_addr),
         cluster,
+        membership,
     })
 }

@@ -91,6 +91,7 @@ impl Actor for Shard {
             ..WalOptions::default()
         };
         let (shard, dir) = (args.shard, args.dir.clone());
+        crate::actors::tree::mailbox_reset(&crate::router::shard_name(shard));
         // A killed predecessor's engine may still be alive in a background checkpoint or
         // its flusher's queue; opening before it is gone would race on its files.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -144,7 +145,12 @@ impl Actor for Shard {
         state: &mut ShardState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ShardMsg::Request(req, reply) => self.request(state, req, reply),
+            ShardMsg::Request(req, reply) => {
+                if let Some(name) = myself.get_name() {
+                    crate::actors::tree::dequeued(&name);
+                }
+                self.request(state, req, reply)
+            }
             ShardMsg::ResolveInDoubt => {
                 let now = Instant::now();
                 for (txid, since) in &state.in_doubt {

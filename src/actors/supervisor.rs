@@ -40,9 +40,19 @@ impl ChildSpec {
         F: Fn(ActorCell) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<ActorCell, SpawnErr>> + Send + 'static,
     {
+        let name: String = name.into();
+        let noted = name.clone();
         ChildSpec {
-            name: name.into(),
-            spawn: Arc::new(move |sup| Box::pin(f(sup))),
+            name,
+            spawn: Arc::new(move |sup| {
+                let (started, name) = (f(sup), noted.clone());
+                Box::pin(async move {
+                    let cell = started.await?;
+                    // For the actor tree's uptime (ractor keeps no start time).
+                    crate::actors::tree::note_started(&name);
+                    Ok(cell)
+                })
+            }),
         }
     }
 }

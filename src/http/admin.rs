@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use ractor::{registry, ActorCell, ActorStatus};
+use ractor::{registry, ActorStatus};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -36,73 +36,12 @@ pub fn missing_actors(shards: u32, embedders: bool) -> Vec<String> {
         .collect()
 }
 
-/// The kind of an actor, from its documented name.
-fn kind_of(name: &str) -> &'static str {
-    match name {
-        NODE => "node-supervisor",
-        crate::router::SHARDS => "shards-supervisor",
-        COORDINATOR => "txn-coordinator",
-        LEARNER => "learner",
-        INGRESS => "ingress",
-        crate::actors::embedder::POOL => "embedder-pool",
-        n if n.starts_with("embedder-") => "embedder",
-        n if n.starts_with("shard-") => "shard",
-        n if n.starts_with("reconciler-") => "reconciler",
-        _ => "actor",
-    }
-}
-
-fn status_text(s: ActorStatus) -> &'static str {
-    match s {
-        ActorStatus::Unstarted => "unstarted",
-        ActorStatus::Starting => "starting",
-        ActorStatus::Running => "running",
-        ActorStatus::Upgrading => "upgrading",
-        ActorStatus::Draining => "draining",
-        ActorStatus::Stopping => "stopping",
-        ActorStatus::Stopped => "stopped",
-    }
-}
-
-fn walk(cell: &ActorCell, parent: Option<String>, out: &mut Vec<Value>) {
-    let name = cell.get_name();
-    let label = name.clone().unwrap_or_else(|| cell.get_id().to_string());
-    // A shard whose disk refuses writes is up but read-only; the tree says so and why.
-    let read_only = name
-        .as_deref()
-        .and_then(|n| n.strip_prefix("shard-")?.parse().ok())
-        .and_then(crate::actors::shard::local_core)
-        .and_then(|core| core.read_only());
-    let state = match &read_only {
-        Some(_) => "read_only",
-        None => status_text(cell.get_status()),
-    };
-    out.push(json!({
-        "name": label,
-        "id": cell.get_id().to_string(),
-        "kind": name.as_deref().map(kind_of).unwrap_or("actor"),
-        "parent": parent,
-        "state": state,
-        "read_only": read_only.map(|f| f.reason),
-        "restarts": name.as_deref().map(supervisor::restarts).unwrap_or(0),
-        // ractor does not expose mailbox lengths (shared/FACTS.md).
-        "mailbox_len": Value::Null,
-    }));
-    let mut children = cell.get_children();
-    children.sort_by_key(|c| c.get_name());
-    for child in children {
-        walk(&child, Some(label.clone()), out);
-    }
-}
-
 /// `GET /v1/admin/actors`: the live supervision tree, parents before children.
 #[utoipa::path(get, path = "/v1/admin/actors", tag = "operate",
     responses((status = 200, description = "The supervision tree, parents first", body = Object), super::openapi::Errors))]
 pub async fn actors() -> ApiResult<Json<Value>> {
-    let root = registry::where_is(NODE)
+    let out = crate::actors::tree::snapshot()
         .ok_or_else(|| SutraError::unavailable("the node supervisor is not running"))?;
-    let mut out = Vec::new();
-    walk(&root, None, &mut out);
     Ok(Json(json!({ "actors": out })))
 }
 

@@ -48,6 +48,7 @@ impl Admission {
         path.starts_with("/v1/")
             && !path.starts_with("/v1/admin/")
             && !matches!(path, "/v1/stats" | "/v1/cluster")
+            && !path.starts_with("/v1/cluster/")
     }
 
     /// A place for one request, or a 503 saying the node is full.

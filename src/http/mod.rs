@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod cluster;
 pub mod events;
 pub mod kb;
 pub mod observe;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub embedders: usize,
     /// Ingress bounds: a full node refuses at once with 503 + Retry-After.
     pub admission: admission::Admission,
+    /// The topology and this node's place in it, for `GET /v1/cluster`.
+    pub cluster: Option<Arc<cluster::ClusterInfo>>,
     requests: AtomicU64,
     /// Start time in ms, part of generated request ids so they never repeat across
     /// restarts (a request id names what to forget).
@@ -83,6 +86,7 @@ impl AppState {
             reasoning,
             embedders,
             started: Instant::now(),
+            cluster: None,
             requests: AtomicU64::new(0),
             incarnation: crate::graph::now_ms(),
         }
@@ -1157,6 +1161,11 @@ pub fn routes(state: Shared) -> axum::Router {
         .route("/v1/reason", post(reason::reason))
         .route("/v1/path", post(reason::path))
         .route("/v1/admin/actors", get(admin::actors))
+        .route("/v1/cluster", get(cluster::cluster))
+        .route(
+            "/v1/cluster/shards/{shard}/restart",
+            post(cluster::restart_shard),
+        )
         .route("/v1/admin/actors/{name}/kill", post(admin::kill))
         .route("/health", get(health))
         .route("/ready", get(ready))

@@ -269,6 +269,8 @@ pub struct KilledOut {
         super::reason::path,
         super::admin::actors,
         super::admin::kill,
+        super::cluster::cluster,
+        super::cluster::restart_shard,
         super::health,
         super::ready,
         super::observe::metrics,

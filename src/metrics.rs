@@ -81,6 +81,22 @@ fn describe() {
         "Requests refused at once with 503 because the node was full, by the bound that was reached (requests, statements)."
     );
     describe_counter!(
+        "sutra_events_emitted_total",
+        "Self-monitoring events put in the node's event buffer."
+    );
+    describe_counter!(
+        "sutra_events_dropped_total",
+        "Self-monitoring events dropped because the event buffer was full (the emitter never waits)."
+    );
+    describe_counter!(
+        "sutra_events_stored_total",
+        "Self-monitoring events stored in the events knowledge base."
+    );
+    describe_counter!(
+        "sutra_events_lost_total",
+        "Self-monitoring events lost because storing them kept failing."
+    );
+    describe_counter!(
         "sutra_learned_statements_total",
         "Statements acknowledged by POST /v1/learn and /v1/learn/batch."
     );

@@ -520,6 +520,7 @@ fn openapi_document_describes_every_route_as_served() {
         ("/v1/evidence", "get"),
         ("/v1/kbs", "get"),
         ("/v1/kbs/{name}", "delete"),
+        ("/v1/events", "get"),
         ("/v1/stats", "get"),
         ("/v1/search", "post"),
         ("/v1/embed", "post"),

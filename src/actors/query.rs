@@ -317,7 +317,8 @@ impl Actor for Query {
                     // Questions about the system itself: see above.
                     Ok(a) => match (&system, &events_view) {
                         (Some(q), Some(events))
-                            if a.verdict == reason::Verdict::Unknown
+                            if q.explicit
+                                && a.verdict == reason::Verdict::Unknown
                                 && request.kb == crate::graph::DEFAULT_KB =>
                         {
                             crate::events::stored::answer(events, q, request.num_paths)

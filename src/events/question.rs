@@ -52,6 +52,10 @@ pub struct EventQuery {
     pub longer_than_ms: Option<f64>,
     /// What to answer.
     pub want: Want,
+    /// Whether the question is plainly about the system (names a time window, an
+    /// actor or node, a duration threshold, or crashes, restarts, outages or events),
+    /// not only a word that could be about anything ("index", "storage").
+    pub explicit: bool,
 }
 
 fn words(q: &str) -> Vec<String> {
@@ -149,6 +153,7 @@ pub fn parse(question: &str, now_ms: u64) -> Option<EventQuery> {
         node: None,
         longer_than_ms: None,
         want: Want::List,
+        explicit: false,
     };
     // The window.
     for (i, word) in ws.iter().enumerate() {
@@ -274,6 +279,15 @@ pub fn parse(question: &str, now_ms: u64) -> Option<EventQuery> {
     } else {
         Want::List
     };
+    q.explicit = q.window.is_some()
+        || q.actor.is_some()
+        || q.node.is_some()
+        || q.longer_than_ms.is_some()
+        || ws.iter().any(|w| {
+            w.starts_with("crash")
+                || w.starts_with("restart")
+                || matches!(w.as_str(), "offline" | "events")
+        });
     // "Which nodes went offline": node-level kinds only.
     if let Want::Which(Subject::Node) = q.want {
         let node_kinds: Vec<&'static str> = q
@@ -438,6 +452,12 @@ mod tests {
         assert_eq!(q.kinds, vec!["ActorCrashed", "NodeCrashed"]);
         assert_eq!(q.since_ms, Some(NOW - HOUR));
         assert_eq!(q.want, Want::List);
+        assert!(q.explicit);
+        assert!(
+            !parse("Is Tumkraket a zoryumketu index?", NOW)
+                .unwrap()
+                .explicit
+        );
 
         let q = parse("Which embedder replica failed today?", NOW).unwrap();
         assert_eq!(q.actor.as_deref(), Some("embedder"));

@@ -148,10 +148,15 @@ impl From<&crate::graph::KbCounts> for KbStats {
 pub struct ShardStats {
     /// Shard index.
     pub shard: ShardId,
-    /// Concepts in the published snapshot.
+    /// Concepts in the published snapshot, not counting self-monitoring events.
     pub concepts: u64,
-    /// Association copies leaving concepts of this shard.
+    /// Association copies leaving concepts of this shard, not counting events'.
     pub associations: u64,
+    /// Concepts of the `events` knowledge base (events and the nodes and actors they
+    /// name).
+    pub event_concepts: u64,
+    /// Association copies of the `events` knowledge base.
+    pub event_associations: u64,
     /// Log position of the published snapshot.
     pub snapshot_lsn: u64,
     /// Last durable log position.

@@ -582,10 +582,13 @@ impl ShardCore {
         let snap = self.snapshot();
         let w = self.wal.stats();
         let (vectors, vector_index_bytes) = self.index_size();
+        let events = snap.kb_counts(crate::events::EVENTS_KB);
         crate::protocol::ShardStats {
             shard: self.shard,
-            concepts: snap.concepts as u64,
-            associations: snap.edges as u64,
+            concepts: snap.concepts.saturating_sub(events.concepts) as u64,
+            associations: snap.edges.saturating_sub(events.associations) as u64,
+            event_concepts: events.concepts as u64,
+            event_associations: events.associations as u64,
             snapshot_lsn: snap.lsn,
             durable_lsn: self.wal.last_lsn(),
             unfolded_records: self.unfolded() as u64,

@@ -78,6 +78,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "restart",
         "restart shard-N      the grid master orders the shard's node to restart it",
     ),
+    (
+        "events",
+        "events [--since 10m] [--kind T] [--actor A] [--limit N] [--follow]\n                       self-monitoring events, oldest first (--follow: keep printing new ones)",
+    ),
     ("learn", "learn TEXT           learn a statement"),
     (
         "ask",
@@ -93,6 +97,18 @@ const COMMANDS: &[(&str, &str)] = &[
         "exit                 leave the shell (also quit, Ctrl-D)",
     ),
 ];
+
+/// Percent-encodes a query value (RFC 3339 times carry `+` and `:`).
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 /// A command failed; the message says why and what to do.
 struct Failed(String);
@@ -166,6 +182,80 @@ impl Shell {
         names.dedup();
         *self.actors.lock().unwrap_or_else(|e| e.into_inner()) = names;
         Ok(view)
+    }
+
+    /// `events [--since D] [--kind T] [--actor A] [--node N] [--limit N] [--follow]`:
+    /// lists `GET /v1/events` oldest first; `--follow` keeps polling for new ones.
+    fn events(&self, args: &str, out: &mut impl Write) -> Result<(), Failed> {
+        let mut params: Vec<(String, String)> = Vec::new();
+        let mut follow = false;
+        let mut words = args.split_whitespace();
+        while let Some(w) = words.next() {
+            let key = match w {
+                "--follow" | "-f" => {
+                    follow = true;
+                    continue;
+                }
+                "--since" => "since",
+                "--kind" => "kind",
+                "--actor" => "actor",
+                "--node" => "node",
+                "--limit" => "limit",
+                other => {
+                    return Err(Failed(format!(
+                        "events: unknown option {other:?}; use --since 10m, --kind ActorCrashed, --actor shard-2, --node n1, --limit 50, --follow"
+                    )))
+                }
+            };
+            let value = words
+                .next()
+                .ok_or_else(|| Failed(format!("events: {w} needs a value")))?;
+            params.push((key.into(), value.into()));
+        }
+        let query = |extra: &[(String, String)]| {
+            let all: Vec<String> = params
+                .iter()
+                .filter(|(k, _)| !(k == "since" && extra.iter().any(|(e, _)| e == "since")))
+                .chain(extra)
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect();
+            if all.is_empty() {
+                "/v1/events".to_string()
+            } else {
+                format!("/v1/events?{}", all.join("&"))
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut since: Option<String> = None;
+        loop {
+            let extra: Vec<(String, String)> = since
+                .iter()
+                .map(|s| ("since".to_string(), s.clone()))
+                .collect();
+            let listed = self.api(None, "GET", &query(&extra), None)?;
+            let mut events: Vec<&Value> =
+                listed["events"].as_array().into_iter().flatten().collect();
+            events.reverse();
+            for e in events {
+                let id = text(&e["event"]["id"]);
+                if !seen.insert(id) {
+                    continue;
+                }
+                if self.json {
+                    let _ = writeln!(out, "{e}");
+                } else {
+                    let _ = writeln!(out, "{}", text(&e["text"]));
+                }
+                if let Some(at) = e["at"].as_str() {
+                    since = Some(at.to_string());
+                }
+            }
+            let _ = out.flush();
+            if !follow {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 
     /// Runs one command line; prints its output.
@@ -392,6 +482,7 @@ impl Shell {
             "learn" | "ask" | "search" if rest.is_empty() => {
                 Err(Failed(format!("{cmd} needs text: {cmd} TEXT")))
             }
+            "events" => self.events(rest, out),
             "learn" => {
                 let answer = self.api(None, "POST", "/v1/learn", Some(json!({"content": rest})))?;
                 let _ = writeln!(out, "{}", pretty(&answer, self.json));

@@ -350,14 +350,27 @@ impl EventQuery {
             .map(|w| format!(" {w}"))
             .unwrap_or_default();
         let what = self.describe_kinds();
+        // "1 crash", "2 crashes".
+        let counted = |n: usize| {
+            if n != 1 {
+                return what.clone();
+            }
+            match what.as_str() {
+                "crashes" => "crash".into(),
+                "queries" => "query".into(),
+                "restarts" => "restart".into(),
+                w => w.replacen("events", "event", 1),
+            }
+        };
         if hits.is_empty() {
             return (format!("No {what}{window}."), hits);
         }
         match self.want {
             Want::Count => (
                 format!(
-                    "{} {what}{window}{}.",
+                    "{} {}{window}{}.",
                     hits.len(),
+                    counted(hits.len()),
                     self.longer_than_ms
                         .map(|t| format!(" took longer than {t} ms"))
                         .unwrap_or_default()
@@ -405,7 +418,12 @@ impl EventQuery {
             Want::List => {
                 let lines: Vec<String> = hits.iter().map(|e| e.sentence()).collect();
                 (
-                    format!("{} {what}{window}: {}.", hits.len(), lines.join("; ")),
+                    format!(
+                        "{} {}{window}: {}.",
+                        hits.len(),
+                        counted(hits.len()),
+                        lines.join("; ")
+                    ),
                     hits,
                 )
             }
@@ -592,7 +610,7 @@ mod tests {
             .unwrap()
             .answer(&events);
         assert_eq!(hits.len(), 1);
-        assert!(text.starts_with("1 queries"), "{text}");
+        assert!(text.starts_with("1 query today"), "{text}");
 
         let (text, _) = parse("Which nodes went offline this week?", NOW)
             .unwrap()

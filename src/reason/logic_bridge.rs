@@ -173,6 +173,9 @@ impl LogicKb {
     }
 }
 
+/// The largest knowledge base (in sentences) the logic layer answers for.
+pub const MAX_SENTENCES: usize = 20_000;
+
 /// Logic programs of recently asked knowledge bases, shared by the query sessions. Each
 /// knowledge base has its own lock, so questions to different ones run in parallel.
 pub struct LogicCache {
@@ -212,6 +215,13 @@ impl LogicCache {
         question: &str,
         options: &AskOptions,
     ) -> Option<LogicAnswer> {
+        // The program is rebuilt from the knowledge base's sentence occurrences whenever
+        // it changes (listing them costs O(n log n)): past this size, questions asked
+        // between learns would pay that each time, so a large knowledge base is answered
+        // by the path reasoner alone.
+        if view.sentence_count() > MAX_SENTENCES {
+            return None;
+        }
         let entry = {
             let mut entries = relock(&self.entries);
             entries

@@ -125,6 +125,15 @@ impl GraphView {
         self.shards.iter().flat_map(|s| s.kb_sentences(&self.kb))
     }
 
+    /// Sentence concepts of this view's knowledge base (from each shard's counts: no
+    /// scan).
+    pub fn sentence_count(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.kb_counts(&self.kb).sentences)
+            .sum()
+    }
+
     /// The knowledge base's version in this view: one number per shard (see
     /// [`crate::graph::KbCounts::version`]). Two views with equal versions see the
     /// same knowledge base, so a structure derived from it can be cached under

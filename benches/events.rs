@@ -1,0 +1,108 @@
+//! Learn throughput with self-monitoring events on vs off, in one run (issue 13, part 8).
+//!
+//! `cargo bench --bench events -- [quick]`: rounds alternate between a node with
+//! `[events] enabled = true` and one with it off (each round a fresh node and data
+//! directory, in the same process; events are per process, so never both at once). Each
+//! round learns English is-a sentences through `POST /v1/learn/batch` (batches of 500,
+//! 4 clients, no embeddings) and asks one question per batch, so queries and
+//! transactions emit events while learning. Prints each side's median round and the ratio.
+
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use sutra::actors::node::{self, NodeOptions};
+use sutra::config::ClusterConfig;
+
+const BATCH: usize = 500;
+const CLIENTS: usize = 4;
+
+fn round(rt: &tokio::runtime::Runtime, events_on: bool, n: usize) -> (f64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap();
+    config.events.enabled = events_on;
+    let mut node_cfg = config.node(None).unwrap().clone();
+    node_cfg.http_addr = "127.0.0.1:0".parse().unwrap();
+    node_cfg.data_dir = dir.path().to_path_buf();
+    node_cfg.embedder_replicas = 0;
+    let running = rt
+        .block_on(node::start(NodeOptions {
+            config,
+            node: node_cfg,
+            fault_injection: false,
+        }))
+        .unwrap();
+    let base = format!("http://{}", running.http_addr);
+    let per = n / CLIENTS;
+    let started = Instant::now();
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(120))
+                    .build();
+                for b in 0..per / BATCH {
+                    let contents: Vec<String> = (0..BATCH)
+                        .map(|i| {
+                            let k = c * per + b * BATCH + i;
+                            format!("A gizmo {k} is a kind of gadget {}.", k / 10)
+                        })
+                        .collect();
+                    let r = agent
+                        .post(&format!("{base}/v1/learn/batch"))
+                        .send_json(json!({ "contents": contents }))
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                    let k = c * per + b * BATCH;
+                    let r = agent
+                        .post(&format!("{base}/v1/reason"))
+                        .send_json(json!({ "query": format!("Is a gizmo {k} a kind of gadget {}?", k / 10) }))
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let rate = (per / BATCH * BATCH * CLIENTS) as f64 / started.elapsed().as_secs_f64();
+    let emitted = sutra::events::counts().0;
+    rt.block_on(running.shutdown());
+    (rate, emitted)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let (n, rounds) = if quick { (20_000, 3) } else { (200_000, 5) };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("== learn {n} sentences per round (batches of {BATCH}, {CLIENTS} clients, a question per batch), events on vs off, {rounds} rounds each, alternating");
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let mut emitted_before = 0;
+    for r in 0..rounds {
+        let (rate, emitted) = round(&rt, true, n);
+        println!(
+            "round {r}: events on  {rate:.0} sentences/s ({} events emitted)",
+            emitted - emitted_before
+        );
+        emitted_before = emitted;
+        on.push(rate);
+        let (rate, _) = round(&rt, false, n);
+        println!("round {r}: events off {rate:.0} sentences/s");
+        off.push(rate);
+    }
+    let (on, off) = (median(on), median(off));
+    println!(
+        "median: events on {on:.0} sentences/s, off {off:.0} sentences/s, on/off {:.3}",
+        on / off
+    );
+}

@@ -515,8 +515,14 @@ pub fn rfc3339(at_ms: u64) -> String {
 pub fn is_events_plan(plan: &crate::protocol::TxnPlan) -> bool {
     plan.parts
         .values()
-        .flatten()
         .next()
+        .is_some_and(|ops| is_events_ops(ops))
+}
+
+/// Whether a shard's part of a transaction writes the events knowledge base (the sink's
+/// own writes; one-shot injected faults meant for a client's transaction skip them).
+pub fn is_events_ops(ops: &[crate::graph::Op]) -> bool {
+    ops.first()
         .is_some_and(|op| matches!(op, crate::graph::Op::InKb { kb, .. } if kb == EVENTS_KB))
 }
 

@@ -15,9 +15,9 @@ mod common;
 mod logic_eval;
 
 use common::Node;
+use logic_eval::{contains_word, names_directions, question_statement, sentences};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use sutra::learn::normalize::singular;
 use sutra::logic::{AskOptions, Kb};
 
 /// Stories per bAbI task, and examples of PrOntoQA and ProofWriter, scored here.
@@ -66,40 +66,6 @@ fn cited(answer: &Value) -> HashSet<String> {
         }
     }
     out
-}
-
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// The answer text contains the gold word (a plural of it counts).
-fn contains_word(answer: &str, gold: &str) -> bool {
-    let gold = gold.to_lowercase();
-    words(answer).iter().any(|w| {
-        *w == gold || singular(w) == gold || *w == format!("{gold}s") || *w == format!("{gold}es")
-    })
-}
-
-/// The answer text names the gold directions in order as words.
-fn names_directions(answer: &str, gold: &str) -> bool {
-    let want: Vec<&str> = gold
-        .split(',')
-        .map(|d| match d.trim() {
-            "n" => "north",
-            "s" => "south",
-            "e" => "east",
-            "w" => "west",
-            other => other,
-        })
-        .collect();
-    let said: Vec<String> = words(answer)
-        .into_iter()
-        .filter(|w| matches!(w.as_str(), "north" | "south" | "east" | "west"))
-        .collect();
-    said == want
 }
 
 /// Answers and explanations right, out of how many questions.
@@ -227,25 +193,6 @@ fn babi_through_http_matches_the_logic_core() {
             failures.join("\n")
         );
     }
-}
-
-/// Splits a context into sentences at each '.', as the README says.
-fn sentences(context: &str) -> Vec<String> {
-    context
-        .split('.')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| format!("{s}."))
-        .collect()
-}
-
-fn question_statement(question: &str) -> String {
-    let statement = question
-        .rsplit_once('?')
-        .map_or(question, |(_, s)| s)
-        .trim();
-    let statement = statement.strip_suffix('.').unwrap_or(statement);
-    format!("Is it true that {statement}?")
 }
 
 fn examples(rel: &str, n: usize) -> Vec<Value> {

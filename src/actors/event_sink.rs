@@ -6,7 +6,7 @@
 //! The sink is started after the shards and the coordinator and stopped before them, so
 //! its final flush at a clean stop still has somewhere to go.
 
-use crate::actors::shard::local_core;
+use crate::actors::shard::local_snapshots;
 use crate::config::EventsConfig;
 use crate::events::{self, Event, EventKind};
 use crate::reason::GraphView;
@@ -205,10 +205,9 @@ pub fn expired(
 /// Deletes expired events. Runs only where every shard is local (a single node); a
 /// cluster's events are swept by the node that holds them all (not yet: see README).
 async fn sweep(args: &SinkArgs) {
-    let snaps: Option<Vec<_>> = (0..args.router.shards)
-        .map(|s| local_core(s).map(|c| c.snapshot()))
-        .collect();
-    let Some(snaps) = snaps else { return };
+    let Ok(snaps) = local_snapshots(args.router.shards) else {
+        return;
+    };
     let view = GraphView::in_kb(snaps, events::EVENTS_KB);
     let stored: Vec<_> = events::stored::read(&view)
         .into_iter()

@@ -2,7 +2,7 @@
 //! as stored in the `events` knowledge base, filtered and newest first.
 
 use super::{int, ApiResult, Shared};
-use crate::actors::shard::local_core;
+use crate::actors::shard::local_snapshots;
 use crate::events::{self, EventKind};
 use crate::protocol::SutraError;
 use crate::reason::GraphView;
@@ -118,18 +118,11 @@ pub async fn list(
         }
         None => None,
     };
-    let mut snaps = Vec::with_capacity(state.router.shards as usize);
-    for s in 0..state.router.shards {
-        match local_core(s) {
-            Some(core) => snaps.push(core.snapshot()),
-            None => {
-                return Err(SutraError::unavailable(format!(
-                    "shard-{s} is not running on this node (restarting, or on another node); events are listed on a node that holds every shard"
-                ))
-                .into())
-            }
-        }
-    }
+    let snaps = local_snapshots(state.router.shards).map_err(|s| {
+        SutraError::unavailable(format!(
+            "shard-{s} is not running on this node (restarting, or on another node); events are listed on a node that holds every shard"
+        ))
+    })?;
     let view = GraphView::in_kb(snaps, events::EVENTS_KB);
     let mut hits: Vec<events::stored::StoredEvent> = events::stored::read(&view)
         .into_iter()

@@ -3,7 +3,7 @@
 
 use super::kb::Kb;
 use super::{parse_body, ApiError, ApiResult, Shared};
-use crate::actors::shard::local_core;
+use crate::actors::shard::local_snapshots;
 use crate::protocol::{Progress, QueriesMsg, ReasonRequest, SutraError};
 use crate::reason::{paths_between, Answer, GraphView, MAX_DEPTH_LIMIT};
 use crate::router::QUERIES;
@@ -230,16 +230,8 @@ pub async fn path(
         num_paths: bounded("num_paths", req.num_paths, state.reasoning.num_paths, 20)?,
         ..state.reasoning.clone()
     };
-    let mut snaps = Vec::new();
-    for s in 0..state.router.shards {
-        snaps.push(
-            local_core(s)
-                .ok_or_else(|| {
-                    SutraError::unavailable(format!("shard-{s} is restarting; retry shortly"))
-                })?
-                .snapshot(),
-        );
-    }
+    let snaps = local_snapshots(state.router.shards)
+        .map_err(|s| SutraError::unavailable(format!("shard-{s} is restarting; retry shortly")))?;
     let paths = tokio::task::spawn_blocking(move || {
         paths_between(&GraphView::in_kb(snaps, &kb), &config, &req.from, &req.to)
     })

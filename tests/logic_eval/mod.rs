@@ -62,7 +62,7 @@ pub const BABI: &[(u32, &str)] = &[
     (19, "qa19_path-finding_test.txt"),
 ];
 
-fn words(text: &str) -> Vec<String> {
+pub fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
@@ -70,7 +70,7 @@ fn words(text: &str) -> Vec<String> {
 }
 
 /// The answer text contains the gold word (a plural of it counts).
-fn contains_word(answer: &str, gold: &str) -> bool {
+pub fn contains_word(answer: &str, gold: &str) -> bool {
     let gold = gold.to_lowercase();
     words(answer).iter().any(|w| {
         *w == gold || singular(w) == gold || *w == format!("{gold}s") || *w == format!("{gold}es")
@@ -78,7 +78,7 @@ fn contains_word(answer: &str, gold: &str) -> bool {
 }
 
 /// The answer text names the gold directions in order as words.
-fn names_directions(answer: &str, gold: &str) -> bool {
+pub fn names_directions(answer: &str, gold: &str) -> bool {
     let want: Vec<&str> = gold
         .split(',')
         .map(|d| match d.trim() {
@@ -147,7 +147,7 @@ pub fn score_babi(task: u32, file: &str) -> Score {
 }
 
 /// Splits a context into sentences at each '.'.
-fn sentences(context: &str) -> Vec<String> {
+pub fn sentences(context: &str) -> Vec<String> {
     context
         .split('.')
         .map(str::trim)
@@ -156,7 +156,7 @@ fn sentences(context: &str) -> Vec<String> {
         .collect()
 }
 
-fn question_statement(question: &str) -> String {
+pub fn question_statement(question: &str) -> String {
     let statement = question
         .rsplit_once('?')
         .map(|(_, s)| s)

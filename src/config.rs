@@ -160,6 +160,11 @@ pub struct LimitsConfig {
     /// it is refused at once with 503 + Retry-After (at least 1; a batch larger than
     /// this runs alone). Default 1000 per CPU core, at least 2000.
     pub max_statements_in_flight: usize,
+    /// Longest queue delay a learn is admitted into, in ms (0: no such bound). The node
+    /// measures how fast it finishes statements and refuses a learn (503 + Retry-After)
+    /// when those already in flight would take longer than this, unless they are no more
+    /// than the learn's own. Default 20.
+    pub queue_target_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -174,6 +179,7 @@ impl Default for LimitsConfig {
                 .map_or(2, |n| n.get())
                 .saturating_mul(1000)
                 .max(2000),
+            queue_target_ms: 20,
         }
     }
 }

@@ -151,3 +151,65 @@ fn a_full_node_refuses_at_once_and_keeps_what_it_admitted() {
         "{text}"
     );
 }
+
+#[test]
+fn a_learn_behind_more_than_the_queue_target_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cluster.toml");
+    let text = std::fs::read_to_string(common::default_config()).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "max_in_flight = 512",
+            "max_in_flight = 512\nqueue_target_ms = 1",
+        ),
+    )
+    .unwrap();
+    let node = common::start_with(&config, &dir.path().join("data"));
+    node.wait_status("/ready", 200, 60);
+    let opts = json!({ "generate_embedding": false });
+    // One finished batch gives the node a measured rate.
+    let (status, body) = node.post(
+        "/v1/learn/batch",
+        json!({ "contents": batch("first", 100), "options": opts }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, stats) = node.get("/v1/stats");
+    assert!(
+        stats["ingress"]["statements_per_s"].as_f64().unwrap() > 0.0,
+        "{stats}"
+    );
+    assert_eq!(stats["ingress"]["queue_target_ms"], 1);
+
+    // An idle node admits any learn; this one is held in its log sync.
+    stall_syncs(&node, 3000);
+    let held = post_in_background(
+        &node.base,
+        "/v1/learn/batch",
+        json!({ "contents": batch("held", 1000), "options": opts }),
+    );
+    wait_ingress(&node, "statements_in_flight", 1000);
+    // 1,000 statements ahead take more than 1 ms at any rate a node reaches (it would
+    // need a million a second), and are more than this learn's own 10: refused at once.
+    let resp = ureq::post(&format!("{}/v1/learn/batch", node.base))
+        .send_json(json!({ "contents": batch("late", 10), "options": opts }));
+    let Err(ureq::Error::Status(503, r)) = resp else {
+        panic!("a learn behind the queue target was not refused: {resp:?}")
+    };
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let body: Value = r.into_json().unwrap();
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("limits.queue_target_ms"), "{msg}");
+
+    let (status, body) = held.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_ingress(&node, "statements_in_flight", 0);
+    // Idle again: admitted.
+    let (status, body) = node.post(
+        "/v1/learn/batch",
+        json!({ "contents": batch("late", 10), "options": opts }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, stats) = node.get("/v1/stats");
+    assert_eq!(stats["ingress"]["refused_for_queue_delay"], 1, "{stats}");
+}

@@ -78,6 +78,7 @@ impl AppState {
             admission: admission::Admission::new(
                 limits.max_in_flight,
                 limits.max_statements_in_flight,
+                std::time::Duration::from_millis(limits.queue_target_ms),
             ),
             router,
             limits,

@@ -109,11 +109,23 @@ fn learn_http(base: &str, tag: &str, total: usize, batch: usize, clients: usize)
                     let contents: Vec<String> = (0..batch)
                         .map(|i| format!("{tag} client {c} batch {b} fact {i} is recorded."))
                         .collect();
-                    let resp = agent
-                        .post(&format!("{base}/v1/learn/batch"))
-                        .send_json(json!({ "contents": contents }))
-                        .unwrap();
-                    assert_eq!(resp.status(), 200);
+                    // A full node answers 503 at once (admission control): retry
+                    // soon, as a client after throughput does.
+                    loop {
+                        match agent
+                            .post(&format!("{base}/v1/learn/batch"))
+                            .send_json(json!({ "contents": &contents }))
+                        {
+                            Ok(resp) => {
+                                assert_eq!(resp.status(), 200);
+                                break;
+                            }
+                            Err(ureq::Error::Status(503, _)) => {
+                                std::thread::sleep(Duration::from_millis(2))
+                            }
+                            Err(e) => panic!("learn failed: {e}"),
+                        }
+                    }
                 }
             })
         })

@@ -6,8 +6,7 @@
 //! /v1/reason?kb=NAME`, the answer judged on its text or verdict and the explanation on
 //! the sources the answer's best path or proof cites. A deterministic subset of each set
 //! keeps the run short; the same subset is scored in-process through `sutra::logic` and
-//! HTTP must do at least as well (100% everywhere but bAbI 17, whose in-process floor is
-//! below 100%). Also: deleting or forgetting a sentence a proof rests on changes the
+//! HTTP must do at least as well (100% everywhere). Also: deleting or forgetting a sentence a proof rests on changes the
 //! answer (the cached program is rebuilt), and a sentence learned twice is cited at the
 //! time of the occurrence that holds.
 
@@ -183,10 +182,8 @@ fn babi_through_http_matches_the_logic_core() {
         let (direct, http, failures) = score_babi(&node, task, &stories);
         println!("bAbI {task}: in-process {direct:?}, HTTP {http:?}");
         assert!(direct.questions >= BABI_STORIES, "bAbI {task}: {direct:?}");
-        if task != 17 {
-            assert_eq!(direct.answers, direct.questions, "bAbI {task}: {direct:?}");
-            assert_eq!(direct.explanations, direct.questions, "bAbI {task}");
-        }
+        assert_eq!(direct.answers, direct.questions, "bAbI {task}: {direct:?}");
+        assert_eq!(direct.explanations, direct.questions, "bAbI {task}");
         assert!(
             http.answers >= direct.answers && http.explanations >= direct.explanations,
             "bAbI {task}: HTTP {http:?} below in-process {direct:?}; first failures:\n{}",

@@ -693,6 +693,22 @@ impl Kb {
     ) -> Option<Reply> {
         match statement {
             Statement::Facts(lits) => {
+                // A relation first named by the question brings its properties' rules
+                // now ("Is the square right of the circle?" after only "above" and
+                // "below" were stated: things level on an axis are not right of each
+                // other), and the program saturates with them.
+                let fresh: Vec<String> = lits
+                    .iter()
+                    .filter(|l| !self.active.contains(&l.rel))
+                    .map(|l| l.rel.clone())
+                    .collect();
+                let mut complete = complete;
+                if !fresh.is_empty() {
+                    for rel in &fresh {
+                        self.activate(rel);
+                    }
+                    complete = self.program.saturate(options.budget) == Saturation::Complete;
+                }
                 let mut proofs = Vec::new();
                 let mut unknown = Vec::new();
                 for l in &lits {

@@ -167,6 +167,25 @@ fn induction_is_labelled_and_never_a_yes_no() {
 }
 
 #[test]
+fn a_relation_first_named_by_the_question_brings_its_rules() {
+    // Only "above" and "below" were stated: "right of" enters with the question, and with
+    // it the rule that things level on an axis are not right of each other.
+    let mut k = kb(&[
+        "The triangle is above the blue square.",
+        "The triangle is below the red square.",
+    ]);
+    let r = ask(&mut k, "Is the blue square to the right of the red square?");
+    assert_eq!(r.verdict, Verdict::No, "{}", r.answer);
+    assert_eq!(r.sources(), vec![1, 2]);
+    let r = ask(&mut k, "Is the blue square to the left of the red square?");
+    assert_eq!(r.verdict, Verdict::No, "{}", r.answer);
+    // Nothing relates the two on the other axis's order: still open, not guessed.
+    let mut k = kb(&["The triangle is above the blue square."]);
+    let r = ask(&mut k, "Is the blue square to the left of the circle?");
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.answer);
+}
+
+#[test]
 fn spatial_relations_compose_through_inverses() {
     let mut k = kb(&[
         "The red square is below the blue square.",

@@ -234,6 +234,15 @@ pub struct ReasoningConfig {
     pub max_depth: usize,
     /// Default number of paths returned (1 to 20). Default 3.
     pub num_paths: usize,
+    /// Relation properties every knowledge base starts with, one English sentence each,
+    /// read like taught ones ("Reports to is transitive.", "Married to is symmetric.",
+    /// "Assigned to is functional.", "Parent of is the opposite of child of."), on top
+    /// of the built-in lexicon. Default none.
+    pub relations: Vec<String>,
+    /// Knowledge bases answered under the closed-world assumption (what cannot be proved
+    /// is `no`), whatever the request says; others only when a request asks
+    /// (`closed_world: true`). Default none.
+    pub closed_world_kbs: Vec<String>,
 }
 
 impl Default for ReasoningConfig {
@@ -244,6 +253,8 @@ impl Default for ReasoningConfig {
             chain_decay_per_hop: 0.99,
             max_depth: crate::reason::MAX_DEPTH,
             num_paths: 3,
+            relations: Vec::new(),
+            closed_world_kbs: Vec::new(),
         }
     }
 }
@@ -698,6 +709,12 @@ impl ClusterConfig {
             "reasoning.num_paths must be from 1 to 20 (got {})",
             r.num_paths
         );
+        crate::logic::relations::RelationProps::with_sentences(&r.relations)
+            .map_err(|e| format!("reasoning.relations: {e}"))?;
+        for kb in &r.closed_world_kbs {
+            crate::graph::kb::validate(kb)
+                .map_err(|e| format!("reasoning.closed_world_kbs: {kb:?}: {e}"))?;
+        }
         let e = &self.embedding;
         ensure!(
             e.variant == "int8" || e.variant == "fp32",
@@ -995,6 +1012,8 @@ embedder_replicas = 8
             (storage("reconcile_min_ms = 0"), "storage.reconcile_min_ms must be at least 1"),
             (storage("segment_bytes = 1000"), "storage.segment_bytes must be at least 1048576"),
             (limits("max_batch = 0"), "limits.max_batch must be at least 1"),
+            (format!("{BASE}\n[reasoning]\nrelations = [\"Bob likes tea.\"]\n"), "reasoning.relations: \"Bob likes tea.\" is not a relation property"),
+            (format!("{BASE}\n[reasoning]\nclosed_world_kbs = [\"a b\"]\n"), "reasoning.closed_world_kbs: \"a b\""),
             (limits("max_content_bytes = 0"), "limits.max_content_bytes must be between 1 and"),
             (limits("max_body_bytes = 100"), "limits.max_content_bytes must be between 1 and limits.max_body_bytes (100) (got 16384)"),
             (membership("probe_period_ms = 10"), "membership.probe_period_ms must be from 50 to 60000 (got 10)"),

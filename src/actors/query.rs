@@ -99,6 +99,8 @@ pub struct QueriesArgs {
     pub config: ReasonConfig,
     /// Number of logical shards.
     pub shards: u32,
+    /// What the topology says about the logic layer (relations, closed-world kbs).
+    pub logic: logic_bridge::LogicSettings,
     /// A session's reasoning deadline (below the request timeout, so the client gets
     /// an answer rather than a timeout).
     pub deadline: std::time::Duration,
@@ -125,13 +127,17 @@ impl Actor for Queries {
         _myself: ActorRef<QueriesMsg>,
         args: QueriesArgs,
     ) -> Result<QueriesState, ActorProcessingErr> {
+        let logic = Arc::new(LogicCache::with_settings(
+            logic_bridge::CACHE_KBS,
+            args.logic.clone(),
+        ));
         Ok(QueriesState {
             args,
             next: 0,
             running: 0,
             failed: 0,
             counters: Arc::default(),
-            logic: Arc::default(),
+            logic,
         })
     }
 

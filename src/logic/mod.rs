@@ -254,6 +254,16 @@ impl Kb {
         Kb::default()
     }
 
+    /// An empty knowledge base whose relations start with `props` (the built-in
+    /// lexicon plus what the topology configures; see
+    /// [`RelationProps::with_sentences`]). Sentences teach more on top.
+    pub fn with_relations(props: RelationProps) -> Kb {
+        Kb {
+            props,
+            ..Kb::default()
+        }
+    }
+
     /// Counts.
     pub fn stats(&self) -> Stats {
         Stats {

@@ -402,7 +402,22 @@ fn relation_name(words: &[&str]) -> Option<String> {
     if !PREPOSITIONS.contains(last) && !matches!(*last, "above" | "below") {
         return None;
     }
-    let parts = relation_words(words);
+    let mut parts: Vec<String> = relation_words(words)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    // "Reports to is transitive." names the relation of "Ann reports to Bob.", which a
+    // statement names by the verb's lemma (`report_to`); a participle or adjective
+    // ("married to", "afraid of") is the complement of "is" there and stays as written.
+    if parts.len() > 1 && parts[0].ends_with('s') && !parts[0].ends_with("ss") {
+        let lemma = match Nlp::shared() {
+            Ok(nlp) => nlp.lemma(&parts[0], "VBZ"),
+            Err(_) => verb_lemma(&parts[0]),
+        };
+        if lemma != parts[0] && is_verb_form(&parts[0]) {
+            parts[0] = lemma;
+        }
+    }
     (!parts.is_empty()).then(|| parts.join("_"))
 }
 

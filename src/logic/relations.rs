@@ -117,6 +117,27 @@ impl Default for RelationProps {
 }
 
 impl RelationProps {
+    /// The built-in lexicon extended by property sentences ("Reports to is transitive.",
+    /// "Treats is the opposite of treated by." — what `reasoning.relations` in the
+    /// topology holds). An error names the sentence this engine cannot read as one.
+    pub fn with_sentences<S: AsRef<str>>(sentences: &[S]) -> Result<RelationProps, String> {
+        let mut props = RelationProps::default();
+        for s in sentences {
+            let s = s.as_ref();
+            match super::parse::parse_statement(s).map(|p| p.statement) {
+                Some(super::parse::Statement::Property { rel, prop }) => {
+                    props.teach(&rel, prop);
+                }
+                _ => {
+                    return Err(format!(
+                        "{s:?} is not a relation property this engine reads; write one sentence per property of a relation phrase ending in a preposition, e.g. \"Reports to is transitive.\", \"Married to is symmetric.\", \"Assigned to is functional.\" or \"Parent of is the opposite of child of.\""
+                    ))
+                }
+            }
+        }
+        Ok(props)
+    }
+
     /// The properties of a relation.
     pub fn of(&self, rel: &str) -> &[RelProp] {
         self.props.get(rel).map(Vec::as_slice).unwrap_or(&[])
@@ -261,5 +282,27 @@ mod tests {
         assert!(!p.teach("teacher_of", RelProp::Inverse("student_of".into())));
         assert!(p.teach("ancestor_of", RelProp::Symmetric));
         assert_eq!(p.rules_for("ancestor_of", &RelProp::Transitive).len(), 1);
+    }
+
+    #[test]
+    fn configured_sentences_extend_the_lexicon_and_errors_name_the_sentence() {
+        let p = RelationProps::with_sentences(&[
+            "Reports to is transitive.",
+            "Mentor of is the opposite of mentee of.",
+        ])
+        .unwrap();
+        assert!(
+            // Named as a statement names it: "Ann reports to Bob." is `report_to`.
+            p.has("report_to", &RelProp::Transitive),
+            "{p:?}"
+        );
+        assert_eq!(p.inverse("mentee_of"), Some("mentor_of"));
+        // The built-in lexicon is still there.
+        assert_eq!(p.inverse("below"), Some("above"));
+        let e = RelationProps::with_sentences(&["Bob likes tea."]).unwrap_err();
+        assert!(
+            e.contains("\"Bob likes tea.\"") && e.contains("is transitive"),
+            "{e}"
+        );
     }
 }

@@ -15,6 +15,7 @@
 
 use super::{question, Answer, EvidenceOut, GraphView, ReasonPath, Verdict};
 use crate::graph::ConceptId;
+use crate::logic::relations::RelationProps;
 use crate::logic::{self, AskOptions, Inference, Reply, Used};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -94,6 +95,9 @@ pub struct LogicKb {
     occurrences: Vec<Occurrence>,
     /// The view version it reflects (empty: none yet, or unknown after a failure).
     version: Vec<u64>,
+    /// The relation properties every rebuild starts from (the built-in lexicon and the
+    /// topology's `reasoning.relations`).
+    relations: RelationProps,
 }
 
 impl LogicKb {
@@ -102,6 +106,15 @@ impl LogicKb {
         let mut k = LogicKb::default();
         k.update(occurrences);
         k
+    }
+
+    /// An empty program whose relations start with `relations`.
+    pub fn with_relations(relations: RelationProps) -> LogicKb {
+        LogicKb {
+            kb: logic::Kb::with_relations(relations.clone()),
+            relations,
+            ..LogicKb::default()
+        }
     }
 
     /// Brings the program up to `occurrences` (oldest first): when every known one is
@@ -123,7 +136,7 @@ impl LogicKb {
                 .collect();
             if occurrences.len() - fresh.len() != n {
                 // Something known is gone (deleted, forgotten): start again.
-                self.kb = logic::Kb::new();
+                self.kb = logic::Kb::with_relations(self.relations.clone());
                 self.occurrences.clear();
                 self.learn(occurrences);
                 return Update::Rebuilt;
@@ -180,6 +193,17 @@ pub const MAX_SENTENCES: usize = 20_000;
 /// knowledge base has its own lock, so questions to different ones run in parallel.
 pub struct LogicCache {
     entries: Mutex<lru::LruCache<String, Arc<Mutex<LogicKb>>>>,
+    settings: LogicSettings,
+}
+
+/// What the topology says about every knowledge base's logic (`[reasoning]`).
+#[derive(Clone, Debug, Default)]
+pub struct LogicSettings {
+    /// The relation properties programs start with (`reasoning.relations`).
+    pub relations: RelationProps,
+    /// Knowledge bases answered under the closed-world assumption, whatever the request
+    /// says (`reasoning.closed_world_kbs`): what cannot be proved is `no`.
+    pub closed_world_kbs: HashSet<String>,
 }
 
 impl Default for LogicCache {
@@ -191,9 +215,15 @@ impl Default for LogicCache {
 impl LogicCache {
     /// A cache keeping at most `kbs` knowledge bases' programs (at least one).
     pub fn new(kbs: usize) -> LogicCache {
+        LogicCache::with_settings(kbs, LogicSettings::default())
+    }
+
+    /// A cache of at most `kbs` programs that start from `settings`.
+    pub fn with_settings(kbs: usize, settings: LogicSettings) -> LogicCache {
         let cap = NonZeroUsize::new(kbs.max(1)).unwrap_or(NonZeroUsize::MIN);
         LogicCache {
             entries: Mutex::new(lru::LruCache::new(cap)),
+            settings,
         }
     }
 
@@ -225,7 +255,11 @@ impl LogicCache {
         let entry = {
             let mut entries = relock(&self.entries);
             entries
-                .get_or_insert(view.kb().to_string(), Arc::default)
+                .get_or_insert(view.kb().to_string(), || {
+                    Arc::new(Mutex::new(LogicKb::with_relations(
+                        self.settings.relations.clone(),
+                    )))
+                })
                 .clone()
         };
         let mut program = match entry.lock() {
@@ -234,7 +268,7 @@ impl LogicCache {
                 // A question panicked half-way through this program: start it anew.
                 entry.clear_poison();
                 let mut p = poisoned.into_inner();
-                *p = LogicKb::default();
+                *p = LogicKb::with_relations(self.settings.relations.clone());
                 p
             }
         };
@@ -246,6 +280,17 @@ impl LogicCache {
             tracing::debug!(kb = view.kb(), ?how, "logic program brought up to date");
             program.version = version;
         }
+        let closed;
+        let options = if !options.closed_world && self.settings.closed_world_kbs.contains(view.kb())
+        {
+            closed = AskOptions {
+                closed_world: true,
+                ..options.clone()
+            };
+            &closed
+        } else {
+            options
+        };
         let reply = program.ask(question, options)?;
         Some(LogicAnswer::new(&reply, &program, view))
     }
@@ -711,5 +756,47 @@ mod tests {
         assert!(a.proof.conflict, "{}", a.answer);
         assert_eq!(a.proof.proofs.len(), 2);
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn topology_relations_and_closed_world_kbs_apply_to_every_program() {
+        let mut snap = GraphSnapshot::default();
+        for (i, (kb, l)) in [
+            ("staff", "Ann reports to Bob."),
+            ("staff", "Bob reports to Cy."),
+            ("audit", "Ann reports to Bob."),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let n = i as u64 + 1;
+            snap.apply_record(
+                n,
+                &Record::Apply(vec![sentence(kb, l, &format!("q{n}"), n)]),
+            );
+        }
+        let snap = Arc::new(snap);
+        let q = "Does Ann report to Cy?";
+        // Built-in lexicon only: "reports to" has no properties, nothing follows.
+        let plain = LogicCache::new(4);
+        let staff = GraphView::in_kb(vec![snap.clone()], "staff");
+        let a = plain.ask(&staff, q, &AskOptions::default());
+        assert!(a.is_none_or(|a| a.verdict == Verdict::Unknown));
+        let settings = LogicSettings {
+            relations: RelationProps::with_sentences(&["Reports to is transitive."]).unwrap(),
+            closed_world_kbs: ["audit".to_string()].into(),
+        };
+        let cache = LogicCache::with_settings(4, settings);
+        let a = cache.ask(&staff, q, &AskOptions::default()).unwrap();
+        assert_eq!(a.verdict, Verdict::Yes, "{}", a.answer);
+        let root = a.proof.steps.last().unwrap();
+        assert_eq!(root.used, "property", "{:?}", a.proof);
+        // Open world in `staff`; closed world in `audit` (configured), without asking.
+        let q = "Does Ann report to Dee?";
+        let a = cache.ask(&staff, q, &AskOptions::default());
+        assert!(a.is_none_or(|a| a.verdict == Verdict::Unknown));
+        let audit = GraphView::in_kb(vec![snap], "audit");
+        let a = cache.ask(&audit, q, &AskOptions::default()).unwrap();
+        assert_eq!(a.verdict, Verdict::No, "{}", a.answer);
     }
 }

@@ -1,13 +1,19 @@
-//! Logic module benchmarks (in-process): proof search p50/p99 for proofs of depth 1..10
-//! in a knowledge base of 10K stated facts and 1K rules, learn throughput with rule and
-//! relation extraction, and the time to score each public set.
+//! Logic module benchmarks: proof search p50/p99 for proofs of depth 1..10 in a
+//! knowledge base of 10K stated facts and 1K rules, in-process and through HTTP (one
+//! in-process node, its own temp dir, no embedders: "Is it true that ...?" questions only
+//! the logic layer reads resolve no mentions), learn throughput with rule and relation
+//! extraction (in-process and over HTTP), and the time to score each public set.
 //!
-//! Run: `cargo bench --bench logic`
+//! Run: `cargo bench --bench logic` (`-- in-process` skips the HTTP part)
 
 #[path = "../tests/logic_eval/mod.rs"]
 mod logic_eval;
 
-use std::time::Instant;
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use sutra::actors::node::{self, NodeOptions};
+use sutra::config::ClusterConfig;
 use sutra::logic::{AskOptions, Kb, Verdict};
 
 const CHAINS: usize = 100;
@@ -72,6 +78,9 @@ fn main() {
             percentile(&times, 0.99)
         );
     }
+    if !std::env::args().any(|a| a == "in-process") {
+        over_http(&sentences);
+    }
     for &(task, file) in logic_eval::BABI {
         let t = Instant::now();
         let s = logic_eval::score_babi(task, file);
@@ -83,4 +92,84 @@ fn main() {
     let t = Instant::now();
     let s = logic_eval::score_proofwriter();
     println!("{} in {:.0} ms", s.line(), t.elapsed().as_secs_f64() * 1e3);
+}
+
+/// The same program and questions through a node's HTTP API, in knowledge base `bench`.
+fn over_http(sentences: &[String]) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap();
+    let mut node = config.node(None).unwrap().clone();
+    node.http_addr = "127.0.0.1:0".parse().unwrap();
+    node.data_dir = dir.path().to_path_buf();
+    node.embedder_replicas = 0;
+    let running = rt
+        .block_on(node::start(NodeOptions {
+            config,
+            node,
+            fault_injection: false,
+        }))
+        .unwrap();
+    let base = format!("http://{}", running.http_addr);
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build();
+    let t = Instant::now();
+    for chunk in sentences.chunks(500) {
+        let r = agent
+            .post(&format!("{base}/v1/learn/batch?kb=bench"))
+            .send_json(json!({ "contents": chunk }))
+            .expect("learn");
+        assert_eq!(r.status(), 200);
+    }
+    let learn = t.elapsed();
+    println!(
+        "HTTP: {} sentences learned in batches of 500 in {:.0} ms ({:.0} sentences/s, durable, with extraction)",
+        sentences.len(),
+        learn.as_secs_f64() * 1e3,
+        sentences.len() as f64 / learn.as_secs_f64()
+    );
+    let ask = |question: &str| -> serde_json::Value {
+        agent
+            .post(&format!("{base}/v1/reason?kb=bench"))
+            .send_json(json!({ "query": question }))
+            .expect("reason")
+            .into_json()
+            .unwrap()
+    };
+    let t = Instant::now();
+    let first = ask("Is it true that Ent0 is c0s1?");
+    println!(
+        "HTTP: first question (program built from {} occurrences, saturated) {:.0} ms: {}",
+        sentences.len(),
+        t.elapsed().as_secs_f64() * 1e3,
+        first["verdict"]
+    );
+    for depth in 1..=DEPTH {
+        let mut times = Vec::new();
+        for q in 0..200 {
+            let i = (q * 37) % ENTITIES;
+            let question = format!("Is it true that Ent{i} is c{}s{depth}?", i % CHAINS);
+            let t = Instant::now();
+            let a = ask(&question);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(a["verdict"], "yes", "{question}: {a}");
+            assert_eq!(
+                a["proof"]["steps"].as_array().map(Vec::len),
+                Some(depth + 1),
+                "{question}: {a}"
+            );
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "HTTP depth {depth:>2}: p50 {:.3} ms, p99 {:.3} ms (200 questions, POST /v1/reason, wall time at the client)",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99)
+        );
+    }
+    rt.block_on(running.shutdown());
 }

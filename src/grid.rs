@@ -337,6 +337,29 @@ impl Registry {
 pub enum Order {
     /// Restart the shard actor (its supervisor re-spawns it; it recovers from its log).
     RestartShard(u32),
+    /// Stop the shard actor gracefully (it folds and checkpoints) and keep it stopped:
+    /// requests for it fail fast until it is started (moving a shard, maintenance).
+    StopShard(u32),
+    /// Start a shard actor stopped by [`Order::StopShard`] (it recovers from its log).
+    StartShard(u32),
+}
+
+impl Order {
+    /// The shard the order is about.
+    pub fn shard(&self) -> u32 {
+        match self {
+            Order::RestartShard(s) | Order::StopShard(s) | Order::StartShard(s) => *s,
+        }
+    }
+
+    /// What the order does, as a past participle ("restarted", "stopped", "started").
+    pub fn done(&self) -> &'static str {
+        match self {
+            Order::RestartShard(_) => "restarted",
+            Order::StopShard(_) => "stopped",
+            Order::StartShard(_) => "started",
+        }
+    }
 }
 
 /// The agent's side: the newest master epoch it has seen.

@@ -284,3 +284,63 @@ fn with_events_off_nothing_is_emitted_or_stored() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["matching"], 0, "{body}");
 }
+
+#[test]
+fn stop_and_start_orders_hold_a_shard_down_and_bring_it_back_with_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::start(&dir.path().join("data"));
+    node.wait_status("/ready", 200, 60);
+    let (status, body) = node.post(
+        "/v1/learn",
+        json!({ "content": "Valve seven is part of pump house two." }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = node.post("/v1/cluster/shards/9/stop", json!({}));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_shard");
+
+    let (status, body) = node.post("/v1/cluster/shards/2/stop", json!({}));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["stopped"], "shard-2", "{body}");
+    // Held down: not restarted by its supervisor, and a learn that needs it fails fast
+    // with a 503 that names it (a batch of 40 statements touches every shard).
+    let batch: Vec<String> = (0..40)
+        .map(|i| format!("Gauge {i} is part of panel {i}."))
+        .collect();
+    let (status, body) = node.post("/v1/learn/batch", json!({ "contents": batch }));
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("shard-2"),
+        "{body}"
+    );
+    // A second stop order is harmless.
+    let (status, body) = node.post("/v1/cluster/shards/2/stop", json!({}));
+    assert_eq!(status, 202, "{body}");
+
+    let (status, body) = node.post("/v1/cluster/shards/2/start", json!({}));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["started"], "shard-2", "{body}");
+    let (status, body) = node.post("/v1/learn/batch", json!({ "contents": batch }));
+    assert_eq!(status, 200, "{body}");
+    let a = ask(&node, "default", "Is valve seven part of pump house two?");
+    assert_eq!(a["verdict"], "yes", "{a}");
+    // Every step is an event about shard-2, stored once the shard is back.
+    wait_for_types(
+        &node,
+        &["StopRequested", "StopSucceeded", "SpawnRequested", "SpawnSucceeded"],
+        30,
+    );
+    for kind in ["StopSucceeded", "SpawnSucceeded"] {
+        let (status, body) = node.get(&format!("/v1/events?kind={kind}&actor=shard-2"));
+        assert_eq!(status, 200, "{body}");
+        assert!(body["matching"].as_u64().unwrap() >= 1, "{kind}: {body}");
+    }
+    let (status, body) = node.get("/v1/events?kind=StopRequested&actor=shard-2");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["events"].as_array().unwrap().iter().any(|e| e["event"]["by"]
+            .as_str()
+            .is_some_and(|b| b.contains("stop order"))),
+        "{body}"
+    );
+}

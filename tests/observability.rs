@@ -530,6 +530,8 @@ fn openapi_document_describes_every_route_as_served() {
         ("/v1/admin/actors/{name}/kill", "post"),
         ("/v1/cluster", "get"),
         ("/v1/cluster/shards/{shard}/restart", "post"),
+        ("/v1/cluster/shards/{shard}/stop", "post"),
+        ("/v1/cluster/shards/{shard}/start", "post"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),

@@ -9,10 +9,11 @@
 //! tick marks late heartbeaters degraded. Standby takeover (the replication work) will
 //! be decided here, on the offline transition.
 
+use crate::actors::supervisor::SupervisorMsg;
 use crate::grid::{Agent, Heartbeat, Observed, Order, Registry, ShardReport};
 use crate::membership::{Membership, PeerState};
 use crate::protocol::{ShardReply, ShardRequest};
-use crate::router::{shard_name, Router, GRID_AGENT, GRID_MASTER};
+use crate::router::{shard_name, Router, GRID_AGENT, GRID_MASTER, SHARDS};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
@@ -22,6 +23,10 @@ use std::time::Duration;
 
 /// How long a local call to the grid actors may take.
 const LOCAL_CALL: Duration = Duration::from_secs(2);
+
+/// How long an order may take: a stop order waits for the shard's graceful stop (it
+/// folds and checkpoints).
+const ORDER_CALL: Duration = Duration::from_secs(60);
 
 /// Messages of the grid agent.
 #[derive(RactorMessage)]
@@ -116,11 +121,20 @@ impl Actor for GridAgent {
             }
             GridAgentMsg::Epoch(epoch) => state.agent.saw_epoch(epoch),
             GridAgentMsg::Order(epoch, order, reply) => {
-                let outcome = state.agent.accept_order(epoch).and_then(|()| run(order));
-                if let Err(e) = &outcome {
-                    tracing::warn!(error = %e, "grid order not carried out");
+                if let Err(e) = state.agent.accept_order(epoch) {
+                    tracing::warn!(error = %e, "grid order refused");
+                    let _ = reply.send(Err(e));
+                    return Ok(());
                 }
-                let _ = reply.send(outcome);
+                // Off the mailbox: a graceful stop may take a while (the shard folds and
+                // checkpoints), and heartbeats go on meanwhile.
+                tokio::spawn(async move {
+                    let outcome = run(order).await;
+                    if let Err(e) = &outcome {
+                        tracing::warn!(error = %e, "grid order not carried out");
+                    }
+                    let _ = reply.send(outcome);
+                });
             }
         }
         Ok(())
@@ -128,10 +142,10 @@ impl Actor for GridAgent {
 }
 
 /// Carries out an accepted order.
-fn run(order: Order) -> Result<(), String> {
+async fn run(order: Order) -> Result<(), String> {
+    let name = shard_name(order.shard());
     match order {
-        Order::RestartShard(s) => {
-            let name = shard_name(s);
+        Order::RestartShard(_) => {
             let cell = ractor::registry::where_is(name.clone())
                 .ok_or_else(|| format!("{name} is not running on this node"))?;
             tracing::warn!(actor = %name, "restarted on the grid master's order");
@@ -141,6 +155,40 @@ fn run(order: Order) -> Result<(), String> {
             });
             cell.kill();
             Ok(())
+        }
+        Order::StopShard(_) | Order::StartShard(_) => {
+            let shards = ractor::registry::where_is(SHARDS.to_string())
+                .map(ActorRef::<SupervisorMsg>::from)
+                .ok_or("the shards supervisor is not running on this node (it is restarting)")?;
+            let stop = matches!(order, Order::StopShard(_));
+            let result = shards
+                .call(
+                    |reply| {
+                        if stop {
+                            SupervisorMsg::Stop {
+                                name: name.clone(),
+                                by: "the grid master (stop order)".into(),
+                                reply,
+                            }
+                        } else {
+                            SupervisorMsg::Start {
+                                name: name.clone(),
+                                reply,
+                            }
+                        }
+                    },
+                    Some(ORDER_CALL),
+                )
+                .await;
+            match result {
+                Ok(CallResult::Success(r)) => r,
+                Ok(CallResult::Timeout) => Err(format!(
+                    "the shards supervisor did not answer about {name} in time"
+                )),
+                Ok(CallResult::SenderError) | Err(_) => {
+                    Err("the shards supervisor stopped while carrying out the order".into())
+                }
+            }
         }
     }
 }
@@ -429,7 +477,7 @@ pub async fn agent_order(epoch: u64, order: Order) -> Result<(), String> {
     let agent = ActorRef::<GridAgentMsg>::where_is(GRID_AGENT)
         .ok_or("the grid agent is restarting; retry shortly")?;
     match agent
-        .call(|tx| GridAgentMsg::Order(epoch, order, tx), Some(LOCAL_CALL))
+        .call(|tx| GridAgentMsg::Order(epoch, order, tx), Some(ORDER_CALL))
         .await
     {
         Ok(CallResult::Success(r)) => r,
@@ -447,7 +495,7 @@ pub async fn master_order(me: &str, node: &str, order: Order) -> Result<(), Stri
     match crate::cluster::call(
         node,
         &crate::cluster::WireCall::Order { epoch, order },
-        LOCAL_CALL,
+        ORDER_CALL,
     )
     .await
     {

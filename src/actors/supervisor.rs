@@ -9,7 +9,9 @@
 
 use crate::events::EventKind;
 use futures::future::join_all;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
+};
 use ractor_cluster_derive::RactorMessage;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -122,6 +124,23 @@ pub fn count_restart(name: &str) {
 pub enum SupervisorMsg {
     /// Backoff elapsed: start this child again.
     Restart(String),
+    /// Stop this child on purpose (gracefully: it runs its `post_stop`) and keep it
+    /// stopped until [`SupervisorMsg::Start`]; `by` says who ordered it (for the events).
+    Stop {
+        /// The child's name.
+        name: String,
+        /// Who ordered the stop.
+        by: String,
+        /// Ok once stopped; an error naming what went wrong.
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// Start a child that was stopped on purpose.
+    Start {
+        /// The child's name.
+        name: String,
+        /// Ok once started; the start error otherwise (the child stays stopped).
+        reply: RpcReplyPort<Result<(), String>>,
+    },
 }
 
 /// The supervisor actor.
@@ -142,6 +161,8 @@ struct Child {
     spec: ChildSpec,
     cell: Option<ActorCell>,
     crashes: CrashHistory,
+    /// Stopped on purpose ([`SupervisorMsg::Stop`]): not restarted until started.
+    held: bool,
 }
 
 /// One child's recent crashes: decides the backoff before its restart, or that the
@@ -178,6 +199,75 @@ pub struct SupervisorState {
 }
 
 impl Supervisor {
+    /// Stops child `name` on purpose and holds it stopped. Its exit is not a crash: the
+    /// cell is taken from the child first, so the supervision event finds no child.
+    async fn stop_child(state: &mut SupervisorState, name: &str, by: String) -> Result<(), String> {
+        let timeout = state.policy.stop_timeout;
+        let child = state
+            .children
+            .iter_mut()
+            .find(|c| c.spec.name == name)
+            .ok_or_else(|| format!("no child named {name}"))?;
+        child.held = true;
+        let Some(cell) = child.cell.take() else {
+            // Already down (stopped before, or waiting out a restart backoff): it stays
+            // down.
+            return Ok(());
+        };
+        crate::events::emit(EventKind::StopRequested {
+            actor: name.to_string(),
+            by,
+        });
+        match cell
+            .stop_and_wait(Some("stopped on order".into()), Some(timeout))
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(child = %name, "stopped on order; held until started");
+                crate::events::emit(EventKind::StopSucceeded {
+                    actor: name.to_string(),
+                });
+                Ok(())
+            }
+            Err(e) => {
+                // It did not stop in time: kill it, so the order still holds.
+                cell.kill();
+                let error = format!("{name} did not stop within {timeout:?} ({e}); it was killed");
+                tracing::warn!(child = %name, %error, "stop order");
+                crate::events::emit(EventKind::StopFailed {
+                    actor: name.to_string(),
+                    error: error.clone(),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts child `name` again after a stop order.
+    async fn start_child(
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        name: &str,
+    ) -> Result<(), String> {
+        let child = state
+            .children
+            .iter_mut()
+            .find(|c| c.spec.name == name)
+            .ok_or_else(|| format!("no child named {name}"))?;
+        if child.cell.is_some() {
+            return Ok(());
+        }
+        match spawn_child(&child.spec, myself.get_cell()).await {
+            Ok(cell) => {
+                tracing::info!(child = %name, "started on order");
+                child.cell = Some(cell);
+                child.held = false;
+                Ok(())
+            }
+            Err(e) => Err(format!("{name} did not start: {}", spawn_err_text(&e))),
+        }
+    }
+
     fn child_of(state: &mut SupervisorState, cell: &ActorCell) -> Option<usize> {
         state
             .children
@@ -250,6 +340,7 @@ impl Actor for Supervisor {
                         spec,
                         cell: Some(cell),
                         crashes: CrashHistory::default(),
+                        held: false,
                     }),
                     Err(e) => {
                         failure.get_or_insert(format!(
@@ -278,6 +369,7 @@ impl Actor for Supervisor {
                     spec,
                     cell: Some(cell),
                     crashes: CrashHistory::default(),
+                    held: false,
                 });
             }
         }
@@ -293,11 +385,21 @@ impl Actor for Supervisor {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let SupervisorMsg::Restart(name) = msg;
+        let name = match msg {
+            SupervisorMsg::Restart(name) => name,
+            SupervisorMsg::Stop { name, by, reply } => {
+                let _ = reply.send(Self::stop_child(state, &name, by).await);
+                return Ok(());
+            }
+            SupervisorMsg::Start { name, reply } => {
+                let _ = reply.send(Self::start_child(&myself, state, &name).await);
+                return Ok(());
+            }
+        };
         let Some(i) = state.children.iter().position(|c| c.spec.name == name) else {
             return Ok(());
         };
-        if state.children[i].cell.is_some() {
+        if state.children[i].cell.is_some() || state.children[i].held {
             return Ok(());
         }
         let spec = state.children[i].spec.clone();

@@ -79,6 +79,14 @@ const COMMANDS: &[(&str, &str)] = &[
         "restart shard-N      the grid master orders the shard's node to restart it",
     ),
     (
+        "stop",
+        "stop shard-N         the grid master orders the shard's node to stop it (held until start)",
+    ),
+    (
+        "start",
+        "start shard-N        the grid master orders the shard's node to start a stopped shard",
+    ),
+    (
         "events",
         "events [--since 10m] [--kind T] [--actor A] [--limit N] [--follow]\n                       self-monitoring events, oldest first (--follow: keep printing new ones)",
     ),
@@ -450,31 +458,34 @@ impl Shell {
                 }
                 Ok(())
             }
-            "restart" => {
+            "restart" | "stop" | "start" => {
                 let shard = rest
                     .rsplit('/')
                     .next()
                     .and_then(|a| a.strip_prefix("shard-"))
                     .and_then(|n| n.parse::<u32>().ok())
                     .ok_or_else(|| {
-                        Failed(format!(
-                            "restart needs a shard: restart shard-N (got {rest:?})"
-                        ))
+                        Failed(format!("{cmd} needs a shard: {cmd} shard-N (got {rest:?})"))
                     })?;
                 let answer = self.api(
                     None,
                     "POST",
-                    &format!("/v1/cluster/shards/{shard}/restart"),
+                    &format!("/v1/cluster/shards/{shard}/{cmd}"),
                     Some(json!({})),
                 )?;
+                let done = match cmd {
+                    "restart" => "restarted",
+                    "stop" => "stopped",
+                    _ => "started",
+                };
                 if self.json {
                     let _ = writeln!(out, "{answer}");
                 } else {
                     let _ = writeln!(
                         out,
-                        "the grid master ordered {} to restart {}",
+                        "the grid master ordered {} to {cmd} {}",
                         text(&answer["node"]),
-                        text(&answer["restarted"])
+                        text(&answer[done])
                     );
                 }
                 Ok(())
@@ -681,7 +692,10 @@ impl Completer for Complete {
                 .collect()
         } else {
             let cmd = head.split_whitespace().next().unwrap_or_default();
-            if matches!(cmd, "kill" | "stats" | "tree" | "restart") {
+            if matches!(
+                cmd,
+                "kill" | "stats" | "tree" | "restart" | "stop" | "start"
+            ) {
                 self.actors
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

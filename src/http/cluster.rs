@@ -151,6 +151,40 @@ pub async fn restart_shard(
     State(state): State<Shared>,
     axum::extract::Path(shard): axum::extract::Path<String>,
 ) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    order_shard(&state, &shard, crate::grid::Order::RestartShard).await
+}
+
+/// `POST /v1/cluster/shards/{shard}/stop`: the grid master orders the agent of the shard's
+/// node to stop it gracefully (it folds and checkpoints) and keep it stopped; requests
+/// that need it fail fast with 503 until it is started again.
+#[utoipa::path(post, path = "/v1/cluster/shards/{shard}/stop", tag = "operate",
+    params(("shard" = u32, Path, description = "Shard number (0 to cluster.shards - 1)")),
+    responses((status = 202, description = "The shard's agent stopped it on the master's order", body = Object), super::openapi::Errors))]
+pub async fn stop_shard(
+    State(state): State<Shared>,
+    axum::extract::Path(shard): axum::extract::Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    order_shard(&state, &shard, crate::grid::Order::StopShard).await
+}
+
+/// `POST /v1/cluster/shards/{shard}/start`: the grid master orders the agent of the
+/// shard's node to start a shard stopped by a stop order; it recovers from its log.
+#[utoipa::path(post, path = "/v1/cluster/shards/{shard}/start", tag = "operate",
+    params(("shard" = u32, Path, description = "Shard number (0 to cluster.shards - 1)")),
+    responses((status = 202, description = "The shard's agent started it on the master's order", body = Object), super::openapi::Errors))]
+pub async fn start_shard(
+    State(state): State<Shared>,
+    axum::extract::Path(shard): axum::extract::Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    order_shard(&state, &shard, crate::grid::Order::StartShard).await
+}
+
+/// Has the grid master give `make(shard)` to the shard's node, from whichever node this is.
+async fn order_shard(
+    state: &Shared,
+    shard: &str,
+    make: fn(u32) -> crate::grid::Order,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
     let info = state
         .cluster
         .clone()
@@ -166,7 +200,8 @@ pub async fn restart_shard(
         )
     })?;
     let node = info.config.primary_of(shard).name.clone();
-    let order = crate::grid::Order::RestartShard(shard);
+    let order = make(shard);
+    let done = order.done();
     let master = info.master();
     let outcome = if master == info.me {
         crate::actors::grid::master_order(&info.me, &node, order).await
@@ -177,7 +212,8 @@ pub async fn restart_shard(
                 node: node.clone(),
                 order,
             },
-            TREE_TIMEOUT * 2,
+            // A stop order waits for the shard's graceful stop.
+            TREE_TIMEOUT * 2 + std::time::Duration::from_secs(60),
         )
         .await
         {
@@ -187,10 +223,17 @@ pub async fn restart_shard(
         }
     };
     outcome.map_err(|e| {
-        SutraError::unavailable(format!("shard {shard} on {node} was not restarted: {e}"))
+        SutraError::unavailable(format!("shard {shard} on {node} was not {done}: {e}"))
     })?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
-        Json(json!({"restarted": crate::router::shard_name(shard), "node": node})),
+        Json(Value::Object(
+            [
+                (done.to_string(), json!(crate::router::shard_name(shard))),
+                ("node".to_string(), json!(node)),
+            ]
+            .into_iter()
+            .collect(),
+        )),
     ))
 }

@@ -1167,6 +1167,11 @@ pub fn routes(state: Shared) -> axum::Router {
             "/v1/cluster/shards/{shard}/restart",
             post(cluster::restart_shard),
         )
+        .route("/v1/cluster/shards/{shard}/stop", post(cluster::stop_shard))
+        .route(
+            "/v1/cluster/shards/{shard}/start",
+            post(cluster::start_shard),
+        )
         .route("/v1/admin/actors/{name}/kill", post(admin::kill))
         .route("/health", get(health))
         .route("/ready", get(ready))

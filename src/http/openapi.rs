@@ -271,6 +271,8 @@ pub struct KilledOut {
         super::admin::kill,
         super::cluster::cluster,
         super::cluster::restart_shard,
+        super::cluster::stop_shard,
+        super::cluster::start_shard,
         super::health,
         super::ready,
         super::observe::metrics,

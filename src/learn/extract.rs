@@ -60,7 +60,6 @@
 use crate::graph::{AssocType, AssocType as A, SemanticType};
 use crate::learn::normalize::{display_name, entity_key, may_be_plural, singular};
 use serde::Serialize;
-use xxhash_rust::xxh3::Xxh3Builder;
 
 /// One association read from a statement.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -457,10 +456,11 @@ const NEGATORS: &str = "not never no none nothing nobody neither nor";
 /// address: `words` is `'static`, so one address always holds the same text.
 fn among(low: &str, words: &'static str) -> bool {
     use std::cell::RefCell;
-    use std::collections::{HashMap, HashSet};
-    type Sets = HashMap<(usize, usize), HashSet<&'static str, Xxh3Builder>>;
+    // foldhash: these keys are our own constants, so a fast hash is enough (xxh3's
+    // streaming hasher cost more than the lookup it served).
+    type Sets = foldhash::HashMap<(usize, usize), foldhash::HashSet<&'static str>>;
     thread_local! {
-        static SETS: RefCell<Sets> = RefCell::new(HashMap::new());
+        static SETS: RefCell<Sets> = RefCell::new(Sets::default());
     }
     SETS.with(|sets| {
         let mut sets = sets.borrow_mut();

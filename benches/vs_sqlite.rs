@@ -12,6 +12,11 @@
 //!    ancestor `hops` levels up — Sutra in-process (snapshot view + reasoning, what a
 //!    query session does) and SQLite's recursive CTE over the edge table.
 //!
+//! With `realistic` (`cargo bench --bench vs_sqlite -- realistic`), also:
+//! 4. real definitional sentences (tests/data/nlp/wordnet-sentences.txt, each three
+//!    times), one client, batches of 500: the learn path of prose rather than is-a
+//!    patterns (for profiles; SQLite has no counterpart).
+//!
 //! Both stores live in their own temp dirs on the same file system. Figures are medians
 //! of this run; quote them with the ratio, never across runs.
 
@@ -268,5 +273,39 @@ fn main() {
             pct(&s, 0.5) / pct(&q, 0.5)
         );
     }
+    if std::env::args().any(|a| a == "realistic") {
+        let real = realistic();
+        println!(
+            "== 4. sutra, {} real definitional sentences ({} distinct), one client, batches of {BATCH}",
+            3 * real.len(),
+            real.len()
+        );
+        let (rate, ms) = sutra_ingest(&base, 0..3 * real.len(), 1, |i| {
+            let real = realistic();
+            real[i % real.len()].clone()
+        });
+        println!(
+            "sutra realistic: {rate:.0} sentences/s, batch p50 {:.1} ms p99 {:.1} ms",
+            pct(&ms, 0.5),
+            pct(&ms, 0.99)
+        );
+    }
     rt.block_on(running.shutdown());
+}
+
+/// WordNet glosses and examples made into sentences (the nlp golden set's input).
+fn realistic() -> &'static [String] {
+    static REAL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    REAL.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/nlp/wordnet-sentences.txt"
+        );
+        std::fs::read_to_string(path)
+            .expect("tests/data/nlp/wordnet-sentences.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    })
 }

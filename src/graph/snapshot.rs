@@ -339,6 +339,21 @@ impl GraphSnapshot {
         op: &Op,
         vectors: &mut dyn FnMut(VectorChange<'_>),
     ) {
+        // In `default` (no per-knowledge-base counters) only concept ops can change the
+        // sentence and vector counts: an association op (most of a learn) skips the two
+        // footprint lookups.
+        let counts_unchanged = matches!(
+            op,
+            Op::PutEdge(_)
+                | Op::DeleteEdge { .. }
+                | Op::RemoveEvidence { .. }
+                | Op::ForgetSource { .. }
+        );
+        if tag.is_none() && counts_unchanged {
+            self.apply_plain(op, tag, vectors);
+            self.default_version = self.fold_lsn.max(self.default_version);
+            return;
+        }
         let home = op.home();
         let before = self.footprint(home);
         self.apply_plain(op, tag, vectors);

@@ -449,8 +449,25 @@ const TIME_WORDS: &str = "before after during since until ago century centuries 
 const NEGATORS: &str = "not never no none nothing nobody neither nor";
 
 /// Whether `low` is one of the space-separated `words`.
-fn among(low: &str, words: &str) -> bool {
-    words.split_whitespace().any(|w| w == low)
+///
+/// Every word of a statement is checked against several lists, some of a hundred words:
+/// scanning them was a sixth of the learn path's CPU (BENCHMARKS.md, "Learn path
+/// profile"). Each list is split once per thread into a hash set, found again by its
+/// address: `words` is `'static`, so one address always holds the same text.
+fn among(low: &str, words: &'static str) -> bool {
+    use std::cell::RefCell;
+    // foldhash: these keys are our own constants, so a fast hash is enough (xxh3's
+    // streaming hasher cost more than the lookup it served).
+    type Sets = foldhash::HashMap<(usize, usize), foldhash::HashSet<&'static str>>;
+    thread_local! {
+        static SETS: RefCell<Sets> = RefCell::new(Sets::default());
+    }
+    SETS.with(|sets| {
+        let mut sets = sets.borrow_mut();
+        sets.entry((words.as_ptr() as usize, words.len()))
+            .or_insert_with(|| words.split_whitespace().collect())
+            .contains(low)
+    })
 }
 
 /// The base of a "n't" contraction ("isn't" -> "is", "can't" -> "can").
@@ -584,7 +601,7 @@ fn tokenize(sentence: &str) -> Option<Vec<Word>> {
 }
 
 /// A modal or stop word, unless capitalized as part of a name ("Theresa May").
-fn stop(w: &Word, list: &str) -> bool {
+fn stop(w: &Word, list: &'static str) -> bool {
     among(&w.low, list) && !(among(&w.low, MODAL_NAMES) && capitalized(w))
 }
 
@@ -606,7 +623,7 @@ fn pronoun(w: &Word) -> bool {
     is(w, "it they he she we you i them him us me")
 }
 
-fn is(w: &Word, list: &str) -> bool {
+fn is(w: &Word, list: &'static str) -> bool {
     among(&w.low, list)
 }
 
@@ -676,7 +693,7 @@ fn join(ws: &[Word]) -> String {
 }
 
 /// `ws` up to the first word in `list`.
-fn cut_at<'a>(ws: &'a [Word], list: &str) -> &'a [Word] {
+fn cut_at<'a>(ws: &'a [Word], list: &'static str) -> &'a [Word] {
     let end = ws.iter().position(|w| is(w, list)).unwrap_or(ws.len());
     &ws[..end]
 }
@@ -1094,7 +1111,7 @@ fn classify(sentence: &str, lows: &[String], question: bool, found: &[Extracted]
     if question {
         return SemanticType::Unclassified;
     }
-    let has = |list: &str| lows.iter().any(|w| among(w, list));
+    let has = |list: &'static str| lows.iter().any(|w| among(w, list));
     let rule = lows.first().is_some_and(|w| {
         matches!(
             w.as_str(),

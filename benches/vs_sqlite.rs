@@ -141,11 +141,24 @@ fn sutra_ingest(
                 for chunk in mine.chunks(BATCH) {
                     let contents: Vec<String> = chunk.iter().map(|&i| make(i)).collect();
                     let t = Instant::now();
-                    let resp = agent
-                        .post(&format!("{base}/v1/learn/batch"))
-                        .send_json(json!({ "contents": contents }))
-                        .unwrap();
-                    assert_eq!(resp.status(), 200);
+                    // A full node answers 503 at once (admission control paces learns
+                    // by queue delay): retry soon, as a client after throughput does.
+                    // The batch's time includes its refusals.
+                    loop {
+                        match agent
+                            .post(&format!("{base}/v1/learn/batch"))
+                            .send_json(json!({ "contents": &contents }))
+                        {
+                            Ok(resp) => {
+                                assert_eq!(resp.status(), 200);
+                                break;
+                            }
+                            Err(ureq::Error::Status(503, _)) => {
+                                std::thread::sleep(Duration::from_millis(2))
+                            }
+                            Err(e) => panic!("learn failed: {e}"),
+                        }
+                    }
                     ms.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 ms

@@ -157,7 +157,7 @@ async fn run(order: Order) -> Result<(), String> {
             Ok(())
         }
         Order::StopShard(_) | Order::StartShard(_) => {
-            let shards = ractor::registry::where_is(SHARDS.to_string())
+            let shards = ractor::registry::where_is(SHARDS)
                 .map(ActorRef::<SupervisorMsg>::from)
                 .ok_or("the shards supervisor is not running on this node (it is restarting)")?;
             let stop = matches!(order, Order::StopShard(_));

@@ -309,7 +309,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
     let queries = {
         let args = QueriesArgs {
             config: reason_config(&cfg.reasoning, cfg.embedding.resolve_similarity),
-            shards: cfg.cluster.shards,
+            router: router.clone(),
             deadline: Duration::from_millis(cfg.limits.request_timeout_ms / 2),
         };
         ChildSpec::new(QUERIES, move |sup| {

@@ -295,6 +295,30 @@ impl Shard {
                 let _ = reply.send(ShardReply::Kbs(kbs));
                 return Ok(());
             }
+            ShardRequest::Expand { ids } => {
+                let nodes = crate::reason::remote::expand(&state.core.snapshot(), &ids);
+                let _ = reply.send(ShardReply::Nodes(nodes));
+                return Ok(());
+            }
+            ShardRequest::Resolve { names, kb } => {
+                state.core.fold();
+                let (nodes, stems) =
+                    crate::reason::remote::resolve(&state.core.snapshot(), &names, &kb);
+                let _ = reply.send(ShardReply::Resolved { nodes, stems });
+                return Ok(());
+            }
+            ShardRequest::Occurrences { kb, since, limit } => {
+                // Listing a knowledge base (the default one scans the shard): off the
+                // async workers and the mailbox.
+                let core = state.core.clone();
+                tokio::task::spawn_blocking(move || {
+                    core.fold();
+                    let list =
+                        crate::reason::remote::sentences(&core.snapshot(), &kb, since, limit);
+                    let _ = reply.send(ShardReply::Sentences(list));
+                });
+                return Ok(());
+            }
             ShardRequest::Erase => {
                 let core = state.core.clone();
                 tokio::task::spawn_blocking(move || {

@@ -107,6 +107,12 @@ impl Router {
         self.placement.as_ref().and_then(|p| p.remote_owner(s))
     }
 
+    /// Whether this node runs the transaction coordinator (and node-wide duties such as
+    /// the events retention sweep): always on a single node.
+    pub fn is_master(&self) -> bool {
+        self.placement.as_ref().is_none_or(|p| p.master == p.me)
+    }
+
     /// The published snapshot of shard `s` when it lives on this node and runs (the
     /// readers' fast path: no message, no copy); `fold` first folds every durable write
     /// into it (read-your-writes; with nothing pending it costs a lock). `None` for a

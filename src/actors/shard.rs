@@ -296,8 +296,8 @@ impl Shard {
                 return Ok(());
             }
             ShardRequest::Expand { ids } => {
-                let nodes = crate::reason::remote::expand(&state.core.snapshot(), &ids);
-                let _ = reply.send(ShardReply::Nodes(nodes));
+                let (nodes, answered) = crate::reason::remote::expand(&state.core.snapshot(), &ids);
+                let _ = reply.send(ShardReply::Nodes { nodes, answered });
                 return Ok(());
             }
             ShardRequest::Resolve { names, kb } => {
@@ -307,14 +307,24 @@ impl Shard {
                 let _ = reply.send(ShardReply::Resolved { nodes, stems });
                 return Ok(());
             }
-            ShardRequest::Occurrences { kb, since, limit } => {
+            ShardRequest::Occurrences {
+                kb,
+                since,
+                limit,
+                after,
+            } => {
                 // Listing a knowledge base (the default one scans the shard): off the
                 // async workers and the mailbox.
                 let core = state.core.clone();
                 tokio::task::spawn_blocking(move || {
                     core.fold();
-                    let list =
-                        crate::reason::remote::sentences(&core.snapshot(), &kb, since, limit);
+                    let list = crate::reason::remote::sentences(
+                        &core.snapshot(),
+                        &kb,
+                        since,
+                        limit,
+                        after,
+                    );
                     let _ = reply.send(ShardReply::Sentences(list));
                 });
                 return Ok(());

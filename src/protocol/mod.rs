@@ -273,6 +273,7 @@ pub enum ShardRequest {
     /// The sentence concepts of knowledge base `kb` on this shard (the logic layer's
     /// occurrences, the events listing), after folding every durable write. Unchanged
     /// since version `since`, or more than `limit` of them: only the version and count.
+    /// Listed in pages by id (a page stays far below the transport's frame limit).
     Occurrences {
         /// The knowledge base.
         kb: String,
@@ -280,6 +281,8 @@ pub enum ShardRequest {
         since: Option<u64>,
         /// Send no list when the knowledge base has more sentences here.
         limit: usize,
+        /// The page after this id (`None`: the first page).
+        after: Option<ConceptId>,
     },
 }
 
@@ -306,8 +309,11 @@ pub struct KbSentences {
     pub version: u64,
     /// How many sentence concepts it has here.
     pub count: u64,
-    /// Them, unless unchanged since the caller's version or more than its limit.
+    /// Them (one page, by id), unless unchanged since the caller's version or more than
+    /// its limit.
     pub sentences: Option<Vec<Concept>>,
+    /// More pages follow (ask again after the last id of this one).
+    pub more: bool,
 }
 
 /// What one shard holds from one teacher ([`ShardRequest::FindSource`]).
@@ -351,7 +357,13 @@ pub enum ShardReply {
     /// Knowledge base sizes.
     Kbs(Vec<KbStats>),
     /// Nodes ([`ShardRequest::Expand`]).
-    Nodes(Vec<NodeView>),
+    Nodes {
+        /// The nodes held here among the first `answered` ids asked for.
+        nodes: Vec<NodeView>,
+        /// How many of the ids (from the first) this reply answers; the rest did not
+        /// fit in one reply: ask again.
+        answered: usize,
+    },
     /// Name candidates ([`ShardRequest::Resolve`]): their nodes, and the entity ids
     /// under each stem key asked about.
     Resolved {

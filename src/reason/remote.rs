@@ -33,9 +33,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// The most ids one [`ShardRequest::Expand`] asks for, so a reply stays far below the
-/// transport's frame limit.
+/// The most ids one [`ShardRequest::Expand`] asks for.
 const BATCH: usize = 1024;
+
+/// What one reply carries at most (estimated encoded bytes), far below the transport's
+/// 16 MiB frame limit, whose breach would drop the whole session between two nodes.
+const REPLY_BYTES: usize = 4 << 20;
+
+/// What one association list of a node carries at most (estimated bytes): a hub's list
+/// beyond it is cut (and logged), since it could never travel whole.
+const LIST_BYTES: usize = 2 << 20;
+
+/// A knowledge base's sentences on one shard, by id.
+pub type SentenceSet = Arc<HashMap<ConceptId, Arc<Concept>>>;
 
 /// The most remote nodes one view fetches (bounds the work and memory of one question,
 /// like the reasoner's own expansion budget).
@@ -52,26 +62,86 @@ pub struct RemotePart {
     /// Its sentence concepts there.
     pub sentence_count: usize,
     /// Them, when the logic layer or the events listing needs them.
-    pub sentences: Arc<HashMap<ConceptId, Arc<Concept>>>,
+    pub sentences: SentenceSet,
 }
 
 // ---- the shard's side: pure functions over its snapshot --------------------------------
 
-/// Node `id` of `snap` as it travels.
-pub fn node_view(snap: &GraphSnapshot, id: ConceptId) -> Option<NodeView> {
-    let n = snap.nodes.get(&id)?;
-    Some(NodeView {
-        id,
-        concept: n.concept.as_deref().cloned(),
-        outgoing: n.out().to_vec(),
-        incoming: n.inc().to_vec(),
-        kb: snap.kb_tag_of(id),
-    })
+/// Estimated encoded size of an association.
+fn assoc_bytes(a: &crate::graph::Association) -> usize {
+    64 + 48 * a.provenance.len()
 }
 
-/// The nodes of `ids` that `snap` holds ([`ShardRequest::Expand`]).
-pub fn expand(snap: &GraphSnapshot, ids: &[ConceptId]) -> Vec<NodeView> {
-    ids.iter().filter_map(|id| node_view(snap, *id)).collect()
+/// Estimated encoded size of a concept.
+fn concept_bytes(c: &Concept) -> usize {
+    96 + c.content.len()
+        + c.sources
+            .iter()
+            .map(|s| {
+                24 + s.label.as_ref().map_or(0, String::len)
+                    + s.request_id.as_ref().map_or(0, String::len)
+            })
+            .sum::<usize>()
+}
+
+/// One association list, cut at [`LIST_BYTES`]; returns it and its estimated size.
+fn capped(list: &AssocList, id: ConceptId) -> (Vec<crate::graph::Association>, usize) {
+    let (mut out, mut bytes) = (Vec::new(), 0);
+    for a in list {
+        let b = assoc_bytes(a);
+        if bytes + b > LIST_BYTES {
+            tracing::warn!(
+                concept = %id,
+                sent = out.len(),
+                total = list.len(),
+                "association list too large to send whole to another node; sending its first part"
+            );
+            break;
+        }
+        bytes += b;
+        out.push(a.clone());
+    }
+    (out, bytes)
+}
+
+/// Node `id` of `snap` as it travels, with its estimated size.
+fn sized_view(snap: &GraphSnapshot, id: ConceptId) -> Option<(NodeView, usize)> {
+    let n = snap.nodes.get(&id)?;
+    let (outgoing, o) = capped(n.out(), id);
+    let (incoming, i) = capped(n.inc(), id);
+    let c = n.concept.as_ref().map_or(0, |c| concept_bytes(c));
+    Some((
+        NodeView {
+            id,
+            concept: n.concept.as_deref().cloned(),
+            outgoing,
+            incoming,
+            kb: snap.kb_tag_of(id),
+        },
+        16 + o + i + c,
+    ))
+}
+
+/// Node `id` of `snap` as it travels.
+pub fn node_view(snap: &GraphSnapshot, id: ConceptId) -> Option<NodeView> {
+    sized_view(snap, id).map(|v| v.0)
+}
+
+/// The nodes of `ids` that `snap` holds ([`ShardRequest::Expand`]), as many of the ids
+/// (from the first) as fit in one reply; returns them and how many ids they answer.
+pub fn expand(snap: &GraphSnapshot, ids: &[ConceptId]) -> (Vec<NodeView>, usize) {
+    let (mut nodes, mut bytes) = (Vec::new(), 0);
+    for (i, id) in ids.iter().enumerate() {
+        let Some((v, b)) = sized_view(snap, *id) else {
+            continue;
+        };
+        if i > 0 && bytes + b > REPLY_BYTES {
+            return (nodes, i);
+        }
+        bytes += b;
+        nodes.push(v);
+    }
+    (nodes, ids.len())
 }
 
 /// The entities of knowledge base `kb` in `snap` that `names` may resolve to
@@ -110,16 +180,43 @@ pub fn resolve(
 }
 
 /// The sentences of knowledge base `kb` in `snap` ([`ShardRequest::Occurrences`]):
-/// no list when unchanged since version `since` or more than `limit`.
-pub fn sentences(snap: &GraphSnapshot, kb: &str, since: Option<u64>, limit: usize) -> KbSentences {
+/// no list when unchanged since version `since` or more than `limit`; otherwise the page
+/// of those with ids after `after`, by id, as many as fit in one reply.
+pub fn sentences(
+    snap: &GraphSnapshot,
+    kb: &str,
+    since: Option<u64>,
+    limit: usize,
+    after: Option<ConceptId>,
+) -> KbSentences {
     let version = snap.kb_version(kb);
     let count = snap.kb_counts(kb).sentences;
-    KbSentences {
+    let mut page = KbSentences {
         version,
         count: count as u64,
-        sentences: (since != Some(version) && count <= limit)
-            .then(|| snap.kb_sentences(kb).map(|c| (**c).clone()).collect()),
+        sentences: None,
+        more: false,
+    };
+    if since == Some(version) || count > limit {
+        return page;
     }
+    let mut all: Vec<&Arc<Concept>> = snap
+        .kb_sentences(kb)
+        .filter(|c| after.is_none_or(|a| c.id > a))
+        .collect();
+    all.sort_unstable_by_key(|c| c.id);
+    let (mut list, mut bytes) = (Vec::new(), 0);
+    for c in &all {
+        let b = concept_bytes(c);
+        if !list.is_empty() && bytes + b > REPLY_BYTES {
+            page.more = true;
+            break;
+        }
+        bytes += b;
+        list.push((***c).clone());
+    }
+    page.sentences = Some(list);
+    page
 }
 
 /// Adds a fetched node to a part's snapshot.
@@ -159,19 +256,19 @@ pub fn relations_for(question: &str) -> Option<Vec<AssocType>> {
 /// asks for them with every question, and they change only when learning does.
 #[derive(Default)]
 pub struct SentenceCache {
-    entries: Mutex<HashMap<(ShardId, String), (u64, Arc<HashMap<ConceptId, Arc<Concept>>>)>>,
+    entries: Mutex<HashMap<(ShardId, String), (u64, SentenceSet)>>,
 }
 
 /// Knowledge bases x shards cached at most (a full cache is emptied: simple and bounded).
 const CACHE_ENTRIES: usize = 256;
 
 impl SentenceCache {
-    fn get(&self, s: ShardId, kb: &str) -> Option<(u64, Arc<HashMap<ConceptId, Arc<Concept>>>)> {
+    fn get(&self, s: ShardId, kb: &str) -> Option<(u64, SentenceSet)> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(&(s, kb.to_string())).cloned()
     }
 
-    fn put(&self, s: ShardId, kb: &str, version: u64, set: Arc<HashMap<ConceptId, Arc<Concept>>>) {
+    fn put(&self, s: ShardId, kb: &str, version: u64, set: SentenceSet) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_ENTRIES {
             entries.clear();
@@ -197,10 +294,51 @@ enum Slot {
     Local(Arc<GraphSnapshot>),
     Remote {
         node: String,
-        part: RemotePart,
+        part: Box<RemotePart>,
         /// Ids asked for (held or not).
         asked: HashSet<ConceptId>,
     },
+}
+
+/// Asks shard `s` for its sentences of `kb`, page by page; the pages are joined into
+/// one reply (its version is the first page's: a later change is seen by the next
+/// question).
+async fn list_sentences(
+    router: &Router,
+    s: ShardId,
+    kb: &str,
+    since: Option<u64>,
+    limit: usize,
+) -> Result<ShardReply, SutraError> {
+    let mut joined: Option<KbSentences> = None;
+    let mut after = None;
+    loop {
+        let req = ShardRequest::Occurrences {
+            kb: kb.to_string(),
+            since,
+            limit,
+            after,
+        };
+        let page = match router.call(s, req).await? {
+            ShardReply::Sentences(page) => page,
+            other => return Ok(other),
+        };
+        let more = page.more;
+        after = page.sentences.as_ref().and_then(|l| l.last()).map(|c| c.id);
+        match &mut joined {
+            None => joined = Some(page),
+            Some(j) => {
+                if let (Some(all), Some(more)) = (&mut j.sentences, page.sentences) {
+                    all.extend(more);
+                }
+            }
+        }
+        if !more || after.is_none() {
+            let mut j = joined.expect("set by the first page");
+            j.more = false;
+            return Ok(ShardReply::Sentences(j));
+        }
+    }
 }
 
 /// Builds a [`GraphView`] of one knowledge base over local and remote shards.
@@ -234,7 +372,7 @@ impl Reader {
                     remote.push(s);
                     slots.push(Slot::Remote {
                         node: node.to_string(),
-                        part: RemotePart::default(),
+                        part: Box::default(),
                         asked: HashSet::new(),
                     });
                 }
@@ -277,12 +415,7 @@ impl Reader {
                 };
                 let occurrences = async {
                     let limit = want.sentences?;
-                    let req = ShardRequest::Occurrences {
-                        kb: kb.to_string(),
-                        since,
-                        limit,
-                    };
-                    Some(router.call(s, req).await)
+                    Some(list_sentences(router, s, kb, since, limit).await)
                 };
                 (s, futures::join!(resolve, occurrences))
             }
@@ -368,7 +501,7 @@ impl Reader {
                 .iter()
                 .map(|s| match s {
                     Slot::Local(snap) => ShardPart::Local(snap.clone()),
-                    Slot::Remote { part, .. } => ShardPart::Remote(Arc::new(part.clone())),
+                    Slot::Remote { part, .. } => ShardPart::Remote(Arc::new((**part).clone())),
                 })
                 .collect(),
             &self.kb,
@@ -476,12 +609,14 @@ impl Reader {
         .await;
         for (s, ids, reply) in replies {
             match reply {
-                Ok(ShardReply::Nodes(nodes)) => {
+                Ok(ShardReply::Nodes { nodes, answered }) => {
                     let Slot::Remote { part, asked, .. } = &mut self.slots[s as usize] else {
                         continue;
                     };
-                    self.fetched += ids.len();
-                    asked.extend(ids);
+                    // Ids past `answered` did not fit: the next round asks again.
+                    let answered = answered.min(ids.len());
+                    self.fetched += answered;
+                    asked.extend(ids.into_iter().take(answered));
                     for v in nodes {
                         insert(&mut part.snap, v);
                     }
@@ -628,10 +763,41 @@ mod tests {
             assert!(view.owns(dog));
         }
 
-        let all = sentences(&snap, kb, None, 10);
+        let all = sentences(&snap, kb, None, 10, None);
         assert_eq!((all.count, all.sentences.map(|s| s.len())), (0, Some(0)));
-        let unchanged = sentences(&snap, kb, Some(all.version), 10);
+        let unchanged = sentences(&snap, kb, Some(all.version), 10, None);
         assert!(unchanged.sentences.is_none());
+    }
+
+    #[test]
+    fn sentences_travel_in_pages_below_the_frame_limit() {
+        let kb = "t";
+        let mut snap = GraphSnapshot::default();
+        for i in 0..3u64 {
+            let op = Op::PutConcept(ConceptUpsert {
+                id: ConceptId::derive_in(kb, ConceptKind::Sentence, &format!("s{i}")),
+                content: format!("{i}").repeat(1_500_000),
+                kind: ConceptKind::Sentence,
+                semantic_type: SemanticType::Entity,
+                strength: 1.0,
+                confidence: 0.9,
+                at_ms: 1,
+                source: Source::default(),
+                vector: None,
+            });
+            snap.apply(&op.in_kb(kb));
+        }
+        let first = sentences(&snap, kb, None, 10, None);
+        assert!(first.more);
+        let got = first.sentences.unwrap();
+        assert_eq!((first.count, got.len()), (3, 2));
+        let rest = sentences(&snap, kb, None, 10, got.last().map(|c| c.id));
+        assert!(!rest.more);
+        let rest = rest.sentences.unwrap();
+        assert_eq!(rest.len(), 1);
+        assert!(rest[0].id > got[1].id);
+        // Over the limit: counted, not listed.
+        assert!(sentences(&snap, kb, None, 2, None).sentences.is_none());
     }
 
     #[test]

@@ -747,10 +747,9 @@ mod tests {
         for (k, ids) in stems {
             part.snap.stems.insert(k, Arc::new(ids));
         }
-        for v in nodes
-            .into_iter()
-            .chain(expand(&snap, &[animal, ConceptId(7)]))
-        {
+        let (more, answered) = expand(&snap, &[animal, ConceptId(7)]);
+        assert_eq!(answered, 2);
+        for v in nodes.into_iter().chain(more) {
             insert(&mut part.snap, v);
         }
         let remote = GraphView::from_parts(vec![ShardPart::Remote(Arc::new(part))], kb);

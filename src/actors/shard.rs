@@ -302,9 +302,9 @@ impl Shard {
             }
             ShardRequest::Resolve { names, kb } => {
                 state.core.fold();
-                let (nodes, stems) =
+                let (nodes, stems, rest) =
                     crate::reason::remote::resolve(&state.core.snapshot(), &names, &kb);
-                let _ = reply.send(ShardReply::Resolved { nodes, stems });
+                let _ = reply.send(ShardReply::Resolved { nodes, stems, rest });
                 return Ok(());
             }
             ShardRequest::Occurrences {

@@ -367,10 +367,12 @@ pub enum ShardReply {
     /// Name candidates ([`ShardRequest::Resolve`]): their nodes, and the entity ids
     /// under each stem key asked about.
     Resolved {
-        /// The candidates' nodes.
+        /// The candidates' nodes (as many as fit in one reply).
         nodes: Vec<NodeView>,
         /// (stem key, entity ids under it here).
         stems: Vec<(u64, Vec<ConceptId>)>,
+        /// Candidates whose nodes did not fit: fetch them with `Expand`.
+        rest: Vec<ConceptId>,
     },
     /// A knowledge base's sentences ([`ShardRequest::Occurrences`]).
     Sentences(KbSentences),

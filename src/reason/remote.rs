@@ -146,12 +146,14 @@ pub fn expand(snap: &GraphSnapshot, ids: &[ConceptId]) -> (Vec<NodeView>, usize)
 
 /// The entities of knowledge base `kb` in `snap` that `names` may resolve to
 /// ([`ShardRequest::Resolve`]): the exact match of each name and everything under its
-/// stem key, with the stem keys' entries.
+/// stem key, with the stem keys' entries. Candidates whose nodes do not fit in one
+/// reply come back as ids (third), for [`ShardRequest::Expand`].
+#[allow(clippy::type_complexity)]
 pub fn resolve(
     snap: &GraphSnapshot,
     names: &[String],
     kb: &str,
-) -> (Vec<NodeView>, Vec<(u64, Vec<ConceptId>)>) {
+) -> (Vec<NodeView>, Vec<(u64, Vec<ConceptId>)>, Vec<ConceptId>) {
     let tag = KbTag::named(kb);
     let mut ids = BTreeSet::new();
     let mut keys = BTreeMap::new();
@@ -171,12 +173,9 @@ pub fn resolve(
             }
         }
     }
-    (
-        ids.into_iter()
-            .filter_map(|id| node_view(snap, id))
-            .collect(),
-        keys.into_iter().collect(),
-    )
+    let ids: Vec<ConceptId> = ids.into_iter().collect();
+    let (nodes, answered) = expand(snap, &ids);
+    (nodes, keys.into_iter().collect(), ids[answered..].to_vec())
 }
 
 /// The sentences of knowledge base `kb` in `snap` ([`ShardRequest::Occurrences`]):
@@ -421,13 +420,19 @@ impl Reader {
             }
         }))
         .await;
+        // Candidates that did not fit in a Resolve reply: fetched next, before the
+        // caller looks names up.
+        let mut rest_of: BTreeMap<ShardId, BTreeSet<ConceptId>> = BTreeMap::new();
         for (s, (resolved, occurrences)) in replies {
             match resolved {
                 None => {}
-                Some(Ok(ShardReply::Resolved { nodes, stems })) => {
+                Some(Ok(ShardReply::Resolved { nodes, stems, rest })) => {
                     let Slot::Remote { part, asked, .. } = &mut reader.slots[s as usize] else {
                         continue;
                     };
+                    if !rest.is_empty() {
+                        rest_of.insert(s, rest.into_iter().collect());
+                    }
                     for (key, ids) in stems {
                         part.snap.stems.insert(key, Arc::new(ids));
                     }
@@ -462,6 +467,20 @@ impl Reader {
                 }
                 Some(reply) => reader.failed(s, reply),
             }
+        }
+        while !rest_of.is_empty() {
+            reader.fetch(rest_of.clone()).await;
+            // Ids an Expand reply could not hold are asked again (a failed shard is
+            // recorded and left out).
+            for (s, ids) in rest_of.iter_mut() {
+                match &reader.slots[*s as usize] {
+                    Slot::Remote { asked, .. } if !reader.unavailable.contains_key(s) => {
+                        ids.retain(|id| !asked.contains(id))
+                    }
+                    _ => ids.clear(),
+                }
+            }
+            rest_of.retain(|_, ids| !ids.is_empty());
         }
         Ok(reader)
     }
@@ -736,7 +755,8 @@ mod tests {
         snap.apply(&edge(kb, dog, animal, Side::Out));
         snap.apply(&edge(kb, dog, animal, Side::In));
 
-        let (nodes, stems) = resolve(&snap, &["dog".to_string()], kb);
+        let (nodes, stems, rest) = resolve(&snap, &["dog".to_string()], kb);
+        assert!(rest.is_empty());
         assert_eq!(nodes.len(), 1, "found by stems: {nodes:?}");
         assert_eq!(nodes[0].id, dog);
         assert_eq!(stems.len(), 1);

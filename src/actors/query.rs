@@ -1,6 +1,8 @@
 //! `queries` and `query-<n>`: every reasoning request runs in its own short-lived
-//! session actor under the `queries` supervisor. The session takes one consistent view
-//! of every shard's snapshot, reasons over it, replies and stops. A session that
+//! session actor under the `queries` supervisor. The session reads every shard through
+//! the router ([`crate::reason::remote::Reader`]: local shards' snapshots in place, the
+//! parts of other nodes' shards the question can reach by message), reasons over that
+//! view, replies and stops. A session that
 //! panics fails only its own request (its reply port drops, the client gets a clear
 //! error) and is counted; sessions are never restarted.
 

@@ -6,7 +6,9 @@
 //!   nodes' shards (the difference is the cross-node call);
 //! - a two-statement learn through n2 whose shards live on different nodes (a 2PC run
 //!   by n1's coordinator, durable on every participant) vs the same through n1;
-//! - learn throughput, batches of 500, 4 clients all on n1 vs spread over n1..n3.
+//! - learn throughput, batches of 500, 4 clients all on n1 vs spread over n1..n3;
+//! - `POST /v1/reason` through n1 for 1..6-hop is-a questions whose every hop crosses
+//!   to another node (the reasoner fetches the other nodes' parts by message).
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -148,6 +150,49 @@ fn main() {
     let (l50, l99) = pcts(local);
     let (r50, r99) = pcts(remote);
 
+    // Questions whose paths cross nodes: a chain of is-a links whose every hop moves to
+    // the next node (n1 -> n2 -> n3 -> n1 ...), asked through n1 for 1..6 hops.
+    let node_of = |name: &str| {
+        let key = sutra::learn::normalize::entity_key(name);
+        let id = sutra::graph::ConceptId::derive(sutra::graph::ConceptKind::Entity, &key);
+        id.shard(6) % 3
+    };
+    let mut chain: Vec<String> = Vec::new();
+    let mut k = 0;
+    while chain.len() < 7 {
+        let name = format!("Stage {k}");
+        if node_of(&name) == (chain.len() % 3) as u32 {
+            chain.push(name);
+        }
+        k += 1;
+    }
+    for pair in chain.windows(2) {
+        let body = json!({"source": pair[0], "target": pair[1], "type": "is_a", "confidence": 0.9});
+        let (status, v) = post(&agent, &format!("{}/v1/associations", bases[0]), &body);
+        assert_eq!(status, 200, "{v}");
+    }
+    let mut reason_ms = Vec::new();
+    for hops in 1..=6 {
+        let body = json!({"query": format!("Is {} a {}?", chain[0], chain[hops])});
+        let url = format!("{}/v1/reason", bases[0]);
+        let mut v = Vec::new();
+        for i in 0..220 {
+            let started = Instant::now();
+            let (status, answer) = post(&agent, &url, &body);
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["verdict"], "yes", "{answer}");
+            assert_eq!(
+                answer["paths"][0]["edges"].as_array().map(Vec::len),
+                Some(hops)
+            );
+            if i >= 20 {
+                v.push(ms);
+            }
+        }
+        reason_ms.push(pcts(v));
+    }
+
     // Two statements on different nodes: a 2PC through n2 (coordinator on n1) vs n1.
     let two_pc = |base: &str, tag: &str| {
         let mut v = Vec::new();
@@ -204,6 +249,12 @@ fn main() {
     println!("## cluster bench: 3 nodes on loopback, 6 shards, no embedders");
     println!("GET /v1/concepts through n1, own shards:    p50 {l50:.3} ms, p99 {l99:.3} ms");
     println!("GET /v1/concepts through n1, other nodes':  p50 {r50:.3} ms, p99 {r99:.3} ms (cross-node call adds ~{:.3} ms at p50)", r50 - l50);
+    for (i, (p50, p99)) in reason_ms.iter().enumerate() {
+        println!(
+            "POST /v1/reason through n1, {}-hop path crossing nodes: p50 {p50:.3} ms, p99 {p99:.3} ms",
+            i + 1
+        );
+    }
     println!("2-statement learn (2PC) through n1 (coordinator local): p50 {n1_50:.2} ms, p99 {n1_99:.2} ms");
     println!("2-statement learn (2PC) through n2 (coordinator on n1): p50 {n2_50:.2} ms, p99 {n2_99:.2} ms");
     println!("learn throughput, 4 clients x batches of 500: all on n1 {one:.0} statements/s; spread over 3 nodes {three:.0} statements/s ({:.2}x)", three / one);

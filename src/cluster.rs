@@ -29,8 +29,9 @@ use std::time::Duration;
 
 /// Version of the wire envelope. A node refuses calls of any other version with an
 /// error naming both versions. 2: grid heartbeats, cluster view, actor trees, orders
-/// and relayed HTTP requests (sutra-shell).
-pub const WIRE_VERSION: u16 = 2;
+/// and relayed HTTP requests (sutra-shell). 3: shard reads for reasoning on other nodes
+/// (`Expand`, `Resolve`, `Occurrences`).
+pub const WIRE_VERSION: u16 = 3;
 
 /// The pg group of node `name`'s gateway.
 pub fn gateway_group(node: &str) -> String {

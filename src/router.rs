@@ -102,6 +102,36 @@ impl Router {
         self
     }
 
+    /// The node of shard `s` when it lives on another node (`None`: on this one).
+    pub fn remote_owner(&self, s: ShardId) -> Option<&str> {
+        self.placement.as_ref().and_then(|p| p.remote_owner(s))
+    }
+
+    /// Whether this node runs the transaction coordinator (and node-wide duties such as
+    /// the events retention sweep): always on a single node.
+    pub fn is_master(&self) -> bool {
+        self.placement.as_ref().is_none_or(|p| p.master == p.me)
+    }
+
+    /// The published snapshot of shard `s` when it lives on this node and runs (the
+    /// readers' fast path: no message, no copy); `fold` first folds every durable write
+    /// into it (read-your-writes; with nothing pending it costs a lock). `None` for a
+    /// shard on another node or being restarted.
+    pub fn local_snapshot(
+        &self,
+        s: ShardId,
+        fold: bool,
+    ) -> Option<std::sync::Arc<crate::graph::GraphSnapshot>> {
+        if self.remote_owner(s).is_some() {
+            return None;
+        }
+        let core = crate::actors::shard::local_core(s)?;
+        if fold {
+            core.fold();
+        }
+        Some(core.snapshot())
+    }
+
     /// The shard that owns a concept.
     pub fn shard_of(&self, id: ConceptId) -> ShardId {
         id.shard(self.shards)

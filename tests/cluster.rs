@@ -616,3 +616,193 @@ fn no_false_offline_under_cpu_load() {
     );
     assert_eq!(offline, 0, "{transitions:?}");
 }
+
+/// The node of shard `s` in [`topology`] (n1 holds shards 0 and 3, n2 1 and 4, n3 2
+/// and 5).
+fn node_of_shard(s: u32) -> usize {
+    (s % 3) as usize + 1
+}
+
+/// The node holding entity `name` of the default knowledge base in [`topology`].
+fn node_of_entity(name: &str) -> usize {
+    use sutra::graph::{ConceptId, ConceptKind};
+    let key = sutra::learn::normalize::entity_key(name);
+    node_of_shard(ConceptId::derive(ConceptKind::Entity, &key).shard(6))
+}
+
+/// The node of a concept id as the API prints it.
+fn node_of_id(id: &str) -> usize {
+    let id: sutra::graph::ConceptId = id.parse().unwrap();
+    node_of_shard(id.shard(6))
+}
+
+/// `len` entity names `{prefix} k` whose shards lie on the nodes of `nodes`, cycled.
+fn names_on(prefix: &str, nodes: &[usize], len: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut k = 0;
+    while names.len() < len {
+        let name = format!("{prefix} {k}");
+        if node_of_entity(&name) == nodes[names.len() % nodes.len()] {
+            names.push(name);
+        }
+        k += 1;
+    }
+    names
+}
+
+/// Posts until the cluster takes it (peers connect in the background).
+fn post_eventually(node: &common::Node, path: &str, body: Value, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (status, reply) = node.post(path, body.clone());
+        if status == 200 {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never succeeded: {status} {reply}\n{}",
+            node.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Learns a chain of is-a links through `node`; returns the entities' ids.
+fn learn_chain(node: &common::Node, names: &[String]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for pair in names.windows(2) {
+        let body = json!({"source": pair[0], "target": pair[1], "type": "is_a", "confidence": 0.9});
+        let reply = post_eventually(node, "/v1/associations", body, 60);
+        if ids.is_empty() {
+            ids.push(reply["source"].as_str().unwrap().to_string());
+        }
+        ids.push(reply["target"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+#[test]
+fn questions_paths_search_and_events_cross_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = topology(dir.path(), None);
+    // n2 embeds (for learning with vectors and for search); the others do not.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let n2_at = text.find("name = \"n2\"").unwrap();
+    let text = format!(
+        "{}{}",
+        &text[..n2_at],
+        text[n2_at..].replacen("embedder_replicas = 0", "embedder_replicas = 1", 1)
+    );
+    std::fs::write(&config, text).unwrap();
+    let n1 = start(&config, dir.path(), "n1");
+    let n2 = start(&config, dir.path(), "n2");
+    let mut n3 = start(&config, dir.path(), "n3");
+
+    // A 6-hop chain whose every hop crosses nodes (n1 -> n2 -> n3 -> n1 ...), learned
+    // through n1.
+    let chain = names_on("Relay", &[1, 2, 3], 7);
+    let ids = learn_chain(&n1, &chain);
+    assert_eq!(
+        ids.iter().map(|i| node_of_id(i)).collect::<Vec<_>>(),
+        vec![1, 2, 3, 1, 2, 3, 1],
+        "the test's placement matches the engine's"
+    );
+
+    // Asked through n3: the answer's path runs through shards on all three nodes.
+    let question = format!("Is {} a {}?", chain[0], chain[6]);
+    let (status, answer) = n3.post("/v1/reason", json!({ "query": question }));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "yes", "{answer}");
+    let path = &answer["paths"][0];
+    assert_eq!(path["edges"].as_array().unwrap().len(), 6, "{answer}");
+    let on: std::collections::BTreeSet<usize> = path["concepts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| node_of_id(c["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(on.len(), 3, "the path crosses every node: {answer}");
+    // Evidence of remote edges is shown like local evidence.
+    assert_eq!(path["edges"][5]["sources"][0]["kind"], "direct", "{answer}");
+
+    // The raw path API through n2.
+    let (status, paths) = n2.post(
+        "/v1/path",
+        json!({ "from": chain[0], "to": chain[6], "max_depth": 8 }),
+    );
+    assert_eq!(status, 200, "{paths}");
+    assert_eq!(
+        paths["paths"][0]["edges"].as_array().map(Vec::len),
+        Some(6),
+        "{paths}"
+    );
+
+    // Search from n2 finds concepts on every node.
+    let facts = facts("s");
+    let body = json!({"contents": facts, "options": {"generate_embedding": true, "read_your_writes": true}});
+    post_eventually(&n2, "/v1/learn/batch", body, 60);
+    let (status, found) = n2.post(
+        "/v1/search",
+        json!({"query": "sprocket of an engine", "k": 60}),
+    );
+    assert_eq!(status, 200, "{found}");
+    let on: std::collections::BTreeSet<usize> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| node_of_id(r["concept_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(on.len(), 3, "hits on every node: {found}");
+
+    // The events listing from any node holds every node's events.
+    for node in [&n1, &n3] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, listing) = node.get("/v1/events?limit=1000");
+            assert_eq!(status, 200, "{listing}");
+            let from: std::collections::BTreeSet<String> = listing["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| e["event"]["node"].as_str().map(str::to_string))
+                .collect();
+            if ["n1", "n2", "n3"].iter().all(|n| from.contains(*n)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "events of {from:?} only: {listing}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    // n3 dies: a question whose path needs its shards is a fast 503 naming it; one
+    // whose path avoids them is still answered (n2 runs no shard of the side chain).
+    n3.kill9();
+    let started = Instant::now();
+    let (status, err) = n1.post("/v1/reason", json!({ "query": question }));
+    assert_eq!(status, 503, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("n3") && message.contains("shard-"),
+        "{message}"
+    );
+    let side = names_on("Beacon", &[1, 2], 3);
+    learn_chain(&n2, &side);
+    let (status, answer) = n2.post(
+        "/v1/reason",
+        json!({ "query": format!("Is {} a {}?", side[0], side[2]) }),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "yes", "{answer}");
+    let (status, _) = n2.get("/v1/events?limit=10");
+    assert_eq!(status, 503, "a listing missing n3's events is refused");
+    drop(n2);
+    drop(n1);
+}

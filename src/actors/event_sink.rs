@@ -6,10 +6,9 @@
 //! The sink is started after the shards and the coordinator and stopped before them, so
 //! its final flush at a clean stop still has somewhere to go.
 
-use crate::actors::shard::local_snapshots;
 use crate::config::EventsConfig;
 use crate::events::{self, Event, EventKind};
-use crate::reason::GraphView;
+use crate::reason::remote::{Reader, Want};
 use crate::router::Router;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
@@ -202,13 +201,27 @@ pub fn expired(
         .collect()
 }
 
-/// Deletes expired events. Runs only where every shard is local (a single node); a
-/// cluster's events are swept by the node that holds them all (not yet: see README).
+/// Deletes expired events of every shard. In a cluster only the master node sweeps (the
+/// others' sinks would delete the same events), reading the other nodes' shards by
+/// message; a sweep that cannot read every shard waits for the next one, since the
+/// retention count needs them all.
 async fn sweep(args: &SinkArgs) {
-    let Ok(snaps) = local_snapshots(args.router.shards) else {
+    if !args.router.is_master() {
+        return;
+    }
+    let want = Want {
+        names: &[],
+        sentences: Some(usize::MAX),
+        fresh: false,
+        cache: None,
+    };
+    let Ok(reader) = Reader::open(&args.router, events::EVENTS_KB, want).await else {
         return;
     };
-    let view = GraphView::in_kb(snaps, events::EVENTS_KB);
+    if reader.unavailable_error().is_some() {
+        return;
+    }
+    let view = reader.view();
     let stored: Vec<_> = events::stored::read(&view)
         .into_iter()
         .map(|s| (s.event.at_ms, s.id))

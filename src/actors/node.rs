@@ -309,7 +309,6 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
     let queries = {
         let args = QueriesArgs {
             config: reason_config(&cfg.reasoning, cfg.embedding.resolve_similarity),
-            shards: cfg.cluster.shards,
             logic: crate::reason::logic_bridge::LogicSettings {
                 // Validated when the topology was loaded.
                 relations: crate::logic::relations::RelationProps::with_sentences(
@@ -318,6 +317,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
                 .unwrap_or_default(),
                 closed_world_kbs: cfg.reasoning.closed_world_kbs.iter().cloned().collect(),
             },
+            router: router.clone(),
             deadline: Duration::from_millis(cfg.limits.request_timeout_ms / 2),
         };
         ChildSpec::new(QUERIES, move |sup| {

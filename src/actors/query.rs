@@ -1,36 +1,44 @@
 //! `queries` and `query-<n>`: every reasoning request runs in its own short-lived
-//! session actor under the `queries` supervisor. The session takes one consistent view
-//! of every shard's snapshot, reasons over it, replies and stops. A session that
+//! session actor under the `queries` supervisor. The session reads every shard through
+//! the router ([`crate::reason::remote::Reader`]: local shards' snapshots in place, the
+//! parts of other nodes' shards the question can reach by message), reasons over that
+//! view, replies and stops. A session that
 //! panics fails only its own request (its reply port drops, the client gets a clear
 //! error) and is counted; sessions are never restarted.
 
-use crate::actors::shard::local_core;
 use crate::faults::{self, FaultPoint};
+use crate::graph::ConceptKind;
 use crate::latency::LatencyWindow;
-use crate::protocol::{Progress, QueriesMsg, QueryMsg, QueryStats, ReasonRequest, SutraError};
+use crate::protocol::{
+    Progress, QueriesMsg, QueryMsg, QueryStats, ReasonRequest, ShardReply, ShardRequest, SutraError,
+};
 use crate::reason::logic_bridge::{self, LogicCache};
+use crate::reason::remote::{self, Reader, SentenceCache, Want};
 use crate::reason::{self, Answer, GraphView, ReasonConfig};
+use crate::router::Router;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Matches the question's mentions that no name matches to entities by embedding
-/// similarity (SPEC §4: exact name first, vector similarity next). Without embedders, or
-/// if they are busy, resolution simply stays by name.
+/// similarity (SPEC §4: exact name first, vector similarity next), searching every
+/// shard through the router. Without embedders, or if they are busy, resolution simply
+/// stays by name. Returns (mention, entity) pairs for [`GraphView::add_similar`].
 async fn resolve_by_similarity(
-    view: &mut GraphView,
+    view: &GraphView,
+    router: &Router,
     question: &str,
     config: &ReasonConfig,
     progress: &(dyn Fn(&'static str, String) + Sync),
-) {
+) -> Vec<(String, crate::graph::ConceptId)> {
     let unresolved: Vec<String> = reason::mentions(question)
         .into_iter()
         .filter(|m| view.resolve_by_name(m).is_none())
         .collect();
     if unresolved.is_empty() || ractor::registry::where_is(crate::actors::embedder::POOL).is_none()
     {
-        return;
+        return Vec::new();
     }
     let vectors =
         match crate::actors::embedder::embed(unresolved.clone(), Duration::from_secs(2)).await {
@@ -40,33 +48,45 @@ async fn resolve_by_similarity(
                     "resolve",
                     format!("embeddings unavailable ({e}); resolving by name only"),
                 );
-                return;
+                return Vec::new();
             }
         };
-    let cores: Vec<_> = (0..view.shard_count()).filter_map(local_core).collect();
-    let tag = crate::graph::KbTag::named(view.kb());
+    let mut matched = Vec::new();
     for (mention, vector) in unresolved.iter().zip(vectors) {
-        let best = cores
-            .iter()
-            .filter_map(|core| core.search_in(&vector, 16, tag).ok())
-            .flatten()
-            .filter(|(id, _)| {
-                view.concept(*id).is_some_and(|c| {
-                    c.kind == crate::graph::ConceptKind::Entity && same_numbers(mention, &c.content)
-                })
+        let searches = (0..router.shards).map(|s| {
+            router.call(
+                s,
+                ShardRequest::Search {
+                    vector: vector.to_vec(),
+                    k: 16,
+                    kind: Some(ConceptKind::Entity),
+                    kb: view.kb().to_string(),
+                },
+            )
+        });
+        // A shard that cannot search only narrows the match, like a busy embedder.
+        let best = futures::future::join_all(searches)
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                Ok(ShardReply::Hits(h)) => Some(h),
+                _ => None,
             })
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((id, similarity)) = best.filter(|b| b.1 >= config.resolve_similarity) {
+            .flatten()
+            .filter(|h| h.kind == ConceptKind::Entity && same_numbers(mention, &h.content))
+            .max_by(|a, b| a.similarity.total_cmp(&b.similarity));
+        if let Some(hit) = best.filter(|b| b.similarity >= config.resolve_similarity) {
             progress(
                 "resolve",
                 format!(
-                    "'{mention}' matches '{}' by similarity {similarity:.3}",
-                    view.name(id)
+                    "'{mention}' matches '{}' by similarity {:.3}",
+                    hit.content, hit.similarity
                 ),
             );
-            view.add_similar(mention, id);
+            matched.push((mention.clone(), hit.concept_id));
         }
     }
+    matched
 }
 
 /// Whether two names carry the same numbers ("Gizmo17" and "Gizmo7" do not). Numbers
@@ -97,8 +117,8 @@ pub struct Queries;
 pub struct QueriesArgs {
     /// Reasoning defaults and the gate.
     pub config: ReasonConfig,
-    /// Number of logical shards.
-    pub shards: u32,
+    /// The only way to the shards, wherever they live.
+    pub router: Router,
     /// What the topology says about the logic layer (relations, closed-world kbs).
     pub logic: logic_bridge::LogicSettings,
     /// A session's reasoning deadline (below the request timeout, so the client gets
@@ -115,6 +135,8 @@ pub struct QueriesState {
     counters: Arc<Counters>,
     /// The knowledge bases' logic programs, shared by the sessions.
     logic: Arc<LogicCache>,
+    /// Sentences of shards on other nodes, shared by the sessions.
+    sentences: Arc<SentenceCache>,
 }
 
 impl Actor for Queries {
@@ -138,6 +160,7 @@ impl Actor for Queries {
             failed: 0,
             counters: Arc::default(),
             logic,
+            sentences: Arc::default(),
         })
     }
 
@@ -154,9 +177,10 @@ impl Actor for Queries {
                     request: Some((request, reply)),
                     deadline: state.args.deadline,
                     config: state.args.config.clone(),
-                    shards: state.args.shards,
+                    router: state.args.router.clone(),
                     counters: state.counters.clone(),
                     logic: state.logic.clone(),
+                    sentences: state.sentences.clone(),
                 };
                 // Unnamed would be fine for ractor, but a name makes it visible in the
                 // admin tree while it runs.
@@ -216,9 +240,10 @@ pub struct Session {
     /// How long reasoning may take before answering from what was found.
     deadline: std::time::Duration,
     config: ReasonConfig,
-    shards: u32,
+    router: Router,
     counters: Arc<Counters>,
     logic: Arc<LogicCache>,
+    sentences: Arc<SentenceCache>,
 }
 
 impl Actor for Query {
@@ -254,137 +279,244 @@ impl Actor for Query {
                 });
             }
         };
-        // One consistent view: each shard's snapshot is immutable once taken. Folding
-        // first makes every learn acknowledged before the question visible to it (a
-        // story's question right after its last line), without waiting for the
-        // reconciler's next tick; with nothing pending it costs a lock.
-        let mut snaps = Vec::with_capacity(session.shards as usize);
-        for s in 0..session.shards {
-            match local_core(s) {
-                Some(core) => {
-                    core.fold();
-                    snaps.push(core.snapshot())
-                }
-                None => {
-                    let _ = reply.send(Err(SutraError::unavailable(format!(
-                        "shard-{s} is not running on this node: it is restarting (retry shortly), or it lives on another node, and this version answers questions only on a node that holds every shard"
-                    ))));
-                    myself.stop(None);
-                    return Ok(());
-                }
+        match answer(session, &request, started, &progress).await? {
+            Ok(answer) => finish(session, &request, answer, started, &progress, reply),
+            Err(e) => {
+                let _ = reply.send(Err(e));
             }
         }
-        let lsns: Vec<u64> = snaps.iter().map(|s| s.lsn).collect();
-        progress(
-            "snapshot",
-            format!("reading shard snapshots at log positions {lsns:?}"),
-        );
-        if faults::fire(FaultPoint::QueryPanic) {
-            panic!("injected fault: query session panicked while reasoning");
-        }
-        let system = crate::events::question::parse(&request.question, crate::events::now_ms());
-        let events_view = system
-            .is_some()
-            .then(|| GraphView::in_kb(snaps.clone(), crate::events::EVENTS_KB));
-        let mut view = GraphView::in_kb(snaps, &request.kb);
-        // A question only the logic layer reads names no concepts for the path reasoner
-        // to resolve: embedding its "mentions" would only cost time.
-        if !logic_bridge::only_logic_reads(&request.question) {
-            resolve_by_similarity(&mut view, &request.question, &session.config, &progress).await;
-        }
-        let config = ReasonConfig {
-            num_paths: request.num_paths,
-            max_depth: request.max_depth,
-            deadline: Some(started + session.deadline),
-            ..session.config.clone()
-        };
-        progress("reasoning", format!("question: {}", request.question));
-        // Questions about the system itself ("Show all crashes in the last hour") are
-        // answered from the events knowledge base: always when asked there, and in the
-        // default one when the knowledge in it has no answer.
-        let answer = match (&system, &events_view) {
-            (Some(q), Some(events)) if request.kb == crate::events::EVENTS_KB => {
-                crate::events::stored::answer(events, q, request.num_paths)
-            }
-            _ => {
-                let options = crate::logic::AskOptions {
-                    closed_world: request.closed_world,
-                    ..Default::default()
-                };
-                let logic = session.logic.clone();
-                let question = request.question.clone();
-                // Both reasoners are CPU work: off the async workers.
-                let work = tokio::task::spawn_blocking(move || {
-                    let from_logic = logic.ask(&view, &question, &options);
-                    let from_paths = reason::reason(&view, &config, &question);
-                    logic_bridge::combine(&question, from_paths, from_logic)
-                });
-                match work.await {
-                    // Questions about the system itself: see above.
-                    Ok(a) => match (&system, &events_view) {
-                        (Some(q), Some(events))
-                            if q.explicit
-                                && a.verdict == reason::Verdict::Unknown
-                                && request.kb == crate::graph::DEFAULT_KB =>
-                        {
-                            crate::events::stored::answer(events, q, request.num_paths)
-                        }
-                        _ => a,
-                    },
-                    Err(e) => {
-                        // A panic in either reasoner fails this session (and so only its own
-                        // request), counted by `queries` like any session crash.
-                        return Err(format!("reasoning failed: {e}").into());
-                    }
-                }
-            }
-        };
-        if let Some(p) = &answer.proof {
-            progress(
-                "logic",
-                format!(
-                    "proof of {} steps{}",
-                    p.steps.len(),
-                    if p.budget_exhausted {
-                        " (budget exhausted)"
-                    } else {
-                        ""
-                    }
-                ),
-            );
-        }
-        let us = started.elapsed().as_micros() as u64;
-        if request.kb != crate::events::EVENTS_KB {
-            let ms = us as f64 / 1000.0;
-            crate::events::emit(crate::events::EventKind::PathfindingMetrics {
-                paths: answer.paths.len() as u64,
-                depth: answer
-                    .paths
-                    .iter()
-                    .map(|p| p.edges.len() as u64)
-                    .max()
-                    .unwrap_or(0),
-                ms,
-            });
-            crate::events::emit(crate::events::EventKind::QueryPerformance {
-                kb: request.kb.clone(),
-                ms,
-                verdict: format!("{:?}", answer.verdict).to_lowercase(),
-            });
-        }
-        tracing::debug!(us, verdict = ?answer.verdict, "question answered");
-        progress("done", format!("verdict {:?} in {us} us", answer.verdict));
-        session.counters.completed.fetch_add(1, Ordering::Relaxed);
-        session
-            .counters
-            .latencies_us
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(us);
-        let _ = reply.send(Ok(answer));
         myself.stop(None);
         Ok(())
     }
+}
+
+/// Reads the shards the question needs (local snapshots; remote shards by message) and
+/// reasons over them.
+async fn answer(
+    session: &Session,
+    request: &ReasonRequest,
+    started: Instant,
+    progress: &(dyn Fn(&'static str, String) + Sync),
+) -> Result<Result<Answer, SutraError>, ActorProcessingErr> {
+    let router = &session.router;
+    // A question only the logic layer reads names no concepts for the path reasoner
+    // to resolve: looking its "mentions" up (or embedding them) would only cost time.
+    let only_logic = logic_bridge::only_logic_reads(&request.question);
+    let names = if only_logic {
+        Vec::new()
+    } else {
+        reason::mentions(&request.question)
+    };
+    // Folding first makes every learn acknowledged before the question visible to it
+    // (a story's question right after its last line), without waiting for the
+    // reconciler's next tick; with nothing pending it costs a lock.
+    fn want<'a>(names: &'a [String], limit: usize, cache: &'a SentenceCache) -> Want<'a> {
+        Want {
+            names,
+            sentences: Some(limit),
+            fresh: true,
+            cache: Some(cache),
+        }
+    }
+    let mut reader = match Reader::open(
+        router,
+        &request.kb,
+        want(&names, logic_bridge::MAX_SENTENCES, &session.sentences),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    progress(
+        "snapshot",
+        if reader.all_local() {
+            format!("reading {} local shard snapshots", router.shards)
+        } else {
+            format!(
+                "reading {} shards, those on other nodes by message",
+                router.shards
+            )
+        },
+    );
+    if faults::fire(FaultPoint::QueryPanic) {
+        panic!("injected fault: query session panicked while reasoning");
+    }
+    let system = crate::events::question::parse(&request.question, crate::events::now_ms());
+    let events_view = match &system {
+        None => None,
+        Some(_) => {
+            let events = match Reader::open(
+                router,
+                crate::events::EVENTS_KB,
+                want(&[], usize::MAX, &session.sentences),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Some(e) = events.unavailable_error() {
+                return Ok(Err(e));
+            }
+            Some(events.view())
+        }
+    };
+    let similar = if only_logic {
+        Vec::new()
+    } else {
+        resolve_by_similarity(
+            &reader.view(),
+            router,
+            &request.question,
+            &session.config,
+            progress,
+        )
+        .await
+    };
+    let deadline = started + session.deadline;
+    if !reader.all_local() {
+        // Everything within reach of what the names may resolve to.
+        let view = reader.view();
+        let mut seeds: Vec<_> = names
+            .iter()
+            .flat_map(|n| [view.exact(n), view.by_stems(n)])
+            .flatten()
+            .chain(similar.iter().map(|s| s.1))
+            .collect();
+        seeds.sort();
+        seeds.dedup();
+        let relations = remote::relations_for(&request.question);
+        reader
+            .expand(
+                &seeds,
+                relations.as_deref(),
+                request.max_depth,
+                Some(deadline),
+            )
+            .await;
+    }
+    let mut view = reader.view();
+    for (mention, id) in &similar {
+        view.add_similar(mention, *id);
+    }
+    let config = ReasonConfig {
+        num_paths: request.num_paths,
+        max_depth: request.max_depth,
+        deadline: Some(deadline),
+        ..session.config.clone()
+    };
+    progress("reasoning", format!("question: {}", request.question));
+    // Questions about the system itself ("Show all crashes in the last hour") are
+    // answered from the events knowledge base: always when asked there, and in the
+    // default one when the knowledge in it has no answer.
+    let mut answer = match (&system, &events_view) {
+        (Some(q), Some(events)) if request.kb == crate::events::EVENTS_KB => {
+            crate::events::stored::answer(events, q, request.num_paths)
+        }
+        _ => {
+            let options = crate::logic::AskOptions {
+                closed_world: request.closed_world,
+                ..Default::default()
+            };
+            let logic = session.logic.clone();
+            let question = request.question.clone();
+            // The logic layer reads every sentence of the knowledge base: with a shard
+            // missing, a closed-world "no" could be wrong, so it stays out.
+            let complete = reader.unavailable.is_empty();
+            // Both reasoners are CPU work: off the async workers.
+            let work = tokio::task::spawn_blocking(move || {
+                let from_logic = complete
+                    .then(|| logic.ask(&view, &question, &options))
+                    .flatten();
+                let from_paths = reason::reason(&view, &config, &question);
+                logic_bridge::combine(&question, from_paths, from_logic)
+            });
+            match work.await {
+                // Questions about the system itself: see above.
+                Ok(a) => match (&system, &events_view) {
+                    (Some(q), Some(events))
+                        if q.explicit
+                            && a.verdict == reason::Verdict::Unknown
+                            && request.kb == crate::graph::DEFAULT_KB =>
+                    {
+                        crate::events::stored::answer(events, q, request.num_paths)
+                    }
+                    _ => a,
+                },
+                Err(e) => {
+                    // A panic in either reasoner fails this session (and so only its own
+                    // request), counted by `queries` like any session crash.
+                    return Err(format!("reasoning failed: {e}").into());
+                }
+            }
+        }
+    };
+    // Without an answer, a shard that could not be read may hold it: say which one
+    // (503, retryable) rather than "I don't know".
+    if answer.verdict == reason::Verdict::Unknown {
+        if let Some(e) = reader.unavailable_error() {
+            return Ok(Err(e));
+        }
+    }
+    reader
+        .fill_evidence(remote::answer_paths(&mut answer))
+        .await;
+    Ok(Ok(answer))
+}
+
+/// Records and sends an answer.
+fn finish(
+    session: &Session,
+    request: &ReasonRequest,
+    answer: Answer,
+    started: Instant,
+    progress: &(dyn Fn(&'static str, String) + Sync),
+    reply: RpcReplyPort<Result<Answer, SutraError>>,
+) {
+    if let Some(p) = &answer.proof {
+        progress(
+            "logic",
+            format!(
+                "proof of {} steps{}",
+                p.steps.len(),
+                if p.budget_exhausted {
+                    " (budget exhausted)"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    let us = started.elapsed().as_micros() as u64;
+    if request.kb != crate::events::EVENTS_KB {
+        let ms = us as f64 / 1000.0;
+        crate::events::emit(crate::events::EventKind::PathfindingMetrics {
+            paths: answer.paths.len() as u64,
+            depth: answer
+                .paths
+                .iter()
+                .map(|p| p.edges.len() as u64)
+                .max()
+                .unwrap_or(0),
+            ms,
+        });
+        crate::events::emit(crate::events::EventKind::QueryPerformance {
+            kb: request.kb.clone(),
+            ms,
+            verdict: format!("{:?}", answer.verdict).to_lowercase(),
+        });
+    }
+    tracing::debug!(us, verdict = ?answer.verdict, "question answered");
+    progress("done", format!("verdict {:?} in {us} us", answer.verdict));
+    session.counters.completed.fetch_add(1, Ordering::Relaxed);
+    session
+        .counters
+        .latencies_us
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(us);
+    let _ = reply.send(Ok(answer));
 }
 
 #[cfg(test)]

@@ -295,6 +295,40 @@ impl Shard {
                 let _ = reply.send(ShardReply::Kbs(kbs));
                 return Ok(());
             }
+            ShardRequest::Expand { ids } => {
+                let (nodes, answered) = crate::reason::remote::expand(&state.core.snapshot(), &ids);
+                let _ = reply.send(ShardReply::Nodes { nodes, answered });
+                return Ok(());
+            }
+            ShardRequest::Resolve { names, kb } => {
+                state.core.fold();
+                let (nodes, stems, rest) =
+                    crate::reason::remote::resolve(&state.core.snapshot(), &names, &kb);
+                let _ = reply.send(ShardReply::Resolved { nodes, stems, rest });
+                return Ok(());
+            }
+            ShardRequest::Occurrences {
+                kb,
+                since,
+                limit,
+                after,
+            } => {
+                // Listing a knowledge base (the default one scans the shard): off the
+                // async workers and the mailbox.
+                let core = state.core.clone();
+                tokio::task::spawn_blocking(move || {
+                    core.fold();
+                    let list = crate::reason::remote::sentences(
+                        &core.snapshot(),
+                        &kb,
+                        since,
+                        limit,
+                        after,
+                    );
+                    let _ = reply.send(ShardReply::Sentences(list));
+                });
+                return Ok(());
+            }
             ShardRequest::Erase => {
                 let core = state.core.clone();
                 tokio::task::spawn_blocking(move || {

@@ -2,10 +2,9 @@
 //! as stored in the `events` knowledge base, filtered and newest first.
 
 use super::{int, ApiResult, Shared};
-use crate::actors::shard::local_snapshots;
 use crate::events::{self, EventKind};
 use crate::protocol::SutraError;
-use crate::reason::GraphView;
+use crate::reason::remote::{Reader, Want};
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -118,12 +117,20 @@ pub async fn list(
         }
         None => None,
     };
-    let snaps = local_snapshots(state.router.shards).map_err(|s| {
-        SutraError::unavailable(format!(
-            "shard-{s} is not running on this node (restarting, or on another node); events are listed on a node that holds every shard"
-        ))
-    })?;
-    let view = GraphView::in_kb(snaps, events::EVENTS_KB);
+    // Every shard's events: local ones read in place, the others' by message. A listing
+    // missing a shard's events would look complete: refuse it instead (503 naming the
+    // shard and its node).
+    let want = Want {
+        names: &[],
+        sentences: Some(usize::MAX),
+        fresh: false,
+        cache: None,
+    };
+    let reader = Reader::open(&state.router, events::EVENTS_KB, want).await?;
+    if let Some(e) = reader.unavailable_error() {
+        return Err(e.into());
+    }
+    let view = reader.view();
     let mut hits: Vec<events::stored::StoredEvent> = events::stored::read(&view)
         .into_iter()
         .filter(|s| {

@@ -3,9 +3,10 @@
 
 use super::kb::Kb;
 use super::{parse_body, ApiError, ApiResult, Shared};
-use crate::actors::shard::local_snapshots;
+use crate::graph::ConceptId;
 use crate::protocol::{Progress, QueriesMsg, ReasonRequest, SutraError};
-use crate::reason::{paths_between, Answer, GraphView, MAX_DEPTH_LIMIT};
+use crate::reason::remote::{Reader, Want};
+use crate::reason::{paths_between, Answer, MAX_DEPTH_LIMIT};
 use crate::router::QUERIES;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -230,13 +231,40 @@ pub async fn path(
         num_paths: bounded("num_paths", req.num_paths, state.reasoning.num_paths, 20)?,
         ..state.reasoning.clone()
     };
-    let snaps = local_snapshots(state.router.shards)
-        .map_err(|s| SutraError::unavailable(format!("shard-{s} is restarting; retry shortly")))?;
-    let paths = tokio::task::spawn_blocking(move || {
-        paths_between(&GraphView::in_kb(snaps, &kb), &config, &req.from, &req.to)
-    })
-    .await
-    .map_err(|e| SutraError::Internal(format!("path search failed: {e}")))?
-    .map_err(|e| ApiError(SutraError::NotFound(e)))?;
+    let names = [req.from.clone(), req.to.clone()];
+    let want = Want {
+        names: &names,
+        sentences: None,
+        fresh: false,
+        cache: None,
+    };
+    // Local shards are read in place; those on other nodes by message, as far as the
+    // search can reach from the two ends.
+    let mut reader = Reader::open(&state.router, &kb, want).await?;
+    if !reader.all_local() {
+        let view = reader.view();
+        let seeds: Vec<ConceptId> = names
+            .iter()
+            .flat_map(|n| [n.parse().ok(), view.exact(n), view.by_stems(n)])
+            .flatten()
+            .collect();
+        let deadline = std::time::Instant::now() + state.timeout();
+        reader
+            .expand(&seeds, None, config.max_depth, Some(deadline))
+            .await;
+    }
+    let view = reader.view();
+    let found =
+        tokio::task::spawn_blocking(move || paths_between(&view, &config, &req.from, &req.to))
+            .await
+            .map_err(|e| SutraError::Internal(format!("path search failed: {e}")))?;
+    // Nothing found while a shard could not be read: the paths may run through it.
+    let mut paths = match (found, reader.unavailable_error()) {
+        (Ok(p), Some(e)) if p.is_empty() => return Err(e.into()),
+        (Err(_), Some(e)) => return Err(e.into()),
+        (Ok(p), _) => p,
+        (Err(e), None) => return Err(ApiError(SutraError::NotFound(e))),
+    };
+    reader.fill_evidence(paths.iter_mut()).await;
     Ok(Json(json!({ "paths": paths })))
 }

@@ -254,6 +254,66 @@ pub enum ShardRequest {
         /// Only this knowledge base.
         only: Option<String>,
     },
+    /// The nodes (concept with both association lists) of `ids` this shard holds, for a
+    /// reasoner on another node: one message per shard per hop of its search frontier.
+    /// Reads the published snapshot.
+    Expand {
+        /// The nodes wanted (ids held elsewhere are skipped).
+        ids: Vec<ConceptId>,
+    },
+    /// The entities of knowledge base `kb` on this shard that `names` may resolve to:
+    /// exact name matches and every entity sharing a name's word stems, with their
+    /// nodes (after folding every durable write: read-your-writes for questions).
+    Resolve {
+        /// Names as a question mentions them.
+        names: Vec<String>,
+        /// The knowledge base.
+        kb: String,
+    },
+    /// The sentence concepts of knowledge base `kb` on this shard (the logic layer's
+    /// occurrences, the events listing), after folding every durable write. Unchanged
+    /// since version `since`, or more than `limit` of them: only the version and count.
+    /// Listed in pages by id (a page stays far below the transport's frame limit).
+    Occurrences {
+        /// The knowledge base.
+        kb: String,
+        /// The version the caller already holds.
+        since: Option<u64>,
+        /// Send no list when the knowledge base has more sentences here.
+        limit: usize,
+        /// The page after this id (`None`: the first page).
+        after: Option<ConceptId>,
+    },
+}
+
+/// A node of one shard, as [`ShardRequest::Expand`] and [`ShardRequest::Resolve`]
+/// return it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// Its id.
+    pub id: ConceptId,
+    /// The concept, if it lives here (an edge copy can outlive a deleted concept).
+    pub concept: Option<Concept>,
+    /// Associations leaving it, in list order.
+    pub outgoing: Vec<Association>,
+    /// Associations arriving at it, in list order.
+    pub incoming: Vec<Association>,
+    /// Its knowledge base (`None`: `default`).
+    pub kb: Option<KbTag>,
+}
+
+/// A shard's sentences of one knowledge base ([`ShardRequest::Occurrences`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KbSentences {
+    /// The knowledge base's version on this shard.
+    pub version: u64,
+    /// How many sentence concepts it has here.
+    pub count: u64,
+    /// Them (one page, by id), unless unchanged since the caller's version or more than
+    /// its limit.
+    pub sentences: Option<Vec<Concept>>,
+    /// More pages follow (ask again after the last id of this one).
+    pub more: bool,
 }
 
 /// What one shard holds from one teacher ([`ShardRequest::FindSource`]).
@@ -296,6 +356,26 @@ pub enum ShardReply {
     Taught(Taught),
     /// Knowledge base sizes.
     Kbs(Vec<KbStats>),
+    /// Nodes ([`ShardRequest::Expand`]).
+    Nodes {
+        /// The nodes held here among the first `answered` ids asked for.
+        nodes: Vec<NodeView>,
+        /// How many of the ids (from the first) this reply answers; the rest did not
+        /// fit in one reply: ask again.
+        answered: usize,
+    },
+    /// Name candidates ([`ShardRequest::Resolve`]): their nodes, and the entity ids
+    /// under each stem key asked about.
+    Resolved {
+        /// The candidates' nodes (as many as fit in one reply).
+        nodes: Vec<NodeView>,
+        /// (stem key, entity ids under it here).
+        stems: Vec<(u64, Vec<ConceptId>)>,
+        /// Candidates whose nodes did not fit: fetch them with `Expand`.
+        rest: Vec<ConceptId>,
+    },
+    /// A knowledge base's sentences ([`ShardRequest::Occurrences`]).
+    Sentences(KbSentences),
     /// The request failed.
     Failed(SutraError),
 }

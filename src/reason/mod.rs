@@ -17,6 +17,7 @@
 
 pub mod logic_bridge;
 pub mod question;
+pub mod remote;
 
 use crate::graph::assoc_list::{AssocList, EMPTY};
 use crate::graph::{
@@ -77,11 +78,32 @@ impl Default for ReasonConfig {
     }
 }
 
+/// One shard as a [`GraphView`] reads it.
+#[derive(Clone)]
+pub enum ShardPart {
+    /// The shard lives on this node: its whole published snapshot (the single-node
+    /// fast path: no copying, no messages).
+    Local(Arc<GraphSnapshot>),
+    /// The shard lives on another node: the part of it the reasoner needs, fetched by
+    /// message ([`remote::Reader`]).
+    Remote(Arc<remote::RemotePart>),
+}
+
+impl ShardPart {
+    /// The snapshot (for a remote shard, the nodes fetched so far).
+    fn snap(&self) -> &GraphSnapshot {
+        match self {
+            ShardPart::Local(s) => s,
+            ShardPart::Remote(r) => &r.snap,
+        }
+    }
+}
+
 /// A consistent read view over every shard's snapshot, taken once per question, of one
 /// knowledge base: names resolve only to its concepts (and associations never leave a
 /// knowledge base), so reasoning sees nothing of the others.
 pub struct GraphView {
-    shards: Vec<Arc<GraphSnapshot>>,
+    shards: Vec<ShardPart>,
     /// The knowledge base's name.
     kb: String,
     /// Its tag (`None`: `default`).
@@ -99,6 +121,11 @@ impl GraphView {
 
     /// A view of knowledge base `kb` over these snapshots (index = shard).
     pub fn in_kb(shards: Vec<Arc<GraphSnapshot>>, kb: &str) -> Self {
+        Self::from_parts(shards.into_iter().map(ShardPart::Local).collect(), kb)
+    }
+
+    /// A view of knowledge base `kb` over local and remote shards (index = shard).
+    pub fn from_parts(shards: Vec<ShardPart>, kb: &str) -> Self {
         assert!(!shards.is_empty(), "a view needs at least one shard");
         GraphView {
             shards,
@@ -113,16 +140,32 @@ impl GraphView {
         &self.kb
     }
 
+    fn part(&self, id: ConceptId) -> &ShardPart {
+        &self.shards[id.shard(self.shards.len() as u32) as usize]
+    }
+
     /// Whether concept `id` belongs to this view's knowledge base.
     pub fn owns(&self, id: ConceptId) -> bool {
-        self.shards[id.shard(self.shards.len() as u32) as usize].in_kb(id, self.tag)
+        match self.part(id) {
+            ShardPart::Local(s) => s.in_kb(id, self.tag),
+            // A remote sentence fetched for the logic layer is in the view's knowledge
+            // base by construction.
+            ShardPart::Remote(r) => r.snap.in_kb(id, self.tag) || r.sentences.contains_key(&id),
+        }
     }
 
     /// Every sentence concept of this view's knowledge base, shard by shard. Costs what
     /// the knowledge base holds for a named one (each shard keeps its members as a
     /// range); `default` scans the shards.
     pub fn sentences(&self) -> impl Iterator<Item = &Arc<Concept>> + '_ {
-        self.shards.iter().flat_map(|s| s.kb_sentences(&self.kb))
+        self.shards
+            .iter()
+            .flat_map(move |s| -> Box<dyn Iterator<Item = &Arc<Concept>> + '_> {
+                match s {
+                    ShardPart::Local(s) => Box::new(s.kb_sentences(&self.kb)),
+                    ShardPart::Remote(r) => Box::new(r.sentences.values()),
+                }
+            })
     }
 
     /// Sentence concepts of this view's knowledge base (from each shard's counts: no
@@ -130,7 +173,10 @@ impl GraphView {
     pub fn sentence_count(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.kb_counts(&self.kb).sentences)
+            .map(|s| match s {
+                ShardPart::Local(s) => s.kb_counts(&self.kb).sentences,
+                ShardPart::Remote(r) => r.sentence_count,
+            })
             .sum()
     }
 
@@ -139,7 +185,13 @@ impl GraphView {
     /// same knowledge base, so a structure derived from it can be cached under
     /// (knowledge base, version).
     pub fn version(&self) -> Vec<u64> {
-        self.shards.iter().map(|s| s.kb_version(&self.kb)).collect()
+        self.shards
+            .iter()
+            .map(|s| match s {
+                ShardPart::Local(s) => s.kb_version(&self.kb),
+                ShardPart::Remote(r) => r.version,
+            })
+            .collect()
     }
 
     /// Adds a mention's match by embedding similarity (the last resort of
@@ -162,9 +214,7 @@ impl GraphView {
     }
 
     fn node(&self, id: ConceptId) -> Option<&crate::graph::Node> {
-        self.shards[id.shard(self.shards.len() as u32) as usize]
-            .nodes
-            .get(&id)
+        self.part(id).snap().nodes.get(&id)
     }
 
     /// Number of shards in the view.
@@ -174,7 +224,10 @@ impl GraphView {
 
     /// A concept by id.
     pub fn concept(&self, id: ConceptId) -> Option<&Arc<Concept>> {
-        self.node(id).and_then(|n| n.concept.as_ref())
+        match self.part(id) {
+            ShardPart::Local(s) => s.concept(id),
+            ShardPart::Remote(r) => r.snap.concept(id).or_else(|| r.sentences.get(&id)),
+        }
     }
 
     /// Outgoing associations of a concept.
@@ -212,7 +265,7 @@ impl GraphView {
         let hash = KbTag::stem_key(self.tag, stem_hash(&want)?);
         let mut best: Option<(ConceptId, usize)> = None;
         let mut tie = false;
-        for shard in &self.shards {
+        for shard in self.shards.iter().map(ShardPart::snap) {
             for id in shard
                 .stems
                 .get(&hash)

@@ -840,3 +840,150 @@ fn apply_vector(index: &mut VectorIndex, change: VectorChange<'_>) -> Result<boo
         VectorChange::Remove(id) => index.remove(id.0).map(|_| false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::{self, FaultPoint};
+    use crate::graph::{ConceptKind, ConceptUpsert, Op, SemanticType, Source};
+
+    fn put(name: &str) -> Op {
+        Op::PutConcept(ConceptUpsert {
+            id: ConceptId::derive(ConceptKind::Entity, name),
+            content: name.to_string(),
+            kind: ConceptKind::Entity,
+            semantic_type: SemanticType::Entity,
+            strength: 1.0,
+            confidence: 0.5,
+            at_ms: 1,
+            source: Source::default(),
+            vector: None,
+        })
+    }
+
+    fn open(dir: &Path, shard: ShardId) -> ShardCore {
+        // Small segments, so a checkpoint really drops the log it covers.
+        let opts = wal::WalOptions {
+            shard: Some(shard),
+            segment_bytes: 256,
+            ..wal::WalOptions::default()
+        };
+        ShardCore::open(shard, dir, opts).unwrap()
+    }
+
+    /// Submits and waits until durable.
+    fn durable(core: &ShardCore, records: Vec<Record>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        core.submit(records, move |r| tx.send(r).unwrap()).unwrap();
+        rx.recv().unwrap().unwrap();
+    }
+
+    fn has(core: &ShardCore, name: &str) -> bool {
+        core.snapshot()
+            .concept(ConceptId::derive(ConceptKind::Entity, name))
+            .is_some()
+    }
+
+    /// The hazard of applying a commit ahead of its record: replay applies records in
+    /// LSN order, so a deletion logged before the commit record but not yet folded
+    /// would, applied after the commit in memory, leave the fact deleted in memory but
+    /// present after a restart. The commit must wait for it instead, and memory and
+    /// replay then agree.
+    #[test]
+    fn commit_ahead_waits_for_data_writes_in_flight_and_replays_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = 9_001; // a shard number no other test arms faults for
+        let core = open(dir.path(), shard);
+        let x = ConceptId::derive(ConceptKind::Entity, "x");
+        durable(&core, vec![Record::Apply(vec![put("x")])]);
+        let t = TxId::new(1, 1);
+        durable(
+            &core,
+            vec![Record::Prepare {
+                txid: t,
+                ops: vec![put("y")],
+            }],
+        );
+        // A deletion logged ahead of the commit, its sync held back by a fault.
+        faults::arm(FaultPoint::LogSlowSync { shard, ms: 3_000 });
+        let (tx, rx) = std::sync::mpsc::channel();
+        core.submit(vec![Record::Apply(vec![Op::DeleteConcept(x)])], move |r| {
+            tx.send(r).unwrap()
+        })
+        .unwrap();
+        assert_eq!(core.commit_ahead(t), Ahead::Busy);
+        assert!(!has(&core, "y"), "nothing applied while busy");
+        rx.recv().unwrap().unwrap();
+        // Durable now (not yet folded): folded first, then the commit applies.
+        assert_eq!(core.commit_ahead(t), Ahead::Applied);
+        assert!(has(&core, "y") && !has(&core, "x"));
+        assert_eq!(core.commit_ahead(t), Ahead::NotPrepared, "applied once");
+        let (tx, rx) = std::sync::mpsc::channel();
+        core.log_commit(t, move |r| tx.send(r).unwrap()).unwrap();
+        rx.recv().unwrap().unwrap();
+        core.fold(); // the commit record folds as a no-op
+        let memory = core.snapshot();
+        assert!(memory.prepared.is_empty());
+        drop(core);
+        let replayed = open(dir.path(), shard).snapshot();
+        assert_eq!(replayed.nodes, memory.nodes);
+        assert_eq!(replayed.prepared, memory.prepared);
+    }
+
+    /// A checkpoint of a snapshot with a commit applied ahead restores to the same
+    /// state, and the shard still holds the transaction (the coordinator may not have
+    /// recorded it) until it is confirmed.
+    #[test]
+    fn checkpoint_with_a_commit_applied_ahead_restores_the_same_and_keeps_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = 9_002;
+        let core = open(dir.path(), shard);
+        let t = TxId::new(1, 7);
+        durable(
+            &core,
+            vec![Record::Prepare {
+                txid: t,
+                ops: vec![put("a"), put("b")],
+            }],
+        );
+        assert_eq!(core.commit_ahead(t), Ahead::Applied);
+        core.log_commit(t, |_| {}).unwrap();
+        // Checkpoint the snapshot with the commit applied ahead (its record maybe not
+        // durable yet), then write more after it.
+        core.checkpoint().unwrap();
+        durable(&core, vec![Record::Apply(vec![put("c")])]);
+        core.fold();
+        core.checkpoint().unwrap();
+        core.wal.barrier(); // the covered segments are gone
+        let first_kept = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.strip_prefix("wal-")?
+                    .strip_suffix(".log")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .min()
+            .unwrap();
+        assert!(
+            first_kept > 2,
+            "the prepare and commit records were dropped"
+        );
+        let memory = core.snapshot();
+        assert!(core.holds(t));
+        drop(core);
+        let core = open(dir.path(), shard);
+        let restored = core.snapshot();
+        assert_eq!(restored.nodes, memory.nodes);
+        assert!(restored.prepared.is_empty());
+        assert!(
+            core.holds(t),
+            "a restart still holds the unconfirmed commit"
+        );
+        core.confirm(t);
+        assert!(!core.holds(t));
+        assert!(!core.holds(TxId::new(1, 8)), "never prepared here");
+    }
+}

@@ -5,6 +5,11 @@
 //! Writes never block the mailbox: the reply port travels with the record to the log's
 //! flusher thread, which replies after the fdatasync covering it. So many writers share
 //! one flush (group commit) even though the actor handles one message at a time.
+//!
+//! In a cross-shard transaction (see `actors::coordinator`) it prepares, applies a
+//! committed transaction ahead of its commit record (`Publish`), makes that record
+//! durable when the coordinator has recorded the commit (`Commit`), and answers a
+//! recovering coordinator whether it holds a staged transaction (`Holds`).
 
 use crate::actors::reconciler::{Reconciler, ReconcilerArgs};
 use crate::config::StorageConfig;
@@ -196,7 +201,7 @@ impl Actor for Shard {
                 if let Some(name) = myself.get_name() {
                     crate::actors::tree::dequeued(&name);
                 }
-                self.request(state, req, reply)
+                self.request(&myself, state, req, reply)
             }
             ShardMsg::ResolveInDoubt => {
                 let now = Instant::now();
@@ -254,6 +259,7 @@ impl Actor for Shard {
 impl Shard {
     fn request(
         &self,
+        myself: &ActorRef<ShardMsg>,
         state: &mut ShardState,
         req: ShardRequest,
         reply: RpcReplyPort<ShardReply>,
@@ -393,10 +399,19 @@ impl Shard {
                                 "injected fault: shard-{shard} crashed after making the commit of {txid} visible, before logging it"
                             );
                         }
-                        // Next, before any other record (see ShardCore::commit_ahead).
+                        // Next, before any other record (see ShardCore::commit_ahead). If it
+                        // cannot be made durable, memory is ahead of the log in a way a later
+                        // resolution would replay in another order: restart from the log
+                        // (which still has the prepare, so the commit is asked for again).
+                        let me = myself.clone();
                         return state
                             .core
-                            .log_commit(txid, |_| {})
+                            .log_commit(txid, move |r| {
+                                if let Err(e) = r {
+                                    tracing::error!(shard, %txid, error = %e, "the commit record of a commit applied ahead failed; restarting the shard from its log");
+                                    me.kill();
+                                }
+                            })
                             .map_err(|e| format!("shard {shard}: {e}").into());
                     }
                     Ahead::NotPrepared => {

@@ -388,7 +388,8 @@ impl ShardCore {
     /// every earlier commit ahead's), so versions keep growing and stay unique.
     pub fn commit_ahead(&self, txid: TxId) -> Ahead {
         let _guard = self.fold_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if self.data_in_flight.load(Ordering::Acquire) > 0 {
+        // A log that refuses writes could not append the commit record behind it.
+        if self.data_in_flight.load(Ordering::Acquire) > 0 || self.wal.failure().is_some() {
             return Ahead::Busy;
         }
         let mut next = self.folded_locked();

@@ -213,6 +213,24 @@ fn main() {
         pct(&sutra_ms, 0.99)
     );
     println!("ratio sutra/sqlite: {:.2}", sutra_rate / sql_rate);
+    // What the commit protocol cost: the coordinator's own latency and how many
+    // durable rounds each cross-shard transaction waited for before its answer.
+    let stats: serde_json::Value = ureq::get(&format!("{base}/v1/stats"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let c = &stats["coordinator"];
+    let committed = c["committed"].as_f64().unwrap_or(0.0).max(1.0);
+    println!(
+        "coordinator: {} committed, commit p50 {} us p99 {} us, durable rounds per transaction {:.2}, participant commits ahead {} / waited {}",
+        c["committed"],
+        c["p50_us"],
+        c["p99_us"],
+        c["sync_rounds"].as_f64().unwrap_or(f64::NAN) / committed,
+        c["commits_ahead"],
+        c["commits_waited"]
+    );
 
     println!("== 2. sutra, 4 HTTP clients, batches of {BATCH}");
     let (rate4, ms4) = sutra_ingest(&base, 0..n, 4, |i| {

@@ -30,8 +30,9 @@ use std::time::Duration;
 /// Version of the wire envelope. A node refuses calls of any other version with an
 /// error naming both versions. 2: grid heartbeats, cluster view, actor trees, orders
 /// and relayed HTTP requests (sutra-shell). 3: shard reads for reasoning on other nodes
-/// (`Expand`, `Resolve`, `Occurrences`).
-pub const WIRE_VERSION: u16 = 3;
+/// (`Expand`, `Resolve`, `Occurrences`). 4: parallel commit (shard requests `Publish` and
+/// `Holds`, batched transaction status, more coordinator counters) on top of 3.
+pub const WIRE_VERSION: u16 = 4;
 
 /// The pg group of node `name`'s gateway.
 pub fn gateway_group(node: &str) -> String {
@@ -52,8 +53,8 @@ pub enum WireCall {
     },
     /// A cross-shard write for the transaction coordinator (on the master node).
     Commit(TxnPlan),
-    /// What the coordinator decided about a transaction (a participant in doubt asks).
-    TxnStatus(TxId),
+    /// What the coordinator decided about transactions (a participant in doubt asks).
+    TxnStatus(Vec<TxId>),
     /// A grid agent's heartbeat, for the grid master (on the master node).
     Heartbeat(crate::grid::Heartbeat),
     /// The grid master's registry (on the master node).
@@ -105,8 +106,8 @@ pub enum WireReply {
     Shard(Result<ShardReply, SutraError>),
     /// The transaction's outcome.
     Commit(Result<Option<TxId>, SutraError>),
-    /// The coordinator's answer about one transaction.
-    TxnStatus(crate::protocol::TxnStatus),
+    /// The coordinator's answers, one per txid asked about.
+    TxnStatus(Vec<crate::protocol::TxnStatus>),
     /// The master's answer to a heartbeat: its epoch, or why it refused.
     Heartbeat(Result<u64, String>),
     /// The master's registry.
@@ -236,7 +237,7 @@ async fn serve(args: &GatewayArgs, call: WireCall) -> Result<WireReply, String> 
                 .await,
         ),
         WireCall::Commit(plan) => WireReply::Commit(router.commit(plan).await),
-        WireCall::TxnStatus(txid) => WireReply::TxnStatus(txn_status(txid).await?),
+        WireCall::TxnStatus(txids) => WireReply::TxnStatus(txn_status(txids).await?),
         WireCall::Heartbeat(hb) => WireReply::Heartbeat(grid::master_heartbeat(hb).await),
         WireCall::ClusterView => WireReply::ClusterView(Box::new(grid::master_view().await?)),
         WireCall::Tree => WireReply::Tree(NodeTree {
@@ -282,14 +283,14 @@ async fn relay_http(
     Ok((status, bytes.to_vec()))
 }
 
-/// Asks this node's coordinator about `txid`.
-async fn txn_status(txid: TxId) -> Result<crate::protocol::TxnStatus, String> {
+/// Asks this node's coordinator about `txids`.
+async fn txn_status(txids: Vec<TxId>) -> Result<Vec<crate::protocol::TxnStatus>, String> {
     use crate::protocol::CoordinatorMsg;
     let coord = ActorRef::<CoordinatorMsg>::where_is(crate::router::COORDINATOR)
         .ok_or("the transaction coordinator is restarting")?;
     match coord
         .call(
-            |tx| CoordinatorMsg::Status(txid, tx),
+            |tx| CoordinatorMsg::Status(txids, tx),
             Some(Duration::from_secs(2)),
         )
         .await

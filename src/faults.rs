@@ -11,10 +11,22 @@ use std::sync::Mutex;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "point")]
 pub enum FaultPoint {
-    /// The coordinator dies after every participant voted yes, before logging a decision.
+    /// The coordinator dies after every participant voted yes, before its staged record
+    /// is logged (armed, the transaction holds the staged record back until the votes
+    /// are in, so the crash lands exactly there): the transaction aborts.
     CoordinatorAfterPrepare,
-    /// The coordinator dies after logging the commit decision, before phase 2.
+    /// The coordinator dies once the transaction is committed and its commit record is
+    /// appended (maybe not yet durable), before any participant hears of it.
     CoordinatorAfterDecision,
+    /// The coordinator dies after its staged record is durable and only the first
+    /// participant prepared (armed, the transaction sends that one prepare and waits
+    /// for it, so the crash lands exactly there): recovery finds a participant without
+    /// a prepare and aborts.
+    CoordinatorAfterStaged,
+    /// The coordinator dies once the transaction is committed (staged record and every
+    /// prepare durable), before it logs the commit or tells anyone: recovery finds every
+    /// prepare and commits.
+    CoordinatorAfterCommitted,
     /// The next query session panics while reasoning.
     QueryPanic,
     /// Embedder replica `replica` panics on its next batch.
@@ -62,8 +74,15 @@ pub enum FaultPoint {
         /// How long.
         ms: u64,
     },
-    /// A participant shard panics on receiving Commit, before logging it.
+    /// A participant shard panics on hearing that a transaction committed, before
+    /// applying or logging it.
     ShardBeforeCommit {
+        /// The shard.
+        shard: u32,
+    },
+    /// A participant shard panics right after making a commit visible (and answering
+    /// so), before its commit record is even appended, let alone synced.
+    ShardAfterVisibleCommit {
         /// The shard.
         shard: u32,
     },

@@ -1,14 +1,35 @@
-//! `txn-coordinator`: two-phase commit across shards, with presumed abort.
+//! `txn-coordinator`: atomic commit across shards in one durable round (parallel
+//! commit, after CockroachDB), with presumed abort.
 //!
 //! Protocol, and the invariant each step keeps:
-//! 1. Prepare: every participant makes its part durable (a `Prepare` record) and votes.
-//! 2. Decision: only when every vote is yes is `Commit{txid}` appended to the
-//!    coordinator's own log and synced. That record IS the commit: a transaction is
-//!    committed iff its commit record is durable. No abort record is needed (presumed
-//!    abort): a txid of an earlier epoch without a commit record was aborted.
-//! 3. Phase 2: `Commit` (or `Abort`) is delivered to every participant, retrying until
-//!    the deadline. A participant that missed it asks [`CoordinatorMsg::Status`] later
-//!    (after a restart, or when its prepared record grows old) and gets the durable answer.
+//! 1. Stage and prepare, in parallel: the coordinator appends `Staged{txid, shards}` to
+//!    its own log while every participant makes its part durable (a `Prepare` record).
+//!    A transaction is committed iff its staged record AND every participant's prepare
+//!    are durable; both are waited for at once, so the client waits for one round of
+//!    fsyncs (one per touched log, in parallel), not three in a row.
+//! 2. Once committed: the coordinator appends `Commit{txid}` to its log (not waited for)
+//!    and sends `Publish` to every participant, which applies its prepared part to a
+//!    new snapshot at once and appends its commit record without waiting (see
+//!    `ShardCore::commit_ahead` for why that replays the same). The client is answered
+//!    when every participant shows the write, with no further fsync on its path.
+//! 3. In the background: once the coordinator's commit record is durable it sends
+//!    `Commit` to every participant, which replies when its own commit record is
+//!    durable; when all have, `Forget{txid}` drops the transaction from the table. Only
+//!    then: a participant whose commit record was lost in a crash still has its
+//!    prepare, asks, and must hear "committed".
+//!
+//! Status and recovery. A txid is `Committed` once the coordinator's commit record is
+//! durable, `Pending` while it runs (or is being resolved), and otherwise `Aborted`
+//! unless a restarted coordinator finds its staged record with no outcome: then it
+//! asks every participant whether it holds the transaction (a durable prepare, or a
+//! commit the coordinator may not have recorded, which the shard keeps until told).
+//! All yes: it was committed (every prepare was durable with the staged record), the
+//! commit record is logged. Any no: that participant never made its prepare durable, so
+//! the transaction was never committed nor answered; `Forget` is logged (durably, before
+//! anyone hears "aborted") and the shard refuses a late prepare of it. A transaction
+//! that aborts while its coordinator lives also logs `Forget` before its client hears
+//! of it, so no later recovery can commit what a client was told failed. No staged
+//! record means aborted: presumed abort, the client was never answered.
 //!
 //! Transactions run as tasks in a `JoinSet` owned by the actor's state, so killing the
 //! coordinator really aborts every in-flight transaction (their callers get a retryable
@@ -25,7 +46,7 @@ use crate::protocol::{
 use crate::router::Router;
 use crate::store::checkpoint;
 use crate::store::wal::{OpenError, Wal, WalOptions};
-use futures::future::join_all;
+use futures::future::{join, join_all};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -34,15 +55,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
-/// A record of the coordinator's log.
+/// A record of the coordinator's log. New variants go at the end (the log is
+/// bincode: variant indexes are the format).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 enum CoordRecord {
     /// A new incarnation started; its txids carry this epoch.
     Epoch(u32),
-    /// The commit decision.
+    /// The transaction committed (recorded after the fact: see the module docs).
     Commit { txid: TxId, shards: Vec<ShardId> },
-    /// Every participant has applied the commit; the decision need not be kept.
+    /// Every participant's commit record is durable, or the transaction aborted: the
+    /// transaction need not be kept.
     Forget(TxId),
+    /// The transaction is staged: committed iff every participant's prepare is durable.
+    Staged { txid: TxId, shards: Vec<ShardId> },
 }
 
 /// Which transactions are in flight and which committed ones are still owed a
@@ -50,14 +75,25 @@ enum CoordRecord {
 /// while it moves from one to the other.
 #[derive(Default)]
 struct Table {
+    /// Running, or committed with the commit record not yet durable.
     active: HashSet<TxId>,
+    /// Committed with a durable commit record, not yet forgotten.
     committed: HashMap<TxId, Vec<ShardId>>,
+    /// Staged, not yet forgotten (with their participants).
+    staged: HashMap<TxId, Vec<ShardId>>,
+    /// Staged transactions of an earlier incarnation being resolved.
+    resolving: HashSet<TxId>,
     /// Every log record up to here is reflected in `committed` (records are applied in
     /// the log's durability callback, in LSN order), so a checkpoint of `committed` is
     /// exact as of this LSN.
     applied_lsn: u64,
     committed_total: u64,
     aborted_total: u64,
+    sync_rounds: u64,
+    commits_ahead: u64,
+    commits_waited: u64,
+    resolved_committed: u64,
+    resolved_aborted: u64,
     latencies_us: LatencyWindow,
 }
 
@@ -70,18 +106,44 @@ impl Table {
             }
             CoordRecord::Forget(txid) => {
                 self.committed.remove(txid);
+                self.staged.remove(txid);
             }
+            CoordRecord::Staged { txid, shards } => {
+                self.staged.insert(*txid, shards.clone());
+            }
+        }
+    }
+
+    /// What a participant hears about `txid` now, asked by a coordinator of `epoch`.
+    fn status(&self, txid: TxId, epoch: u32) -> TxnStatus {
+        if self.committed.contains_key(&txid) {
+            TxnStatus::Committed
+        } else if self.active.contains(&txid) || self.resolving.contains(&txid) {
+            TxnStatus::Pending
+        } else if self.staged.contains_key(&txid) && txid.epoch() < epoch {
+            // Staged by an incarnation that died before recording an outcome: the
+            // caller starts resolving it.
+            TxnStatus::Pending
+        } else {
+            // Presumed abort: never staged, or aborted (this incarnation decided it), or
+            // forgotten (every participant's commit record was durable first, so no
+            // participant asks about it).
+            TxnStatus::Aborted
         }
     }
 }
 
 /// What the coordinator's checkpoint holds: everything a restart needs from the log
-/// records it replaces.
+/// records it replaces. The staged table follows it as its own value, so checkpoints
+/// written before parallel commit still decode.
 #[derive(Serialize, Deserialize)]
 struct CoordCheckpoint {
     epoch: u32,
     committed: Vec<(TxId, Vec<ShardId>)>,
 }
+
+/// The staged table, after a [`CoordCheckpoint`].
+type StagedCheckpoint = Vec<(TxId, Vec<ShardId>)>;
 
 /// The coordinator actor.
 pub struct Coordinator;
@@ -126,9 +188,16 @@ impl Actor for Coordinator {
             let mut table = Table::default();
             let mut last_epoch = 0u32;
             if let Some((lsn, bytes)) = checkpoint::read(&dir)? {
-                let cp: CoordCheckpoint = codec::decode(&bytes).map_err(|e| {
+                let damaged = |e: codec::CodecError| {
                     format!("transaction coordinator checkpoint in {}: {e}; restore the data directory from a backup", dir.display())
-                })?;
+                };
+                let (cp, used): (CoordCheckpoint, usize) =
+                    codec::decode_prefix(&bytes).map_err(damaged)?;
+                if used < bytes.len() {
+                    let staged: StagedCheckpoint =
+                        codec::decode(&bytes[used..]).map_err(damaged)?;
+                    table.staged = staged.into_iter().collect();
+                }
                 last_epoch = cp.epoch;
                 table.committed = cp.committed.into_iter().collect();
                 table.applied_lsn = lsn;
@@ -156,6 +225,7 @@ impl Actor for Coordinator {
         .map_err(|e| e.to_string())??;
         let epoch = last_epoch + 1;
         let undelivered = table.committed.len();
+        let staged = table.staged.len();
         let table = Arc::new(Mutex::new(table));
         // On a full or failing disk the coordinator still starts (a crash loop would
         // help nobody); it runs no transaction until its epoch is durable, so a txid is
@@ -168,7 +238,12 @@ impl Actor for Coordinator {
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::info!(epoch, undelivered, "transaction coordinator started");
+        tracing::info!(
+            epoch,
+            undelivered,
+            staged,
+            "transaction coordinator started"
+        );
         Ok(CoordinatorState {
             epoch_durable,
             wal,
@@ -222,17 +297,20 @@ impl Actor for Coordinator {
                 crate::logging::spawn_in_span(&mut state.tasks, async move {
                     let started = Instant::now();
                     let result = run.run().await;
-                    let mut t = lock(&run.table);
-                    t.active.remove(&txid);
-                    match &result {
-                        Ok(_) => {
-                            t.committed_total += 1;
-                            t.latencies_us.push(started.elapsed().as_micros() as u64);
+                    {
+                        let mut t = lock(&run.table);
+                        match &result {
+                            Ok(_) => {
+                                t.committed_total += 1;
+                                t.latencies_us.push(started.elapsed().as_micros() as u64);
+                            }
+                            Err(_) => {
+                                t.active.remove(&txid);
+                                t.aborted_total += 1;
+                            }
                         }
-                        Err(_) => t.aborted_total += 1,
                     }
-                    drop(t);
-                    tracing::debug!(txid = ?txid, committed = result.is_ok(), "transaction ended");
+                    tracing::debug!(txid = ?txid, committed = result.is_ok(), "transaction answered");
                     if !quiet {
                         crate::events::emit(match &result {
                             Ok(_) => EventKind::TransactionCommitted {
@@ -247,22 +325,42 @@ impl Actor for Coordinator {
                             },
                         });
                     }
-                    let _ = reply.send(result);
+                    match result {
+                        Ok(recorded) => {
+                            let _ = reply.send(Ok(txid));
+                            run.settle(recorded).await;
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
                 });
             }
-            CoordinatorMsg::Status(txid, reply) => {
-                let t = lock(&state.table);
-                let status = if t.committed.contains_key(&txid) {
-                    TxnStatus::Committed
-                } else if t.active.contains(&txid) {
-                    TxnStatus::Pending
-                } else {
-                    // Presumed abort: no durable commit record and not in flight. A
-                    // forgotten commit is never asked about: every participant had
-                    // logged it before we forgot it.
-                    TxnStatus::Aborted
-                };
-                let _ = reply.send(status);
+            CoordinatorMsg::Status(txids, reply) => {
+                let mut t = lock(&state.table);
+                let answers: Vec<TxnStatus> =
+                    txids.iter().map(|x| t.status(*x, state.epoch)).collect();
+                // Staged by a dead incarnation and not yet resolved: resolve each once.
+                let resolve: Vec<(TxId, Vec<ShardId>)> = txids
+                    .iter()
+                    .filter(|x| {
+                        x.epoch() < state.epoch
+                            && !t.committed.contains_key(x)
+                            && !t.resolving.contains(x)
+                    })
+                    .filter_map(|x| t.staged.get(x).map(|s| (*x, s.clone())))
+                    .collect();
+                for (txid, shards) in resolve {
+                    t.resolving.insert(txid);
+                    let (router, wal, table) =
+                        (state.router.clone(), state.wal.clone(), state.table.clone());
+                    crate::logging::spawn_in_span(
+                        &mut state.tasks,
+                        resolve_staged(txid, shards, router, wal, table),
+                    );
+                }
+                drop(t);
+                let _ = reply.send(answers);
             }
             CoordinatorMsg::Stats(reply) => {
                 let t = lock(&state.table);
@@ -275,6 +373,11 @@ impl Actor for Coordinator {
                     undelivered: t.committed.len() as u64,
                     p50_us,
                     p99_us,
+                    sync_rounds: t.sync_rounds,
+                    commits_ahead: t.commits_ahead,
+                    commits_waited: t.commits_waited,
+                    resolved_committed: t.resolved_committed,
+                    resolved_aborted: t.resolved_aborted,
                 });
             }
         }
@@ -298,75 +401,139 @@ struct Txn {
     myself: ActorRef<CoordinatorMsg>,
 }
 
+/// The coordinator's commit record of a committed transaction: its durability, when
+/// known.
+type Recorded = tokio::sync::oneshot::Receiver<Result<(), String>>;
+
 impl Txn {
-    async fn run(&self) -> Result<TxId, SutraError> {
+    /// Runs the transaction until it is committed and visible on every participant (or
+    /// aborted). Committed, it returns the pending durability of the coordinator's
+    /// commit record, for [`Txn::settle`].
+    async fn run(&self) -> Result<Recorded, SutraError> {
         let txid = self.txid;
         let shards: Vec<ShardId> = self.plan.parts.keys().copied().collect();
-        // Phase 1.
-        let votes = join_all(self.plan.parts.iter().map(|(s, ops)| {
-            self.router.call(
-                *s,
-                ShardRequest::Prepare {
+        // Injected crashes that must land between two steps that otherwise overlap
+        // hold the later step back (see their docs).
+        if self.armed(FaultPoint::CoordinatorAfterPrepare) {
+            let _ = self.prepare_all().await;
+            self.crash(FaultPoint::CoordinatorAfterPrepare).await;
+        }
+        if self.armed(FaultPoint::CoordinatorAfterStaged) {
+            let _ = self.stage(&shards).await;
+            if let Some((first, ops)) = self.plan.parts.iter().next() {
+                let prepare = ShardRequest::Prepare {
                     txid,
                     ops: ops.clone(),
-                },
-            )
-        }))
-        .await;
+                };
+                let _ = self.router.call(*first, prepare).await;
+            }
+            self.crash(FaultPoint::CoordinatorAfterStaged).await;
+        }
+        // One durable round: the staged record and every prepare, in parallel.
+        let (staged, votes) = join(self.stage(&shards), self.prepare_all()).await;
         let prepared: Vec<ShardId> = shards
             .iter()
             .zip(&votes)
             .filter(|(_, v)| v.is_ok())
             .map(|(s, _)| *s)
             .collect();
-        if let Some(err) = votes.into_iter().find_map(Result::err) {
-            // Some participant did not make its part durable: abort where the part is
-            // prepared (those that miss this ask later and hear "aborted" because no
-            // commit record exists). A shard that refused has nothing to abort, and
-            // waiting on one whose disk is full would only delay the refusal.
-            self.deliver(&prepared, |txid| ShardRequest::Abort { txid }, ABORT_WITHIN)
-                .await;
-            return Err(match err {
-                SutraError::Unavailable { message, .. } => SutraError::unavailable(format!(
+        let failed = votes.into_iter().find_map(Result::err);
+        if failed.is_some() || staged.is_err() {
+            // Not committed. Log that before anyone hears it (a restarted coordinator
+            // must not find the staged record and every prepare, and commit what the
+            // client was told failed), and abort where the part is prepared (those
+            // that miss it ask later and hear "aborted"). A shard that refused has
+            // nothing to abort, and waiting on one whose disk is full would only delay
+            // the refusal.
+            let (forgotten, _) = join(
+                durable(&self.wal, &self.table, CoordRecord::Forget(txid)),
+                self.deliver(&prepared, |txid| ShardRequest::Abort { txid }, ABORT_WITHIN),
+            )
+            .await;
+            if let Err(e) = forgotten {
+                tracing::warn!(%txid, error = %e, "could not log an abort; a restarted coordinator resolves it from the participants");
+            }
+            return Err(match failed {
+                Some(SutraError::Unavailable { message, .. }) => SutraError::unavailable(format!(
                     "transaction {txid} aborted, nothing was stored: {message}"
                 )),
-                SutraError::InsufficientStorage {
+                Some(SutraError::InsufficientStorage {
                     message,
                     retry_after_s,
-                } => SutraError::InsufficientStorage {
+                }) => SutraError::InsufficientStorage {
                     message: format!("transaction {txid} aborted: {message}"),
                     retry_after_s,
                 },
-                other => other,
+                Some(other) => other,
+                None => match self.wal.failure() {
+                    Some(f) => SutraError::storage(&f, &format!("transaction {txid}")),
+                    None => SutraError::Internal(format!(
+                        "cannot stage {txid}: {}",
+                        staged.err().unwrap_or_default()
+                    )),
+                },
             });
         }
-        self.crash_if(FaultPoint::CoordinatorAfterPrepare).await;
-        // Decision: durable before anyone hears of it. The durability callback puts
-        // txid in `committed` while it is still `active`, so a status query never finds
-        // it in neither.
-        let decided = durable(
-            &self.wal,
-            &self.table,
-            CoordRecord::Commit {
-                txid,
-                shards: shards.clone(),
-            },
-        )
+        // Committed: the staged record and every prepare are durable.
+        self.crash_if(FaultPoint::CoordinatorAfterCommitted).await;
+        // Recorded after the fact, not waited for; until it is durable the txid stays
+        // active, so a participant asking hears "pending", never "aborted".
+        let (tx, recorded) = tokio::sync::oneshot::channel();
+        let record = CoordRecord::Commit {
+            txid,
+            shards: shards.clone(),
+        };
+        if let Err(e) = append(&self.wal, &self.table, record, move |r| {
+            let _ = tx.send(r);
+        }) {
+            // The log closed under us: still committed; the participants' in-doubt
+            // resolution finds the staged record and every prepare.
+            tracing::warn!(%txid, error = %e, "could not append the commit record");
+        }
+        self.crash_if(FaultPoint::CoordinatorAfterDecision).await;
+        // Visible everywhere, without another fsync (unless a participant had data
+        // writes in flight ahead of the commit: then it waits for its commit record).
+        let deadline = Instant::now() + self.router.timeout;
+        let published = join_all(shards.iter().map(|s| async move {
+            loop {
+                match self.router.call(*s, ShardRequest::Publish { txid }).await {
+                    Ok(ShardReply::Visible { waited }) => return Some(waited),
+                    Ok(_) => return Some(true),
+                    Err(_) if Instant::now() >= deadline => return None,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        }))
         .await;
-        if let Err(e) = decided {
-            // Not committed: abort everywhere rather than leave the participants to
-            // find out by asking.
-            self.deliver(&shards, |txid| ShardRequest::Abort { txid }, ABORT_WITHIN)
-                .await;
-            return Err(match self.wal.failure() {
-                Some(f) => SutraError::storage(&f, &format!("transaction {txid}")),
-                None => SutraError::Internal(format!("cannot log the commit of {txid}: {e}")),
-            });
+        {
+            let mut t = lock(&self.table);
+            let waited = published.iter().filter(|p| **p == Some(true)).count() as u64;
+            t.commits_waited += waited;
+            t.commits_ahead += published.iter().filter(|p| **p == Some(false)).count() as u64;
+            t.sync_rounds += 1 + u64::from(waited > 0);
+        }
+        if published.iter().any(Option::is_none) {
+            // Committed all the same: the participant applies it when it is back (it
+            // asks, or hears it from `settle`).
+            tracing::warn!(%txid, "a participant did not show the commit in time; it applies it when it is back");
+        }
+        Ok(recorded)
+    }
+
+    /// After the client is answered: once the coordinator's commit record is durable,
+    /// has every participant make its commit record durable, then forgets the
+    /// transaction. Bounded by the call deadline; what is left undone is finished by
+    /// the participants' in-doubt resolution (the transaction stays in the table).
+    async fn settle(&self, recorded: Recorded) {
+        let txid = self.txid;
+        if !matches!(recorded.await, Ok(Ok(()))) {
+            // Still committed (staged, every prepare durable), but not recorded: it stays
+            // active (participants asking hear "pending") until a restarted coordinator
+            // resolves it from the participants.
+            return;
         }
         lock(&self.table).active.remove(&txid);
-        self.crash_if(FaultPoint::CoordinatorAfterDecision).await;
-        // Phase 2. The transaction is committed whatever happens now; participants that
-        // miss the message resolve it from our log.
+        let shards: Vec<ShardId> = self.plan.parts.keys().copied().collect();
         let delivered = self
             .deliver(
                 &shards,
@@ -375,10 +542,32 @@ impl Txn {
             )
             .await;
         if delivered {
-            // Not waited for: losing it only means a later restart keeps the decision.
+            // Not waited for: losing it only means a later restart keeps the record.
             let _ = append(&self.wal, &self.table, CoordRecord::Forget(txid), |_| {});
         }
-        Ok(txid)
+    }
+
+    /// Appends the staged record and waits until it is durable.
+    async fn stage(&self, shards: &[ShardId]) -> Result<(), String> {
+        let record = CoordRecord::Staged {
+            txid: self.txid,
+            shards: shards.to_vec(),
+        };
+        durable(&self.wal, &self.table, record).await
+    }
+
+    /// Sends every participant its prepare; one vote per shard, in plan order.
+    async fn prepare_all(&self) -> Vec<Result<ShardReply, SutraError>> {
+        join_all(self.plan.parts.iter().map(|(s, ops)| {
+            self.router.call(
+                *s,
+                ShardRequest::Prepare {
+                    txid: self.txid,
+                    ops: ops.clone(),
+                },
+            )
+        }))
+        .await
     }
 
     /// Sends a phase-2 message to every shard, retrying each until `within` passes.
@@ -406,18 +595,73 @@ impl Txn {
         results.into_iter().all(|ok| ok)
     }
 
+    /// Whether `point` is armed for this transaction (disarms it). The event sink's
+    /// background transactions never take a fault armed for a client's transaction.
+    fn armed(&self, point: FaultPoint) -> bool {
+        !crate::events::is_events_plan(&self.plan) && faults::fire(point)
+    }
+
     async fn crash_if(&self, point: FaultPoint) {
-        // The event sink's background transactions never take a fault armed for a
-        // client's transaction.
-        if crate::events::is_events_plan(&self.plan) {
-            return;
-        }
-        if faults::fire(point) {
-            tracing::error!(txid = %self.txid, ?point, "injected fault: killing the coordinator");
-            self.myself.kill();
-            std::future::pending::<()>().await;
+        if self.armed(point) {
+            self.crash(point).await;
         }
     }
+
+    async fn crash(&self, point: FaultPoint) {
+        tracing::error!(txid = %self.txid, ?point, "injected fault: killing the coordinator");
+        self.myself.kill();
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Resolves a transaction staged by an earlier incarnation that recorded no outcome:
+/// committed iff every participant holds it (see the module docs). The outcome is
+/// durable before anyone hears it; if a participant cannot be reached, nothing is
+/// decided and the next status query tries again.
+async fn resolve_staged(
+    txid: TxId,
+    shards: Vec<ShardId>,
+    router: Router,
+    wal: Wal,
+    table: Arc<Mutex<Table>>,
+) {
+    let answers = join_all(
+        shards
+            .iter()
+            .map(|s| router.call(*s, ShardRequest::Holds { txid })),
+    )
+    .await;
+    let mut holds = Vec::with_capacity(answers.len());
+    for answer in answers {
+        match answer {
+            Ok(ShardReply::Holds(h)) => holds.push(h),
+            other => {
+                tracing::info!(%txid, ?other, "a participant of a staged transaction did not answer; resolving later");
+                lock(&table).resolving.remove(&txid);
+                return;
+            }
+        }
+    }
+    let committed = holds.iter().all(|h| *h);
+    let record = if committed {
+        CoordRecord::Commit { txid, shards }
+    } else {
+        CoordRecord::Forget(txid)
+    };
+    let logged = durable(&wal, &table, record).await;
+    {
+        let mut t = lock(&table);
+        t.resolving.remove(&txid);
+        match logged {
+            Ok(()) if committed => t.resolved_committed += 1,
+            Ok(()) => t.resolved_aborted += 1,
+            Err(e) => {
+                tracing::warn!(%txid, error = %e, "could not log the outcome of a staged transaction; resolving later");
+                return;
+            }
+        }
+    }
+    tracing::info!(%txid, committed, "staged transaction of an earlier incarnation resolved");
 }
 
 /// Appends one record; once it is durable, applies it to the table (on the log's
@@ -487,11 +731,14 @@ impl CoordinatorState {
                 epoch: self.epoch,
                 committed: t.committed.iter().map(|(k, v)| (*k, v.clone())).collect(),
             };
-            (t.applied_lsn, cp)
+            let staged: StagedCheckpoint = t.staged.iter().map(|(k, v)| (*k, v.clone())).collect();
+            (t.applied_lsn, (cp, staged))
         };
         let (dir, wal) = (self.dir.clone(), self.wal.clone());
         self.tasks.spawn_blocking(move || {
-            match checkpoint::write(&dir, lsn, &codec::encode(&cp)) {
+            let mut bytes = codec::encode(&cp.0);
+            bytes.extend(codec::encode(&cp.1));
+            match checkpoint::write(&dir, lsn, &bytes) {
                 // Only once the checkpoint is durable may the records it covers go.
                 Ok(()) => wal.truncate_through(lsn),
                 Err(e) => tracing::error!(error = %e, "coordinator checkpoint failed; the log keeps everything"),

@@ -5,6 +5,11 @@
 //! Writes never block the mailbox: the reply port travels with the record to the log's
 //! flusher thread, which replies after the fdatasync covering it. So many writers share
 //! one flush (group commit) even though the actor handles one message at a time.
+//!
+//! In a cross-shard transaction (see `actors::coordinator`) it prepares, applies a
+//! committed transaction ahead of its commit record (`Publish`), makes that record
+//! durable when the coordinator has recorded the commit (`Commit`), and answers a
+//! recovering coordinator whether it holds a staged transaction (`Holds`).
 
 use crate::actors::reconciler::{Reconciler, ReconcilerArgs};
 use crate::config::StorageConfig;
@@ -15,17 +20,50 @@ use crate::protocol::{
     SutraError, Taught, TxnStatus,
 };
 use crate::router::{reconciler_name, COORDINATOR};
-use crate::store::shard::ShardCore;
+use crate::store::shard::{Ahead, ShardCore};
 use crate::store::wal::WalOptions;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// A transaction prepared here is asked about after this long without a decision.
 const RESOLVE_AFTER: Duration = Duration::from_secs(2);
+
+/// How many refused txids a shard remembers (see [`Refused`]).
+const REFUSED_KEPT: usize = 4096;
+
+/// Transactions this shard said it did not hold when a recovering coordinator asked
+/// ([`ShardRequest::Holds`]): a prepare of one that arrives late is refused.
+///
+/// In memory only, which is enough. The late prepare can only come from the
+/// coordinator incarnation that died (recovery asks only about an earlier epoch's
+/// transactions), so no vote of it is awaited, and the recovering coordinator logs its
+/// abort durably before anyone hears "aborted". A prepare that slips past (a restarted
+/// shard never sees mail sent to its previous incarnation, but a cross-node request
+/// forwarded late could reach the new one) is therefore only a stray prepared part: it
+/// is in doubt, its shard asks, finds no staged record and drops it. The tombstone just
+/// keeps that from happening in the common case. Bounded: the oldest are forgotten.
+#[derive(Default)]
+struct Refused {
+    set: HashSet<TxId>,
+    order: VecDeque<TxId>,
+}
+
+impl Refused {
+    fn insert(&mut self, txid: TxId) {
+        if self.set.insert(txid) {
+            self.order.push_back(txid);
+            if self.order.len() > REFUSED_KEPT {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+}
 
 /// Local shard engines by index, for in-process readers (stats, benchmarks, and the
 /// reasoner's snapshot reads). Weak, because a killed shard's state must drop (and
@@ -82,7 +120,9 @@ pub struct ShardState {
     /// See [`ShardArgs::coordinator_node`].
     coordinator_node: Option<String>,
     /// Prepared transactions of the event sink (injected faults skip them).
-    quiet: std::collections::HashSet<TxId>,
+    quiet: HashSet<TxId>,
+    /// See [`Refused`].
+    refused: Refused,
 }
 
 impl Actor for Shard {
@@ -146,6 +186,7 @@ impl Actor for Shard {
             in_doubt,
             coordinator_node: args.coordinator_node.clone(),
             quiet: Default::default(),
+            refused: Refused::default(),
         })
     }
 
@@ -160,14 +201,21 @@ impl Actor for Shard {
                 if let Some(name) = myself.get_name() {
                     crate::actors::tree::dequeued(&name);
                 }
-                self.request(state, req, reply)
+                self.request(&myself, state, req, reply)
             }
             ShardMsg::ResolveInDoubt => {
                 let now = Instant::now();
-                for (txid, since) in &state.in_doubt {
-                    if now.duration_since(*since) >= RESOLVE_AFTER {
-                        ask_coordinator(myself.clone(), *txid, state.coordinator_node.clone());
-                    }
+                // In doubt: prepared long ago and still undecided. Unconfirmed:
+                // committed here, and the coordinator has not said it recorded that.
+                let mut ask: Vec<TxId> = state
+                    .in_doubt
+                    .iter()
+                    .filter(|(_, since)| now.duration_since(**since) >= RESOLVE_AFTER)
+                    .map(|(t, _)| *t)
+                    .collect();
+                ask.extend(state.core.unconfirmed_older_than(RESOLVE_AFTER));
+                if !ask.is_empty() {
+                    ask_coordinator(myself.clone(), ask, state.coordinator_node.clone());
                 }
                 Ok(())
             }
@@ -177,6 +225,9 @@ impl Actor for Shard {
                     TxnStatus::Committed => Record::Commit(txid),
                     TxnStatus::Aborted => Record::Abort(txid),
                 };
+                // Either answer means the coordinator will never ask about it: it holds
+                // the commit durably, or has no staged record of it.
+                state.core.confirm(txid);
                 if state.in_doubt.remove(&txid).is_some() {
                     tracing::info!(shard = state.core.shard(), %txid, ?status, "in-doubt transaction resolved");
                     state.core.submit(vec![record], |_| {})?;
@@ -208,10 +259,12 @@ impl Actor for Shard {
 impl Shard {
     fn request(
         &self,
+        myself: &ActorRef<ShardMsg>,
         state: &mut ShardState,
         req: ShardRequest,
         reply: RpcReplyPort<ShardReply>,
     ) -> Result<(), ActorProcessingErr> {
+        let publish = matches!(req, ShardRequest::Publish { .. });
         let records = match req {
             ShardRequest::Get { id, fresh } => {
                 if fresh {
@@ -349,27 +402,88 @@ impl Shard {
                     let _ = reply.send(ShardReply::Failed(SutraError::storage(&failure, &what)));
                     return Ok(());
                 }
+                if state.refused.set.contains(&txid) {
+                    let _ = reply.send(ShardReply::Failed(SutraError::unavailable(format!(
+                        "transaction {txid} was resolved as aborted on shard {}; nothing was stored, retry the write",
+                        state.core.shard()
+                    ))));
+                    return Ok(());
+                }
                 state.in_doubt.insert(txid, Instant::now());
                 if crate::events::is_events_ops(&ops) {
                     state.quiet.insert(txid);
                 }
                 vec![Record::Prepare { txid, ops }]
             }
-            ShardRequest::Commit { txid } => {
+            ShardRequest::Publish { txid } => {
                 // The event sink's transactions never take a fault armed for a client's.
                 let quiet = state.quiet.remove(&txid);
-                if !quiet
-                    && faults::fire(FaultPoint::ShardBeforeCommit {
-                        shard: state.core.shard(),
-                    })
-                {
+                let shard = state.core.shard();
+                if !quiet && faults::fire(FaultPoint::ShardBeforeCommit { shard }) {
                     panic!(
-                        "injected fault: shard-{} crashed before logging the commit of {txid}",
-                        state.core.shard()
+                        "injected fault: shard-{shard} crashed before applying the commit of {txid}"
                     );
                 }
                 state.in_doubt.remove(&txid);
-                vec![Record::Commit(txid)]
+                match state.core.commit_ahead(txid) {
+                    Ahead::Applied => {
+                        let _ = reply.send(ShardReply::Visible { waited: false });
+                        if !quiet && faults::fire(FaultPoint::ShardAfterVisibleCommit { shard }) {
+                            panic!(
+                                "injected fault: shard-{shard} crashed after making the commit of {txid} visible, before logging it"
+                            );
+                        }
+                        // Next, before any other record (see ShardCore::commit_ahead). If it
+                        // cannot be made durable, memory is ahead of the log in a way a later
+                        // resolution would replay in another order: restart from the log
+                        // (which still has the prepare, so the commit is asked for again).
+                        let me = myself.clone();
+                        return state
+                            .core
+                            .log_commit(txid, move |r| {
+                                if let Err(e) = r {
+                                    tracing::error!(shard, %txid, error = %e, "the commit record of a commit applied ahead failed; restarting the shard from its log");
+                                    me.kill();
+                                }
+                            })
+                            .map_err(|e| format!("shard {shard}: {e}").into());
+                    }
+                    Ahead::NotPrepared => {
+                        let _ = reply.send(ShardReply::Visible { waited: false });
+                        return Ok(());
+                    }
+                    Ahead::Busy => {
+                        // The coordinator may not have recorded the commit yet either.
+                        state.core.unconfirmed_insert(txid);
+                        vec![Record::Commit(txid)]
+                    }
+                }
+            }
+            ShardRequest::Commit { txid } => {
+                state.quiet.remove(&txid);
+                state.in_doubt.remove(&txid);
+                // Sent once the coordinator's commit record is durable: it never asks
+                // about this transaction again.
+                state.core.confirm(txid);
+                state.core.fold();
+                if state.core.snapshot().prepared.contains_key(&txid) {
+                    // Not applied here yet (this shard restarted since, or missed the
+                    // publication): commit the usual way.
+                    vec![Record::Commit(txid)]
+                } else {
+                    // Applied ahead: its commit record is durable once all before this
+                    // point is.
+                    Vec::new()
+                }
+            }
+            ShardRequest::Holds { txid } => {
+                let holds = state.core.holds(txid);
+                if !holds {
+                    state.refused.insert(txid);
+                }
+                tracing::info!(shard = state.core.shard(), %txid, holds, "a recovering coordinator asked about a staged transaction");
+                let _ = reply.send(ShardReply::Holds(holds));
+                return Ok(());
             }
             ShardRequest::Abort { txid } => {
                 state.in_doubt.remove(&txid);
@@ -381,6 +495,9 @@ impl Shard {
         let core = state.core.clone();
         let submitted = state.core.submit(records, move |result| {
             let _ = reply.send(match result {
+                // A published commit that waited for its record: durable, so the next
+                // fold (the learner asks for one) shows it.
+                Ok(_) if publish => ShardReply::Visible { waited: true },
                 Ok(lsn) => ShardReply::Durable { lsn },
                 Err(e) => ShardReply::Failed(match core.read_only() {
                     Some(failure) => SutraError::storage(&failure, &what),
@@ -425,15 +542,15 @@ pub fn find_source(snap: &GraphSnapshot, key: &SourceKey, kb: Option<KbTag>) -> 
     taught
 }
 
-/// Asks the coordinator about `txid` off the mailbox (through its node's gateway when
-/// it runs on `remote`) and reports back as `Resolved`.
-fn ask_coordinator(myself: ActorRef<ShardMsg>, txid: TxId, remote: Option<String>) {
+/// Asks the coordinator about `txids` in one call, off the mailbox (through its node's
+/// gateway when it runs on `remote`), and reports each answer back as `Resolved`.
+fn ask_coordinator(myself: ActorRef<ShardMsg>, txids: Vec<TxId>, remote: Option<String>) {
     tokio::spawn(async move {
-        let status = match remote {
+        let statuses = match remote {
             Some(node) => {
-                let call = crate::cluster::WireCall::TxnStatus(txid);
+                let call = crate::cluster::WireCall::TxnStatus(txids.clone());
                 match crate::cluster::call(&node, &call, Duration::from_secs(2)).await {
-                    Ok(crate::cluster::WireReply::TxnStatus(status)) => status,
+                    Ok(crate::cluster::WireReply::TxnStatus(statuses)) => statuses,
                     _ => return,
                 }
             }
@@ -441,18 +558,21 @@ fn ask_coordinator(myself: ActorRef<ShardMsg>, txid: TxId, remote: Option<String
                 let Some(coord) = ActorRef::<CoordinatorMsg>::where_is(COORDINATOR) else {
                     return;
                 };
+                let asked = txids.clone();
                 match coord
                     .call(
-                        |tx| CoordinatorMsg::Status(txid, tx),
+                        |tx| CoordinatorMsg::Status(asked, tx),
                         Some(Duration::from_secs(2)),
                     )
                     .await
                 {
-                    Ok(CallResult::Success(status)) => status,
+                    Ok(CallResult::Success(statuses)) => statuses,
                     _ => return,
                 }
             }
         };
-        let _ = myself.cast(ShardMsg::Resolved(txid, status));
+        for (txid, status) in txids.into_iter().zip(statuses) {
+            let _ = myself.cast(ShardMsg::Resolved(txid, status));
+        }
     });
 }

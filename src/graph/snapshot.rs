@@ -313,6 +313,25 @@ impl GraphSnapshot {
         self.lsn = self.lsn.max(lsn);
     }
 
+    /// Applies the prepared ops of `txid` ahead of its commit record (parallel commit:
+    /// see `ShardCore::commit_ahead`), stamping what they change with `version` and
+    /// leaving `lsn` alone: the commit record, folded later, finds nothing prepared and
+    /// is a no-op. False if `txid` is not prepared here.
+    pub fn commit_ahead(
+        &mut self,
+        txid: TxId,
+        version: u64,
+        vectors: &mut dyn FnMut(VectorChange<'_>),
+    ) -> bool {
+        let Some(ops) = self.prepared.remove(&txid) else {
+            return false;
+        };
+        let folded = std::mem::replace(&mut self.fold_lsn, version);
+        ops.iter().for_each(|op| self.apply_with(op, vectors));
+        self.fold_lsn = folded;
+        true
+    }
+
     /// Applies one op.
     pub fn apply(&mut self, op: &Op) {
         self.apply_with(op, &mut |_| {});

@@ -211,7 +211,9 @@ pub enum ShardRequest {
         /// This shard's ops.
         ops: Vec<Op>,
     },
-    /// 2PC phase 2: apply.
+    /// Make the commit of `txid` durable: sent once the coordinator's own record of the
+    /// commit is durable (so this shard may forget it), and to a participant that missed
+    /// [`ShardRequest::Publish`]. Replies `Durable` once this shard's commit record is.
     Commit {
         /// Transaction.
         txid: TxId,
@@ -231,6 +233,20 @@ pub enum ShardRequest {
         key: SourceKey,
         /// Only in this knowledge base.
         kb: String,
+    },
+    /// Parallel commit: `txid` is committed (its staged record and every participant's
+    /// prepare are durable); make it visible now and log the commit without waiting.
+    /// Replies `Visible` once a read sees it.
+    Publish {
+        /// Transaction.
+        txid: TxId,
+    },
+    /// Recovery of a staged transaction: does this shard hold a durable prepare of
+    /// `txid`, or a commit of it the coordinator may not have durably recorded? A shard
+    /// answering no refuses any later prepare of `txid`. Replies `Holds`.
+    Holds {
+        /// Transaction.
+        txid: TxId,
     },
     /// Make sure nothing deleted by a durable write is left on disk: fold, start a new
     /// log segment, rewrite the vector index without removed vectors, write a checkpoint
@@ -378,6 +394,14 @@ pub enum ShardReply {
     Sentences(KbSentences),
     /// The request failed.
     Failed(SutraError),
+    /// A published commit is visible; `waited` if that took a sync of this shard's log
+    /// (data writes were in flight ahead of it, so it could not be applied ahead).
+    Visible {
+        /// Whether a sync was waited for.
+        waited: bool,
+    },
+    /// The answer to [`ShardRequest::Holds`].
+    Holds(bool),
 }
 
 /// Messages of a shard actor.
@@ -432,11 +456,11 @@ impl TxnPlan {
 /// What became of a transaction, as the coordinator knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnStatus {
-    /// The commit decision is durable.
+    /// The commit is durably recorded by the coordinator.
     Committed,
     /// Aborted, or unknown to a coordinator that never logged a commit (presumed abort).
     Aborted,
-    /// Still in phase 1.
+    /// Still running, its commit not yet durably recorded, or being resolved: ask again.
     Pending,
 }
 
@@ -457,6 +481,21 @@ pub struct CoordinatorStats {
     pub p50_us: u64,
     /// 99th percentile commit latency in microseconds (last 1024 transactions).
     pub p99_us: u64,
+    /// Durable rounds committed transactions waited for before their client was
+    /// answered, summed: one (the staged record and every prepare, synced in parallel)
+    /// per transaction, plus one when a participant had to sync its commit record
+    /// before it became visible. Divided by `committed`, the rounds per transaction.
+    pub sync_rounds: u64,
+    /// Participant commits made visible at once, ahead of their commit record's sync.
+    pub commits_ahead: u64,
+    /// Participant commits that waited for their commit record's sync (data writes
+    /// were in flight ahead of them).
+    pub commits_waited: u64,
+    /// Staged transactions of an earlier incarnation resolved by asking their
+    /// participants: committed, aborted.
+    pub resolved_committed: u64,
+    /// See `resolved_committed`.
+    pub resolved_aborted: u64,
 }
 
 /// Messages of the transaction coordinator.
@@ -464,8 +503,9 @@ pub struct CoordinatorStats {
 pub enum CoordinatorMsg {
     /// Run a transaction to its end; replies with its txid or why it aborted.
     Run(TxnPlan, RpcReplyPort<Result<TxId, SutraError>>),
-    /// A participant asks about an in-doubt transaction.
-    Status(TxId, RpcReplyPort<TxnStatus>),
+    /// A participant asks about transactions in doubt (or committed ahead); one answer
+    /// per txid, in order.
+    Status(Vec<TxId>, RpcReplyPort<Vec<TxnStatus>>),
     /// Counters.
     Stats(RpcReplyPort<CoordinatorStats>),
 }

@@ -7,13 +7,17 @@
 //! - Records enter the write log in LSN order (callbacks run in LSN order on the one
 //!   flusher thread), so folding them in order reproduces exactly what replay would.
 //! - The published snapshot only moves forward (`lsn` never decreases).
+//! - A commit applied ahead of its record ([`ShardCore::commit_ahead`]) changes the
+//!   snapshot exactly as replay will: it is only done when no record that changes data
+//!   is logged but unfolded, and its commit record is appended before any later one.
 
 use crate::graph::snapshot::{Record, VectorChange};
-use crate::graph::{ConceptId, GraphSnapshot, KbTag, ShardId};
+use crate::graph::{ConceptId, GraphSnapshot, KbTag, ShardId, TxId};
 use crate::index::{IndexError, IndexParams, VectorIndex};
 use crate::protocol::codec;
 use crate::store::{checkpoint, wal};
 use arc_swap::ArcSwap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -80,6 +84,25 @@ const EXHAUSTIVE_SEARCH_UP_TO: usize = 4096;
 /// Records made durable but not yet folded, with their LSNs.
 type WriteLog = Mutex<Vec<(u64, Record)>>;
 
+/// What [`ShardCore::commit_ahead`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ahead {
+    /// Applied and published; the caller appends the commit record next.
+    Applied,
+    /// Nothing prepared under that txid (a repeated delivery: already applied).
+    NotPrepared,
+    /// A record that changes data is logged but not yet durable, so it is not folded
+    /// yet: applying the commit ahead of it would order them unlike replay. Log the
+    /// commit and wait for it instead.
+    Busy,
+}
+
+/// Whether folding `record` can change data (not just the prepared set). A commit is
+/// counted whatever it finds prepared; only commits applied ahead are not.
+fn changes_data(record: &Record) -> bool {
+    matches!(record, Record::Apply(_) | Record::Commit(_))
+}
+
 /// A shard's log, write log and published snapshot.
 pub struct ShardCore {
     shard: ShardId,
@@ -110,6 +133,18 @@ pub struct ShardCore {
     erase_lock: Mutex<()>,
     /// The log position through which everything removed is off the disk.
     erased_through: AtomicU64,
+    /// Records that change data ([`changes_data`]), submitted and not yet durable (so
+    /// not yet in `pending`). While any is, no commit is applied ahead.
+    data_in_flight: Arc<AtomicU64>,
+    /// The last version a commit applied ahead stamped (see
+    /// [`ShardCore::commit_ahead`]).
+    ahead_version: AtomicU64,
+    /// Transactions committed here that the coordinator may not have durably recorded
+    /// yet, with when we learned of each. While it has not, a coordinator restart may
+    /// ask whether this shard holds the transaction ([`ShardCore::holds`]); the answer
+    /// must stay yes even after a checkpoint drops the records and the shard restarts,
+    /// so a checkpoint re-logs their commit records and the open collects them again.
+    unconfirmed: Mutex<HashMap<TxId, Instant>>,
 }
 
 impl ShardCore {
@@ -180,8 +215,15 @@ impl ShardCore {
         let loaded_vectors = vectors.len();
         let mut replayed_vectors = 0usize;
         let mut replayed_removals = false;
+        // Every commit in the replayed log may be one the coordinator has not recorded
+        // yet (over-approximated: the first status query drops the others).
+        let mut unconfirmed = HashMap::new();
+        let long_ago = Instant::now();
         let wal = wal::Wal::open(dir, opts, snap.lsn, |lsn, bytes| {
             let record: Record = codec::decode(bytes).map_err(|e| e.to_string())?;
+            if let Record::Commit(txid) = record {
+                unconfirmed.insert(txid, long_ago);
+            }
             replayed_removals |= snap.record_removes(&record);
             snap.apply_record_with(lsn, &record, &mut |change| match apply_vector(
                 &mut vectors,
@@ -268,6 +310,9 @@ impl ShardCore {
             checkpoint_lock: Mutex::new(()),
             erase_lock: Mutex::new(()),
             erased_through: AtomicU64::new(0),
+            data_in_flight: Arc::new(AtomicU64::new(0)),
+            ahead_version: AtomicU64::new(0),
+            unconfirmed: Mutex::new(unconfirmed),
         })
     }
 
@@ -284,21 +329,148 @@ impl ShardCore {
         records: Vec<Record>,
         done: impl FnOnce(Result<u64, String>) + Send + 'static,
     ) -> Result<(), wal::WalError> {
+        let data = records.iter().filter(|r| changes_data(r)).count() as u64;
+        self.append(records, data, done)
+    }
+
+    /// [`ShardCore::submit`], counting `data` of the records as changing data.
+    fn append(
+        &self,
+        records: Vec<Record>,
+        data: u64,
+        done: impl FnOnce(Result<u64, String>) + Send + 'static,
+    ) -> Result<(), wal::WalError> {
         let payloads = records.iter().map(codec::encode).collect();
         let pending = Arc::clone(&self.pending);
-        self.wal.append(
+        let in_flight = Arc::clone(&self.data_in_flight);
+        in_flight.fetch_add(data, Ordering::AcqRel);
+        let appended = self.wal.append(
             payloads,
-            Box::new(move |result| match result {
-                Ok(range) => {
-                    let last = *range.end();
-                    let mut log = pending.lock().unwrap_or_else(|e| e.into_inner());
-                    log.extend(range.zip(records));
-                    drop(log);
-                    done(Ok(last));
+            Box::new(move |result| {
+                match result {
+                    Ok(range) => {
+                        let last = *range.end();
+                        let mut log = pending.lock().unwrap_or_else(|e| e.into_inner());
+                        log.extend(range.zip(records));
+                        drop(log);
+                        // Only once they are in `pending`: a commit ahead folds them first.
+                        in_flight.fetch_sub(data, Ordering::AcqRel);
+                        done(Ok(last));
+                    }
+                    Err(e) => {
+                        in_flight.fetch_sub(data, Ordering::AcqRel);
+                        done(Err(e));
+                    }
                 }
-                Err(e) => done(Err(e)),
             }),
-        )
+        );
+        if appended.is_err() {
+            self.data_in_flight.fetch_sub(data, Ordering::AcqRel);
+        }
+        appended
+    }
+
+    /// Parallel commit: makes the prepared ops of `txid` visible now, ahead of its
+    /// commit record, which the caller must append next ([`ShardCore::log_commit`])
+    /// before anything else. Never waits for a sync.
+    ///
+    /// Why it replays the same: replay applies records in LSN order, the commit's ops
+    /// at its commit record. Applied ahead, they land after every folded record and
+    /// before every record folded later. So it is only done when every record logged
+    /// before the commit record that changes data is already folded: records that are
+    /// durable but unfolded are folded first, and while one is not durable yet
+    /// (`data_in_flight`) it answers [`Ahead::Busy`]. (An unfolded `Apply` with a
+    /// deletion would otherwise fold after the commit in memory but replay before it,
+    /// and a deleted fact could come back.) Prepares and aborts in flight change only
+    /// the prepared set, and commits applied ahead fold as no-ops, so they commute.
+    /// What the ops change is stamped with a version above every one stamped before
+    /// and at most the commit record's LSN (which is above every folded record's and
+    /// every earlier commit ahead's), so versions keep growing and stay unique.
+    pub fn commit_ahead(&self, txid: TxId) -> Ahead {
+        let _guard = self.fold_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // A log that refuses writes could not append the commit record behind it.
+        if self.data_in_flight.load(Ordering::Acquire) > 0 || self.wal.failure().is_some() {
+            return Ahead::Busy;
+        }
+        let mut next = self.folded_locked();
+        if !next.prepared.contains_key(&txid) {
+            return Ahead::NotPrepared;
+        }
+        let version = self.ahead_version.load(Ordering::Relaxed).max(next.lsn) + 1;
+        self.ahead_version.store(version, Ordering::Relaxed);
+        if next.record_removes(&Record::Commit(txid)) {
+            self.erase_wanted.store(true, Ordering::Release);
+        }
+        {
+            let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+            next.commit_ahead(txid, version, &mut |change| {
+                self.vector_change(&mut vectors, change)
+            });
+            self.published.store(Arc::new(next));
+        }
+        self.unconfirmed_insert(txid);
+        self.folds.fetch_add(1, Ordering::Relaxed);
+        Ahead::Applied
+    }
+
+    /// Appends the commit record of a transaction applied ahead; `done` runs once it is
+    /// durable. Not counted as changing data: it folds as a no-op.
+    pub fn log_commit(
+        &self,
+        txid: TxId,
+        done: impl FnOnce(Result<u64, String>) + Send + 'static,
+    ) -> Result<(), wal::WalError> {
+        self.append(vec![Record::Commit(txid)], 0, done)
+    }
+
+    /// Runs `done` once every record submitted so far is durable (an empty append).
+    pub fn sync(
+        &self,
+        done: impl FnOnce(Result<u64, String>) + Send + 'static,
+    ) -> Result<(), wal::WalError> {
+        self.append(Vec::new(), 0, done)
+    }
+
+    /// Remembers that `txid` committed here before the coordinator recorded it durably.
+    pub fn unconfirmed_insert(&self, txid: TxId) {
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(txid)
+            .or_insert_with(Instant::now);
+    }
+
+    /// The coordinator recorded `txid` durably (or forgot it, every participant's
+    /// commit being durable): nobody will ask about it again.
+    pub fn confirm(&self, txid: TxId) {
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&txid);
+    }
+
+    /// Unconfirmed commits learned of at least `age` ago.
+    pub fn unconfirmed_older_than(&self, age: std::time::Duration) -> Vec<TxId> {
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= age)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// Whether this shard holds `txid`: a durable prepare of it, or a commit of it the
+    /// coordinator may not have recorded. (A prepare still in flight is not durable:
+    /// no.) Folds first, so every durable prepare counts.
+    pub fn holds(&self, txid: TxId) -> bool {
+        self.fold();
+        self.snapshot().prepared.contains_key(&txid)
+            || self
+                .unconfirmed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&txid)
     }
 
     /// The current published snapshot (never blocks writers).
@@ -314,32 +486,51 @@ impl ShardCore {
         if records.is_empty() {
             return 0;
         }
+        self.fold_records_locked(&records);
+        records.len()
+    }
+
+    /// The published snapshot with every durable record folded in (published too when
+    /// there was any). The fold lock must be held.
+    fn folded_locked(&self) -> GraphSnapshot {
+        let records = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if !records.is_empty() {
+            self.fold_records_locked(&records);
+        }
+        GraphSnapshot::clone(&self.published.load())
+    }
+
+    /// Folds `records` into a new snapshot and publishes it. The fold lock must be held.
+    fn fold_records_locked(&self, records: &[(u64, Record)]) {
         let mut next = GraphSnapshot::clone(&self.published.load());
         {
             // Write-locked only while this fold's vectors go in: searches wait at most
             // that long, and see the index and the snapshot move together.
             let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-            for (lsn, record) in &records {
+            for (lsn, record) in records {
                 if next.record_removes(record) {
                     self.erase_wanted.store(true, Ordering::Release);
                 }
                 next.apply_record_with(*lsn, record, &mut |change| {
-                    if let VectorChange::Remove(id) = change {
-                        if vectors.contains(id.0) {
-                            self.vectors_removed.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    if let Err(e) = apply_vector(&mut vectors, change) {
-                        // Only usearch allocation failures get here; the vector stays in
-                        // the log and returns on the next restart's replay.
-                        tracing::error!(shard = self.shard, error = %e, "vector index update failed");
-                    }
+                    self.vector_change(&mut vectors, change)
                 });
             }
             self.published.store(Arc::new(next));
         }
         self.folds.fetch_add(1, Ordering::Relaxed);
-        records.len()
+    }
+
+    fn vector_change(&self, vectors: &mut VectorIndex, change: VectorChange<'_>) {
+        if let VectorChange::Remove(id) = change {
+            if vectors.contains(id.0) {
+                self.vectors_removed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Err(e) = apply_vector(vectors, change) {
+            // Only usearch allocation failures get here; the vector stays in the log
+            // and returns on the next restart's replay.
+            tracing::error!(shard = self.shard, error = %e, "vector index update failed");
+        }
     }
 
     /// Durable records not yet folded.
@@ -382,6 +573,7 @@ impl ShardCore {
     }
 
     fn write_checkpoint_locked(&self, snap: Arc<GraphSnapshot>) -> Result<u64, StoreError> {
+        self.relog_unconfirmed()?;
         // The index first: it must never be behind the checkpoint (see crate::index).
         let started = Instant::now();
         let saved = self
@@ -422,6 +614,40 @@ impl ShardCore {
             "checkpoint written"
         );
         Ok(snap.lsn)
+    }
+
+    /// Appends a commit record for every unconfirmed commit and waits until they are
+    /// durable, so they lie after any checkpoint of the current snapshot and the next
+    /// open still finds them (they fold as no-ops: nothing is prepared under them by
+    /// then, or the original commit record comes first).
+    fn relog_unconfirmed(&self) -> Result<(), StoreError> {
+        let txids: Vec<TxId> = self
+            .unconfirmed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        if txids.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let records = txids.into_iter().map(Record::Commit).collect();
+        let wal_err = |source| StoreError::Wal {
+            shard: self.shard,
+            source,
+        };
+        self.append(records, 0, move |r| {
+            let _ = tx.send(r);
+        })
+        .map_err(wal_err)?;
+        match rx.recv() {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(wal_err(match self.wal.failure() {
+                Some(failure) => wal::WalError::ReadOnly { failure },
+                None => wal::WalError::Closed,
+            })),
+        }
     }
 
     /// Why this shard's log refuses writes, while it does (read-only mode).
@@ -613,5 +839,152 @@ fn apply_vector(index: &mut VectorIndex, change: VectorChange<'_>) -> Result<boo
     match change {
         VectorChange::Put(id, v) => index.upsert(id.0, v),
         VectorChange::Remove(id) => index.remove(id.0).map(|_| false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::{self, FaultPoint};
+    use crate::graph::{ConceptKind, ConceptUpsert, Op, SemanticType, Source};
+
+    fn put(name: &str) -> Op {
+        Op::PutConcept(ConceptUpsert {
+            id: ConceptId::derive(ConceptKind::Entity, name),
+            content: name.to_string(),
+            kind: ConceptKind::Entity,
+            semantic_type: SemanticType::Entity,
+            strength: 1.0,
+            confidence: 0.5,
+            at_ms: 1,
+            source: Source::default(),
+            vector: None,
+        })
+    }
+
+    fn open(dir: &Path, shard: ShardId) -> ShardCore {
+        // Small segments, so a checkpoint really drops the log it covers.
+        let opts = wal::WalOptions {
+            shard: Some(shard),
+            segment_bytes: 256,
+            ..wal::WalOptions::default()
+        };
+        ShardCore::open(shard, dir, opts).unwrap()
+    }
+
+    /// Submits and waits until durable.
+    fn durable(core: &ShardCore, records: Vec<Record>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        core.submit(records, move |r| tx.send(r).unwrap()).unwrap();
+        rx.recv().unwrap().unwrap();
+    }
+
+    fn has(core: &ShardCore, name: &str) -> bool {
+        core.snapshot()
+            .concept(ConceptId::derive(ConceptKind::Entity, name))
+            .is_some()
+    }
+
+    /// The hazard of applying a commit ahead of its record: replay applies records in
+    /// LSN order, so a deletion logged before the commit record but not yet folded
+    /// would, applied after the commit in memory, leave the fact deleted in memory but
+    /// present after a restart. The commit must wait for it instead, and memory and
+    /// replay then agree.
+    #[test]
+    fn commit_ahead_waits_for_data_writes_in_flight_and_replays_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = 9_001; // a shard number no other test arms faults for
+        let core = open(dir.path(), shard);
+        let x = ConceptId::derive(ConceptKind::Entity, "x");
+        durable(&core, vec![Record::Apply(vec![put("x")])]);
+        let t = TxId::new(1, 1);
+        durable(
+            &core,
+            vec![Record::Prepare {
+                txid: t,
+                ops: vec![put("y")],
+            }],
+        );
+        // A deletion logged ahead of the commit, its sync held back by a fault.
+        faults::arm(FaultPoint::LogSlowSync { shard, ms: 3_000 });
+        let (tx, rx) = std::sync::mpsc::channel();
+        core.submit(vec![Record::Apply(vec![Op::DeleteConcept(x)])], move |r| {
+            tx.send(r).unwrap()
+        })
+        .unwrap();
+        assert_eq!(core.commit_ahead(t), Ahead::Busy);
+        assert!(!has(&core, "y"), "nothing applied while busy");
+        rx.recv().unwrap().unwrap();
+        // Durable now (not yet folded): folded first, then the commit applies.
+        assert_eq!(core.commit_ahead(t), Ahead::Applied);
+        assert!(has(&core, "y") && !has(&core, "x"));
+        assert_eq!(core.commit_ahead(t), Ahead::NotPrepared, "applied once");
+        let (tx, rx) = std::sync::mpsc::channel();
+        core.log_commit(t, move |r| tx.send(r).unwrap()).unwrap();
+        rx.recv().unwrap().unwrap();
+        core.fold(); // the commit record folds as a no-op
+        let memory = core.snapshot();
+        assert!(memory.prepared.is_empty());
+        drop(core);
+        let replayed = open(dir.path(), shard).snapshot();
+        assert_eq!(replayed.nodes, memory.nodes);
+        assert_eq!(replayed.prepared, memory.prepared);
+    }
+
+    /// A checkpoint of a snapshot with a commit applied ahead restores to the same
+    /// state, and the shard still holds the transaction (the coordinator may not have
+    /// recorded it) until it is confirmed.
+    #[test]
+    fn checkpoint_with_a_commit_applied_ahead_restores_the_same_and_keeps_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = 9_002;
+        let core = open(dir.path(), shard);
+        let t = TxId::new(1, 7);
+        durable(
+            &core,
+            vec![Record::Prepare {
+                txid: t,
+                ops: vec![put("a"), put("b")],
+            }],
+        );
+        assert_eq!(core.commit_ahead(t), Ahead::Applied);
+        core.log_commit(t, |_| {}).unwrap();
+        // Checkpoint the snapshot with the commit applied ahead (its record maybe not
+        // durable yet), then write more after it.
+        core.checkpoint().unwrap();
+        durable(&core, vec![Record::Apply(vec![put("c")])]);
+        core.fold();
+        core.checkpoint().unwrap();
+        core.wal.barrier(); // the covered segments are gone
+        let first_kept = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.strip_prefix("wal-")?
+                    .strip_suffix(".log")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .min()
+            .unwrap();
+        assert!(
+            first_kept > 2,
+            "the prepare and commit records were dropped"
+        );
+        let memory = core.snapshot();
+        assert!(core.holds(t));
+        drop(core);
+        let core = open(dir.path(), shard);
+        let restored = core.snapshot();
+        assert_eq!(restored.nodes, memory.nodes);
+        assert!(restored.prepared.is_empty());
+        assert!(
+            core.holds(t),
+            "a restart still holds the unconfirmed commit"
+        );
+        core.confirm(t);
+        assert!(!core.holds(t));
+        assert!(!core.holds(TxId::new(1, 8)), "never prepared here");
     }
 }

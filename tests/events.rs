@@ -310,7 +310,10 @@ fn stop_and_start_orders_hold_a_shard_down_and_bring_it_back_with_its_events() {
     let (status, body) = node.post("/v1/learn/batch", json!({ "contents": batch }));
     assert_eq!(status, 503, "{body}");
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("shard-2"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shard-2"),
         "{body}"
     );
     // A second stop order is harmless.
@@ -327,7 +330,12 @@ fn stop_and_start_orders_hold_a_shard_down_and_bring_it_back_with_its_events() {
     // Every step is an event about shard-2, stored once the shard is back.
     wait_for_types(
         &node,
-        &["StopRequested", "StopSucceeded", "SpawnRequested", "SpawnSucceeded"],
+        &[
+            "StopRequested",
+            "StopSucceeded",
+            "SpawnRequested",
+            "SpawnSucceeded",
+        ],
         30,
     );
     for kind in ["StopSucceeded", "SpawnSucceeded"] {
@@ -338,9 +346,13 @@ fn stop_and_start_orders_hold_a_shard_down_and_bring_it_back_with_its_events() {
     let (status, body) = node.get("/v1/events?kind=StopRequested&actor=shard-2");
     assert_eq!(status, 200, "{body}");
     assert!(
-        body["events"].as_array().unwrap().iter().any(|e| e["event"]["by"]
-            .as_str()
-            .is_some_and(|b| b.contains("stop order"))),
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["by"]
+                .as_str()
+                .is_some_and(|b| b.contains("stop order"))),
         "{body}"
     );
 }

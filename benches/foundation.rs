@@ -13,36 +13,23 @@
 //!
 //! Every figure is a median or percentile of repeated measurements on this machine.
 
-use serde_json::json;
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use sutra::actors::node::{self, NodeOptions, RunningNode};
+use sutra::actors::node::RunningNode;
 use sutra::actors::shard::local_core;
-use sutra::config::ClusterConfig;
 use sutra::graph::{ConceptId, ConceptKind, ConceptUpsert, Op, SemanticType, Source};
 use sutra::protocol::{LearnOptions, TxnPlan};
 use sutra::router::Router;
 
-fn config() -> ClusterConfig {
-    ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap()
-}
+use common::config;
 
 async fn start_in_process(dir: &Path) -> RunningNode {
-    let config = config();
-    let mut node = config.node(None).unwrap().clone();
-    node.http_addr = "127.0.0.1:0".parse().unwrap();
-    node.data_dir = dir.to_path_buf();
     // These figures are without embeddings (benches/embeddings.rs measures those).
-    node.embedder_replicas = 0;
-    node::start(NodeOptions {
-        config,
-        node,
-        fault_injection: false,
-    })
-    .await
-    .unwrap()
+    common::start_node(dir, Some(0)).await
 }
 
 fn router() -> Router {
@@ -109,23 +96,7 @@ fn learn_http(base: &str, tag: &str, total: usize, batch: usize, clients: usize)
                     let contents: Vec<String> = (0..batch)
                         .map(|i| format!("{tag} client {c} batch {b} fact {i} is recorded."))
                         .collect();
-                    // A full node answers 503 at once (admission control): retry
-                    // soon, as a client after throughput does.
-                    loop {
-                        match agent
-                            .post(&format!("{base}/v1/learn/batch"))
-                            .send_json(json!({ "contents": &contents }))
-                        {
-                            Ok(resp) => {
-                                assert_eq!(resp.status(), 200);
-                                break;
-                            }
-                            Err(ureq::Error::Status(503, _)) => {
-                                std::thread::sleep(Duration::from_millis(2))
-                            }
-                            Err(e) => panic!("learn failed: {e}"),
-                        }
-                    }
+                    common::learn_until_admitted(&agent, &base, &contents);
                 }
             })
         })

@@ -6,14 +6,12 @@
 //!
 //! Run: `cargo bench --bench logic` (`-- in-process` skips the HTTP part)
 
+mod common;
 #[path = "../tests/logic_eval/mod.rs"]
 mod logic_eval;
 
 use serde_json::json;
-use std::path::Path;
 use std::time::{Duration, Instant};
-use sutra::actors::node::{self, NodeOptions};
-use sutra::config::ClusterConfig;
 use sutra::logic::{AskOptions, Kb, Verdict};
 
 const CHAINS: usize = 100;
@@ -101,19 +99,7 @@ fn over_http(sentences: &[String]) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap();
-    let mut node = config.node(None).unwrap().clone();
-    node.http_addr = "127.0.0.1:0".parse().unwrap();
-    node.data_dir = dir.path().to_path_buf();
-    node.embedder_replicas = 0;
-    let running = rt
-        .block_on(node::start(NodeOptions {
-            config,
-            node,
-            fault_injection: false,
-        }))
-        .unwrap();
+    let running = rt.block_on(common::start_node(dir.path(), Some(0)));
     let base = format!("http://{}", running.http_addr);
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(60))

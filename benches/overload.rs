@@ -18,13 +18,12 @@
 //! RSS growth over the overload phase, statuses other than 200 and 503, and acknowledged
 //! statements missing. Quote figures from one run with the command.
 
+mod common;
+
 use serde_json::json;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use sutra::actors::node::{self, NodeOptions, RunningNode};
-use sutra::config::ClusterConfig;
 use sutra::graph::{ConceptId, ConceptKind};
 use sutra::learn::normalize::sentence_key;
 
@@ -37,21 +36,6 @@ fn arg(name: &str) -> Option<u64> {
             v.parse()
                 .unwrap_or_else(|_| panic!("{name} takes a number"))
         })
-}
-
-async fn start_node(dir: &Path) -> RunningNode {
-    let config =
-        ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap();
-    let mut node = config.node(None).unwrap().clone();
-    node.http_addr = "127.0.0.1:0".parse().unwrap();
-    node.data_dir = dir.to_path_buf();
-    node::start(NodeOptions {
-        config,
-        node,
-        fault_injection: false,
-    })
-    .await
-    .unwrap()
 }
 
 fn rss_kib() -> u64 {
@@ -211,7 +195,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let running = rt.block_on(start_node(dir.path()));
+    let running = rt.block_on(common::start_node(dir.path(), None));
     let base = format!("http://{}", running.http_addr);
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))

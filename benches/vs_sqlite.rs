@@ -20,35 +20,22 @@
 //! Both stores live in their own temp dirs on the same file system. Figures are medians
 //! of this run; quote them with the ratio, never across runs.
 
+mod common;
+
 use rusqlite::{params, Connection};
-use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use sutra::actors::node::{self, reason_config, NodeOptions, RunningNode};
+use sutra::actors::node::{reason_config, RunningNode};
 use sutra::actors::shard::local_core;
-use sutra::config::ClusterConfig;
 use sutra::reason::{reason, GraphView, Verdict};
 
 const BATCH: usize = 500;
 
-fn config() -> ClusterConfig {
-    ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap()
-}
+use common::config;
 
 async fn start_node(dir: &Path) -> RunningNode {
-    let config = config();
-    let mut node = config.node(None).unwrap().clone();
-    node.http_addr = "127.0.0.1:0".parse().unwrap();
-    node.data_dir = dir.to_path_buf();
     // Learning from English is compared with parsed triples: no embeddings on either side.
-    node.embedder_replicas = 0;
-    node::start(NodeOptions {
-        config,
-        node,
-        fault_injection: false,
-    })
-    .await
-    .unwrap()
+    common::start_node(dir, Some(0)).await
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -141,24 +128,7 @@ fn sutra_ingest(
                 for chunk in mine.chunks(BATCH) {
                     let contents: Vec<String> = chunk.iter().map(|&i| make(i)).collect();
                     let t = Instant::now();
-                    // A full node answers 503 at once (admission control paces learns
-                    // by queue delay): retry soon, as a client after throughput does.
-                    // The batch's time includes its refusals.
-                    loop {
-                        match agent
-                            .post(&format!("{base}/v1/learn/batch"))
-                            .send_json(json!({ "contents": &contents }))
-                        {
-                            Ok(resp) => {
-                                assert_eq!(resp.status(), 200);
-                                break;
-                            }
-                            Err(ureq::Error::Status(503, _)) => {
-                                std::thread::sleep(Duration::from_millis(2))
-                            }
-                            Err(e) => panic!("learn failed: {e}"),
-                        }
-                    }
+                    common::learn_until_admitted(&agent, &base, &contents);
                     ms.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 ms

@@ -725,8 +725,9 @@ fn texts_of_callers_that_gave_up_are_not_embedded() {
         "1",
     ));
     // The first request holds the only replica; the second waits in the queue until its
-    // caller's 400 ms run out.
-    let first = hold_the_only_replica(&node, 1500);
+    // caller's 400 ms run out. The stall is long enough that a slow machine still sends
+    // the second request while the first holds the replica.
+    let first = hold_the_only_replica(&node, 5000);
     let texts: Vec<String> = (0..5)
         .map(|i| format!("nobody waits for text {i}"))
         .collect();

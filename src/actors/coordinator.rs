@@ -1,5 +1,5 @@
-//! `txn-coordinator`: atomic commit across shards in one durable round (parallel
-//! commit, after CockroachDB), with presumed abort.
+//! `txn-coordinator`: atomic commit across shards without a durable round of its own
+//! (parallel commit, after CockroachDB), with presumed abort.
 //!
 //! Protocol, and the invariant each step keeps:
 //! 1. Stage and prepare, in parallel: the coordinator appends `Staged{txid, shards}` to
@@ -10,13 +10,17 @@
 //! 2. Once committed: the coordinator appends `Commit{txid}` to its log (not waited for)
 //!    and sends `Publish` to every participant, which applies its prepared part to a
 //!    new snapshot at once and appends its commit record without waiting (see
-//!    `ShardCore::commit_ahead` for why that replays the same). The client is answered
-//!    when every participant shows the write, with no further fsync on its path.
-//! 3. In the background: once the coordinator's commit record is durable it sends
-//!    `Commit` to every participant, which replies when its own commit record is
-//!    durable; when all have, `Forget{txid}` drops the transaction from the table. Only
-//!    then: a participant whose commit record was lost in a crash still has its
-//!    prepare, asks, and must hear "committed".
+//!    `ShardCore::commit_ahead` for why that replays the same), then `Commit`, which
+//!    each answers once its commit record is durable (that fsync started at `Publish`).
+//!    The client is answered then: two rounds of parallel fsyncs in all, none of them
+//!    the coordinator's decision. Answering after the first round alone would be
+//!    committed but not *visible* after a crash until the restarted shard's in-doubt
+//!    resolution had asked the coordinator (a read right after the restart would miss
+//!    an acknowledged write); reads would have to wait for that resolution first.
+//! 3. In the background: once the coordinator's commit record is durable (and every
+//!    participant's, re-asked if the answer went out without them), `Forget{txid}` drops
+//!    the transaction from the table. Only then: a participant whose commit record was
+//!    lost in a crash still has its prepare, asks, and must hear "committed".
 //!
 //! Status and recovery. A txid is `Committed` once the coordinator's commit record is
 //! durable, `Pending` while it runs (or is being resolved), and otherwise `Aborted`
@@ -326,9 +330,9 @@ impl Actor for Coordinator {
                         });
                     }
                     match result {
-                        Ok(recorded) => {
+                        Ok((recorded, everywhere)) => {
                             let _ = reply.send(Ok(txid));
-                            run.settle(recorded).await;
+                            run.settle(recorded, everywhere).await;
                         }
                         Err(e) => {
                             let _ = reply.send(Err(e));
@@ -409,7 +413,7 @@ impl Txn {
     /// Runs the transaction until it is committed and visible on every participant (or
     /// aborted). Committed, it returns the pending durability of the coordinator's
     /// commit record, for [`Txn::settle`].
-    async fn run(&self) -> Result<Recorded, SutraError> {
+    async fn run(&self) -> Result<(Recorded, bool), SutraError> {
         let txid = self.txid;
         let shards: Vec<ShardId> = self.plan.parts.keys().copied().collect();
         // Injected crashes that must land between two steps that otherwise overlap
@@ -517,14 +521,30 @@ impl Txn {
             // asks, or hears it from `settle`).
             tracing::warn!(%txid, "a participant did not show the commit in time; it applies it when it is back");
         }
-        Ok(recorded)
+        // Answered only once every participant's own commit record is durable too (its
+        // fsync started when `Publish` queued it): a crash after the answer then finds
+        // the commit in each participant's log, so an acknowledged write is visible as
+        // soon as its shard is open again, not only once the shard's in-doubt resolution
+        // has asked the coordinator. A second round, but never the coordinator's.
+        let everywhere = self
+            .deliver(
+                &shards,
+                |txid| ShardRequest::Commit { txid },
+                self.router.timeout,
+            )
+            .await;
+        lock(&self.table).sync_rounds += 1;
+        if !everywhere {
+            tracing::warn!(%txid, "a participant did not make its commit record durable in time; it resolves the commit when it is back");
+        }
+        Ok((recorded, everywhere))
     }
 
     /// After the client is answered: once the coordinator's commit record is durable,
     /// has every participant make its commit record durable, then forgets the
     /// transaction. Bounded by the call deadline; what is left undone is finished by
     /// the participants' in-doubt resolution (the transaction stays in the table).
-    async fn settle(&self, recorded: Recorded) {
+    async fn settle(&self, recorded: Recorded, everywhere: bool) {
         let txid = self.txid;
         if !matches!(recorded.await, Ok(Ok(()))) {
             // Still committed (staged, every prepare durable), but not recorded: it stays
@@ -534,13 +554,15 @@ impl Txn {
         }
         lock(&self.table).active.remove(&txid);
         let shards: Vec<ShardId> = self.plan.parts.keys().copied().collect();
-        let delivered = self
-            .deliver(
-                &shards,
-                |txid| ShardRequest::Commit { txid },
-                self.router.timeout,
-            )
-            .await;
+        // Usually every commit record was durable before the client was answered.
+        let delivered = everywhere
+            || self
+                .deliver(
+                    &shards,
+                    |txid| ShardRequest::Commit { txid },
+                    self.router.timeout,
+                )
+                .await;
         if delivered {
             // Not waited for: losing it only means a later restart keeps the record.
             let _ = append(&self.wal, &self.table, CoordRecord::Forget(txid), |_| {});

@@ -482,9 +482,10 @@ pub struct CoordinatorStats {
     /// 99th percentile commit latency in microseconds (last 1024 transactions).
     pub p99_us: u64,
     /// Durable rounds committed transactions waited for before their client was
-    /// answered, summed: one (the staged record and every prepare, synced in parallel)
-    /// per transaction, plus one when a participant had to sync its commit record
-    /// before it became visible. Divided by `committed`, the rounds per transaction.
+    /// answered, summed: two per transaction (the staged record and every prepare,
+    /// synced in parallel; then every participant's commit record, in parallel), plus
+    /// one when a participant had to sync its commit record before it became visible.
+    /// Divided by `committed`, the rounds per transaction.
     pub sync_rounds: u64,
     /// Participant commits made visible at once, ahead of their commit record's sync.
     pub commits_ahead: u64,

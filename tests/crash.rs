@@ -148,17 +148,27 @@ fn participant_crash_between_prepare_and_commit_still_commits_everywhere() {
     );
 }
 
-#[test]
-fn coordinator_crash_after_prepare_aborts_everywhere() {
+/// Starts a node, arms the coordinator fault `point` and sends a batch of 60 that the
+/// crash leaves unacknowledged (503); returns once every in-doubt part is resolved.
+fn batch_through_coordinator_crash(
+    point: &str,
+    tag: &str,
+) -> (tempfile::TempDir, common::Node, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let node = common::start(&dir.path().join("data"));
-    let texts = batch("abort", 60);
-    node.fault(json!({ "point": "coordinator_after_prepare" }));
+    let texts = batch(tag, 60);
+    node.fault(json!({ "point": point }));
     let (status, body) = node.post("/v1/learn/batch", json!({ "contents": texts }));
     assert_eq!(status, 503, "the write must not be acknowledged: {body}");
+    wait_resolved(&node);
+    (dir, node, texts)
+}
+
+#[test]
+fn coordinator_crash_after_prepare_aborts_everywhere() {
     // Every shard holds a prepared part until it asks the new coordinator, which has no
     // commit record: presumed abort.
-    wait_resolved(&node);
+    let (_dir, node, texts) = batch_through_coordinator_crash("coordinator_after_prepare", "abort");
     assert_eq!(
         present(&node, &texts),
         0,
@@ -172,13 +182,8 @@ fn coordinator_crash_after_prepare_aborts_everywhere() {
 
 #[test]
 fn coordinator_crash_after_decision_commits_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = common::start(&dir.path().join("data"));
-    let texts = batch("decided", 60);
-    node.fault(json!({ "point": "coordinator_after_decision" }));
-    let (status, _) = node.post("/v1/learn/batch", json!({ "contents": texts }));
-    assert_eq!(status, 503);
-    wait_resolved(&node);
+    let (_dir, node, texts) =
+        batch_through_coordinator_crash("coordinator_after_decision", "decided");
     assert_eq!(
         present(&node, &texts),
         texts.len(),
@@ -193,15 +198,9 @@ fn coordinator_stat(node: &common::Node, key: &str) -> u64 {
 
 #[test]
 fn coordinator_crash_after_staged_before_every_prepare_aborts_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = common::start(&dir.path().join("data"));
-    let texts = batch("staged", 60);
-    node.fault(json!({ "point": "coordinator_after_staged" }));
-    let (status, body) = node.post("/v1/learn/batch", json!({ "contents": texts }));
-    assert_eq!(status, 503, "the write must not be acknowledged: {body}");
     // The staged record is durable, one participant prepared, the others never heard
     // of it: the restarted coordinator asks them all, one says no, so it aborts.
-    wait_resolved(&node);
+    let (_dir, node, texts) = batch_through_coordinator_crash("coordinator_after_staged", "staged");
     assert_eq!(
         present(&node, &texts),
         0,
@@ -215,15 +214,10 @@ fn coordinator_crash_after_staged_before_every_prepare_aborts_everywhere() {
 
 #[test]
 fn coordinator_crash_once_committed_before_anyone_hears_commits_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = common::start(&dir.path().join("data"));
-    let texts = batch("committed", 60);
-    node.fault(json!({ "point": "coordinator_after_committed" }));
-    let (status, _) = node.post("/v1/learn/batch", json!({ "contents": texts }));
-    assert_eq!(status, 503);
     // Staged and every prepare durable, so committed though nobody recorded it: the
     // restarted coordinator finds every participant holding it.
-    wait_resolved(&node);
+    let (_dir, node, texts) =
+        batch_through_coordinator_crash("coordinator_after_committed", "committed");
     assert_eq!(
         present(&node, &texts),
         texts.len(),

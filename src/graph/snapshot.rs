@@ -857,11 +857,12 @@ struct CheckpointOwned {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::graph::{AssocType, ConceptKind, ConceptUpsert, SemanticType, Source};
 
-    fn put(name: &str, at: u64) -> Op {
+    /// An entity upsert of `name` learned at `at` (shared by other modules' tests).
+    pub(crate) fn put(name: &str, at: u64) -> Op {
         Op::PutConcept(ConceptUpsert {
             id: ConceptId::derive(ConceptKind::Entity, name),
             content: name.to_string(),

@@ -846,20 +846,10 @@ fn apply_vector(index: &mut VectorIndex, change: VectorChange<'_>) -> Result<boo
 mod tests {
     use super::*;
     use crate::faults::{self, FaultPoint};
-    use crate::graph::{ConceptKind, ConceptUpsert, Op, SemanticType, Source};
+    use crate::graph::{ConceptKind, Op};
 
     fn put(name: &str) -> Op {
-        Op::PutConcept(ConceptUpsert {
-            id: ConceptId::derive(ConceptKind::Entity, name),
-            content: name.to_string(),
-            kind: ConceptKind::Entity,
-            semantic_type: SemanticType::Entity,
-            strength: 1.0,
-            confidence: 0.5,
-            at_ms: 1,
-            source: Source::default(),
-            vector: None,
-        })
+        crate::graph::snapshot::tests::put(name, 1)
     }
 
     fn open(dir: &Path, shard: ShardId) -> ShardCore {

@@ -79,14 +79,6 @@ pub fn local_core(s: ShardId) -> Option<Arc<ShardCore>> {
         .and_then(Weak::upgrade)
 }
 
-/// One snapshot of every shard `0..shards`, all local; `Err(s)` names the first shard
-/// not running on this node (restarting, or on another node).
-pub fn local_snapshots(shards: u32) -> Result<Vec<Arc<crate::graph::GraphSnapshot>>, ShardId> {
-    (0..shards)
-        .map(|s| local_core(s).map(|c| c.snapshot()).ok_or(s))
-        .collect()
-}
-
 fn register(s: ShardId, core: Weak<ShardCore>) {
     let mut local = LOCAL.write().unwrap_or_else(|e| e.into_inner());
     if local.len() <= s as usize {

@@ -276,6 +276,21 @@ fn with_events_off_nothing_is_emitted_or_stored() {
     node.wait_status("/ready", 200, 60);
     let (status, body) = node.post("/v1/admin/actors/shard-1/kill", json!({}));
     assert_eq!(status, 202, "{body}");
+    // The kill is asynchronous: wait until the supervisor has restarted shard-1 (a
+    // `/ready` right after the kill can still see the old actor).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, tree) = node.get("/v1/admin/actors");
+        let restarted = tree["actors"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["name"] == "shard-1" && x["restarts"].as_u64().unwrap_or(0) >= 1)
+        });
+        if restarted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "shard-1 never restarted: {tree}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     node.wait_status("/ready", 200, 30);
     let (_, stats) = node.get("/v1/stats");
     assert_eq!(stats["events"]["enabled"], false, "{stats}");

@@ -345,6 +345,9 @@ impl Program {
                 };
             }
             (Some(a), None) => self.with_subject(pat.rel, pat.neg, a),
+            // A one-place literal ("young(X)") has no object to look up by: every fact
+            // of the relation is a candidate (`by_rel_b` holds only two-place facts).
+            (None, Some(NONE)) => self.with_subject(pat.rel, pat.neg, NONE),
             (None, Some(b)) => self.with_object(pat.rel, pat.neg, b),
             (None, None) => self.with_subject(pat.rel, pat.neg, NONE),
         };

@@ -278,3 +278,28 @@ fn questions_outside_this_layer_are_left_to_the_engine() {
     assert!(k.ask("Tell me a story", &AskOptions::default()).is_none());
     assert_eq!(k.learn("Hello there!", 5, 5).unwrap(), Learned::NotRead);
 }
+
+/// A rule learned after a question (after saturation) applies to what was derived
+/// before it, whether its first condition names one thing or two.
+#[test]
+fn a_rule_learned_after_saturation_applies_to_earlier_facts() {
+    let q = "Is it true that the bear is big?";
+    for asked_first in [false, true] {
+        let mut k = Kb::default();
+        k.learn("The bear visits the lion.", 1, 1).unwrap();
+        k.learn("If something visits the lion then it is young.", 2, 2)
+            .unwrap();
+        if asked_first {
+            k.ask(q, &AskOptions::default());
+        } else {
+            assert!(k.saturate(u64::MAX));
+        }
+        k.learn("Young things are big.", 3, 3).unwrap();
+        k.learn("If something visits the lion then it is rough.", 4, 4)
+            .unwrap();
+        for q in [q, "Is it true that the bear is rough?"] {
+            let r = k.ask(q, &AskOptions::default()).unwrap();
+            assert_eq!(r.verdict, Verdict::Yes, "{q} (asked first: {asked_first})");
+        }
+    }
+}

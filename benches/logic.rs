@@ -4,6 +4,10 @@
 //! the logic layer reads resolve no mentions), learn throughput with rule and relation
 //! extraction (in-process and over HTTP), and the time to score each public set.
 //!
+//! Then a large knowledge base over HTTP (`-- large N`, default 200,000 sentences): the
+//! first question (the program built from every sentence), then questions each right
+//! after one more learn (the program learns only what changed), and the node's memory.
+//!
 //! Run: `cargo bench --bench logic` (`-- in-process` skips the HTTP part)
 
 mod common;
@@ -157,5 +161,84 @@ fn over_http(sentences: &[String]) {
             percentile(&times, 0.99)
         );
     }
+    large_kb(&agent, &base);
     rt.block_on(running.shutdown());
+}
+
+/// Resident memory of this process (the node runs in it), in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// A knowledge base far past the old 20,000-sentence limit of the logic layer.
+fn large_kb(agent: &ureq::Agent, base: &str) {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args
+        .iter()
+        .position(|a| a == "large")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(200_000);
+    let rules = 1_000;
+    let mut sentences: Vec<String> = (0..rules)
+        .map(|k| format!("If something is big{k} then it is huge{k}."))
+        .collect();
+    sentences.extend((0..n - rules).map(|i| format!("Thing{i} is big{}.", i % rules)));
+    let t = Instant::now();
+    for chunk in sentences.chunks(500) {
+        let r = agent
+            .post(&format!("{base}/v1/learn/batch?kb=large"))
+            .send_json(json!({ "contents": chunk }))
+            .expect("learn");
+        assert_eq!(r.status(), 200);
+    }
+    println!(
+        "large: {n} sentences learned in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let ask = |question: &str| -> serde_json::Value {
+        agent
+            .post(&format!("{base}/v1/reason?kb=large"))
+            .send_json(json!({ "query": question }))
+            .expect("reason")
+            .into_json()
+            .unwrap()
+    };
+    let before = rss_mib();
+    let t = Instant::now();
+    let first = ask("Is it true that Thing7 is huge7?");
+    assert_eq!(first["verdict"], "yes", "{first}");
+    println!(
+        "large: first question (program built from {n} occurrences, saturated) {:.0} ms; resident memory {before:.0} -> {:.0} MiB",
+        t.elapsed().as_secs_f64() * 1e3,
+        rss_mib()
+    );
+    let (mut learn_ms, mut ask_ms) = (Vec::new(), Vec::new());
+    for q in 0..50 {
+        let t = Instant::now();
+        let r = agent
+            .post(&format!("{base}/v1/learn?kb=large"))
+            .send_json(json!({ "content": format!("Newcomer{q} is big{q}.") }))
+            .expect("learn");
+        assert_eq!(r.status(), 200);
+        learn_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let a = ask(&format!("Is it true that Newcomer{q} is huge{q}?"));
+        ask_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(a["verdict"], "yes", "{a}");
+    }
+    ask_ms.sort_by(f64::total_cmp);
+    learn_ms.sort_by(f64::total_cmp);
+    println!(
+        "large: a question right after one more learn: p50 {:.2} ms, p99 {:.2} ms (the learn itself p50 {:.2} ms; 50 pairs)",
+        percentile(&ask_ms, 0.5),
+        percentile(&ask_ms, 0.99),
+        percentile(&learn_ms, 0.5)
+    );
 }

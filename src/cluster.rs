@@ -31,8 +31,10 @@ use std::time::Duration;
 /// error naming both versions. 2: grid heartbeats, cluster view, actor trees, orders
 /// and relayed HTTP requests (sutra-shell). 3: shard reads for reasoning on other nodes
 /// (`Expand`, `Resolve`, `Occurrences`). 4: parallel commit (shard requests `Publish` and
-/// `Holds`, batched transaction status, more coordinator counters) on top of 3.
-pub const WIRE_VERSION: u16 = 4;
+/// `Holds`, batched transaction status, more coordinator counters) on top of 3. 5: the
+/// logic layer's sentences travel with their log positions and a cursor, so a reader
+/// asks only for what changed (`Occurrences { from }`).
+pub const WIRE_VERSION: u16 = 5;
 
 /// The pg group of node `name`'s gateway.
 pub fn gateway_group(node: &str) -> String {

@@ -243,6 +243,11 @@ pub struct ReasoningConfig {
     /// is `no`), whatever the request says; others only when a request asks
     /// (`closed_world: true`). Default none.
     pub closed_world_kbs: Vec<String>,
+    /// The largest knowledge base, in sentences, the logic layer (rules, any relation,
+    /// timelines) answers for; larger ones are answered by the path reasoner alone. The
+    /// first question to a knowledge base builds its program from every sentence, later
+    /// ones read only what changed. Default 1,000,000.
+    pub logic_max_sentences: usize,
 }
 
 impl Default for ReasoningConfig {
@@ -255,6 +260,7 @@ impl Default for ReasoningConfig {
             num_paths: 3,
             relations: Vec::new(),
             closed_world_kbs: Vec::new(),
+            logic_max_sentences: crate::reason::logic_bridge::MAX_SENTENCES,
         }
     }
 }

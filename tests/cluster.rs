@@ -806,3 +806,58 @@ fn questions_paths_search_and_events_cross_nodes() {
     drop(n2);
     drop(n1);
 }
+
+/// The logic layer over shards on other nodes: a question through n3 reads each remote
+/// shard's sentences once, then only what changed (a learn through n2 is learned on top),
+/// and a forgotten sentence leaves the program (it is rebuilt without it).
+#[test]
+fn logic_answers_follow_learning_and_forgetting_across_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = topology(dir.path(), None);
+    let n1 = start(&config, dir.path(), "n1");
+    let n2 = start(&config, dir.path(), "n2");
+    let n3 = start(&config, dir.path(), "n3");
+    let learn = |node: &common::Node, text: &str| -> String {
+        let body = json!({ "content": text });
+        let reply = post_eventually(node, "/v1/learn?kb=zoo", body, 60);
+        reply["request_id"].as_str().unwrap().to_string()
+    };
+    let ask = |question: &str| -> Value {
+        let (status, answer) = n3.post("/v1/reason?kb=zoo", json!({ "query": question }));
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    // Enough sentences that every node holds some.
+    for i in 0..12 {
+        learn(&n1, &format!("The bear visits animal{i}."));
+    }
+    learn(&n1, "If something visits the lion then it is young.");
+    learn(&n1, "The bear visits the lion.");
+    let q = "Is it true that the bear is big?";
+    assert_ne!(
+        ask(q)["verdict"],
+        "yes",
+        "nothing says young things are big yet"
+    );
+    let rule = learn(&n2, "Young things are big.");
+    let answer = ask(q);
+    assert_eq!(answer["verdict"], "yes", "{answer}");
+    assert!(
+        answer.to_string().contains("Young things are big."),
+        "the proof cites the rule learned last: {answer}"
+    );
+    // A later learn again, then the rule forgotten: the program follows both.
+    learn(&n2, "The lion is kind.");
+    assert_eq!(ask(q)["verdict"], "yes");
+    let (status, reply) = n1.delete(&format!("/v1/requests/{rule}?kb=zoo"));
+    assert_eq!(status, 200, "{reply}");
+    let answer = ask(q);
+    assert_ne!(
+        answer["verdict"], "yes",
+        "the forgotten rule still answers: {answer}"
+    );
+    assert_eq!(ask("Is it true that the bear is young?")["verdict"], "yes");
+    drop(n3);
+    drop(n2);
+    drop(n1);
+}

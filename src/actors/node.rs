@@ -316,6 +316,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
                 )
                 .unwrap_or_default(),
                 closed_world_kbs: cfg.reasoning.closed_world_kbs.iter().cloned().collect(),
+                max_sentences: cfg.reasoning.logic_max_sentences,
             },
             router: router.clone(),
             deadline: Duration::from_millis(cfg.limits.request_timeout_ms / 2),

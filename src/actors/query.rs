@@ -321,7 +321,7 @@ async fn answer(
     let mut reader = match Reader::open(
         router,
         &request.kb,
-        want(&names, logic_bridge::MAX_SENTENCES, &session.sentences),
+        want(&names, session.logic.max_sentences(), &session.sentences),
     )
     .await
     {

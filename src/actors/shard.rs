@@ -357,6 +357,7 @@ impl Shard {
                 since,
                 limit,
                 after,
+                from,
             } => {
                 // Listing a knowledge base (the default one scans the shard): off the
                 // async workers and the mailbox.
@@ -369,6 +370,7 @@ impl Shard {
                         since,
                         limit,
                         after,
+                        from,
                     );
                     let _ = reply.send(ShardReply::Sentences(list));
                 });

@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use kb::{KbTag, DEFAULT_KB};
-pub use snapshot::{GraphSnapshot, KbCounts, Node, Record, TxId};
+pub use snapshot::{GraphSnapshot, KbCounts, Node, Record, SentenceCursor, TxId};
 
 /// Index of a logical shard (0-based, `< cluster.shards`).
 pub type ShardId = u32;

@@ -129,8 +129,45 @@ pub struct GraphSnapshot {
     pub sentences: usize,
     /// Concepts with a vector, all knowledge bases.
     pub vectors: usize,
+    /// The sentence concepts of every knowledge base (`None`: `default`) by the log
+    /// position of their last new occurrence (created, or taught by another teacher), so
+    /// a reader can list what changed since it last looked without listing everything
+    /// ([`GraphSnapshot::sentences_since`]).
+    ///
+    /// Invariant: holds exactly the sentence concepts of `nodes`, each once, at the
+    /// position `sentence_pos` gives it.
+    pub sentence_log: imbl::OrdSet<(Option<KbTag>, u64, ConceptId)>,
+    /// The position of each sentence concept in `sentence_log`.
+    sentence_pos: imbl::HashMap<ConceptId, u64>,
+    /// The log position of the last removal of a sentence occurrence (a sentence
+    /// deleted or a teacher forgotten) per knowledge base: a reader that learned
+    /// occurrences before it must start again.
+    sentences_removed: imbl::HashMap<Option<KbTag>, u64>,
+    /// The position `sentence_log` starts from: a snapshot read from a checkpoint knows
+    /// nothing of what happened before it, so every knowledge base counts as changed
+    /// there.
+    sentences_floor: u64,
     /// The log position of the record being folded (versions take it).
     fold_lsn: u64,
+}
+
+/// Where a reader of one knowledge base's sentences on one shard stands
+/// ([`GraphSnapshot::sentence_cursor`]): the newest occurrence position it has seen and
+/// the last removal it knows of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentenceCursor {
+    /// Sentences at positions up to this are known.
+    pub pos: u64,
+    /// The last removal accounted for.
+    pub removed: u64,
+}
+
+impl SentenceCursor {
+    /// Whether a reader at `self` can catch up with `now` by reading only what changed
+    /// after `self.pos` (nothing it knows was removed since).
+    pub fn extends_to(&self, now: &SentenceCursor) -> bool {
+        now.removed <= self.removed && now.pos >= self.pos
+    }
 }
 
 /// The sizes of one knowledge base on one shard.
@@ -216,11 +253,72 @@ impl GraphSnapshot {
 
     /// The sentence concepts of knowledge base `kb` (by name) on this shard: what a
     /// query session lists to build a per-knowledge-base structure (with
-    /// [`GraphSnapshot::kb_version`] as its cache key).
+    /// [`GraphSnapshot::kb_version`] as its cache key). Oldest occurrence position first;
+    /// costs what the knowledge base holds here, `default` included.
     pub fn kb_sentences<'a>(&'a self, kb: &str) -> impl Iterator<Item = &'a Arc<Concept>> + 'a {
-        self.kb_ids_of(KbTag::named(kb))
-            .filter_map(|id| self.concept(id))
-            .filter(|c| c.kind == ConceptKind::Sentence)
+        self.sentences_from(KbTag::named(kb), 0).map(|(_, c)| c)
+    }
+
+    /// The sentence concepts of knowledge base `kb` whose last new occurrence is at log
+    /// position `from` or later, oldest first, with their positions.
+    pub fn sentences_from(
+        &self,
+        kb: Option<KbTag>,
+        from: u64,
+    ) -> impl Iterator<Item = (u64, &Arc<Concept>)> + '_ {
+        self.sentence_log
+            .range((kb, from, ConceptId(0))..=(kb, u64::MAX, ConceptId(u64::MAX)))
+            .filter_map(move |(_, p, id)| Some((*p, self.concept(*id)?)))
+    }
+
+    /// The sentence concepts of knowledge base `kb` (`None`: `default`) whose last new
+    /// occurrence is after log position `pos`, oldest first, with their positions.
+    pub fn sentences_since(
+        &self,
+        kb: Option<KbTag>,
+        pos: u64,
+    ) -> impl Iterator<Item = (u64, &Arc<Concept>)> + '_ {
+        self.sentences_from(kb, pos.saturating_add(1))
+    }
+
+    /// Where knowledge base `kb`'s sentences on this shard stand (see
+    /// [`SentenceCursor`]).
+    pub fn sentence_cursor(&self, kb: Option<KbTag>) -> SentenceCursor {
+        let pos = self
+            .sentence_log
+            .range((kb, 0, ConceptId(0))..=(kb, u64::MAX, ConceptId(u64::MAX)))
+            .next_back()
+            .map_or(0, |(_, p, _)| *p);
+        let removed = self
+            .sentences_removed
+            .get(&kb)
+            .copied()
+            .unwrap_or(0)
+            .max(self.sentences_floor);
+        SentenceCursor { pos, removed }
+    }
+
+    /// Records a new occurrence of sentence `id` (of knowledge base `kb`) at the position
+    /// being folded.
+    fn log_sentence(&mut self, id: ConceptId, kb: Option<KbTag>) {
+        let pos = self.fold_lsn;
+        if let Some(old) = self.sentence_pos.insert(id, pos) {
+            self.sentence_log.remove(&(kb, old, id));
+        }
+        self.sentence_log.insert((kb, pos, id));
+    }
+
+    /// Records that an occurrence of knowledge base `kb` was removed (sentence `gone`
+    /// deleted, when given).
+    fn sentence_removed(&mut self, kb: Option<KbTag>, gone: Option<ConceptId>) {
+        if let Some(id) = gone {
+            if let Some(old) = self.sentence_pos.remove(&id) {
+                self.sentence_log.remove(&(kb, old, id));
+            }
+        }
+        let pos = self.fold_lsn;
+        let mark = self.sentences_removed.entry(kb).or_insert(0);
+        *mark = (*mark).max(pos);
     }
 
     /// The version of knowledge base `kb` on this shard (see [`KbCounts::version`]);
@@ -454,6 +552,7 @@ impl GraphSnapshot {
                     vectors(VectorChange::Put(u.id, v));
                 }
                 let mut created = false;
+                let mut occurred = false;
                 let mut renamed = None;
                 let node = self.node_mut(u.id);
                 match &mut node.concept {
@@ -476,10 +575,12 @@ impl GraphSnapshot {
                             && !c.sources.iter().any(|s| s.same_teacher(&u.source))
                         {
                             c.sources.push(u.source.clone());
+                            occurred = true;
                         }
                     }
                     None => {
                         created = true;
+                        occurred = u.kind == ConceptKind::Sentence;
                         node.concept = Some(Arc::new(Concept {
                             id: u.id,
                             content: u.content.clone(),
@@ -500,6 +601,9 @@ impl GraphSnapshot {
                     }
                 }
                 self.concepts += usize::from(created);
+                if occurred {
+                    self.log_sentence(u.id, tag);
+                }
                 if u.kind == ConceptKind::Entity {
                     if let Some(old) = renamed {
                         self.unindex_stems(u.id, &old, tag);
@@ -515,8 +619,9 @@ impl GraphSnapshot {
                 if let Some(node) = self.nodes.remove(id) {
                     if let Some(c) = &node.concept {
                         self.concepts -= 1;
-                        if c.kind == ConceptKind::Entity {
-                            self.unindex_stems(*id, &c.content, tag);
+                        match c.kind {
+                            ConceptKind::Entity => self.unindex_stems(*id, &c.content, tag),
+                            ConceptKind::Sentence => self.sentence_removed(tag, Some(*id)),
                         }
                     }
                     self.edges -= node.out().len();
@@ -542,8 +647,15 @@ impl GraphSnapshot {
                 a.provenance.is_empty()
             }),
             Op::ForgetSource { id, key } => {
+                let mut forgot = false;
                 if let Some(c) = self.nodes.get_mut(id).and_then(|n| n.concept.as_mut()) {
-                    Arc::make_mut(c).sources.retain(|s| !s.matches(key));
+                    if c.sources.iter().any(|s| s.matches(key)) {
+                        Arc::make_mut(c).sources.retain(|s| !s.matches(key));
+                        forgot = true;
+                    }
+                }
+                if forgot {
+                    self.sentence_removed(tag, None);
                 }
             }
         }
@@ -815,7 +927,30 @@ impl GraphSnapshot {
                 snap.restore_kbs(kb_of, names);
             }
         }
+        snap.restore_sentence_log();
         Ok(snap)
+    }
+
+    /// Indexes every sentence concept at the snapshot's position (read from a
+    /// checkpoint: when each occurrence came is not kept), which becomes the floor a
+    /// reader from before it must start again from.
+    fn restore_sentence_log(&mut self) {
+        let lsn = self.lsn;
+        let sentences: Vec<(Option<KbTag>, ConceptId)> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                n.concept
+                    .as_ref()
+                    .is_some_and(|c| c.kind == ConceptKind::Sentence)
+            })
+            .map(|(id, _)| (self.kb_of.get(id).copied(), *id))
+            .collect();
+        for (kb, id) in sentences {
+            self.sentence_pos.insert(id, lsn);
+            self.sentence_log.insert((kb, lsn, id));
+        }
+        self.sentences_floor = lsn;
     }
 }
 
@@ -1026,6 +1161,100 @@ pub(crate) mod tests {
         // Entities keep no teachers of their own.
         s.apply(&put("paris", 1));
         assert!(s.concept(id("paris")).unwrap().sources.is_empty());
+    }
+
+    /// A sentence `text` of knowledge base `kb` taught by request `req`.
+    fn said(kb: &str, text: &str, req: &str) -> Op {
+        Op::PutConcept(ConceptUpsert {
+            id: ConceptId::derive_in(kb, ConceptKind::Sentence, text),
+            content: text.into(),
+            kind: ConceptKind::Sentence,
+            semantic_type: SemanticType::Spatial,
+            strength: 1.0,
+            confidence: 0.9,
+            at_ms: 1,
+            source: Source {
+                request_id: Some(req.into()),
+                label: None,
+                at_ms: 1,
+            },
+            vector: None,
+        })
+        .in_kb(kb)
+    }
+
+    #[test]
+    fn sentence_log_lists_what_changed_since_a_cursor_and_marks_removals() {
+        use crate::graph::SourceKey;
+        let mut s = GraphSnapshot::default();
+        let tag = KbTag::named("k");
+        let since = |s: &GraphSnapshot, kb: Option<KbTag>, pos: u64| -> Vec<(u64, String)> {
+            s.sentences_since(kb, pos)
+                .map(|(p, c)| (p, c.content.clone()))
+                .collect()
+        };
+        s.apply_record(1, &Record::Apply(vec![said("k", "a", "r1")]));
+        s.apply_record(2, &Record::Apply(vec![said("default", "d", "r2")]));
+        s.apply_record(3, &Record::Apply(vec![said("k", "b", "r3")]));
+        let c3 = s.sentence_cursor(tag);
+        assert_eq!(c3, SentenceCursor { pos: 3, removed: 0 });
+        assert_eq!(since(&s, tag, 0), vec![(1, "a".into()), (3, "b".into())]);
+        assert_eq!(since(&s, None, 0), vec![(2, "d".into())]);
+        // Reinforced by the same teacher: no new occurrence, nothing moves.
+        s.apply_record(4, &Record::Apply(vec![said("k", "a", "r1")]));
+        assert_eq!(s.sentence_cursor(tag), c3);
+        // Taught again by someone else: a new occurrence, listed after the cursor once.
+        s.apply_record(5, &Record::Apply(vec![said("k", "a", "r5")]));
+        assert_eq!(since(&s, tag, c3.pos), vec![(5, "a".into())]);
+        let c5 = s.sentence_cursor(tag);
+        assert!(c3.extends_to(&c5));
+        // Forgetting a teacher is a removal: readers before it start again.
+        let a = ConceptId::derive_in("k", ConceptKind::Sentence, "a");
+        let forget = |key: &str| Op::ForgetSource {
+            id: a,
+            key: SourceKey::Request(key.into()),
+        };
+        s.apply_record(6, &Record::Apply(vec![forget("nobody").in_kb("k")]));
+        assert_eq!(
+            s.sentence_cursor(tag),
+            c5,
+            "forgetting nothing removes nothing"
+        );
+        s.apply_record(7, &Record::Apply(vec![forget("r1").in_kb("k")]));
+        let c7 = s.sentence_cursor(tag);
+        assert_eq!(c7.removed, 7);
+        assert!(!c5.extends_to(&c7));
+        assert_eq!(
+            s.sentence_cursor(None).removed,
+            0,
+            "other knowledge bases keep theirs"
+        );
+        // Deleting a sentence takes it out of the log.
+        s.apply_record(8, &Record::Apply(vec![Op::DeleteConcept(a).in_kb("k")]));
+        assert_eq!(since(&s, tag, 0), vec![(3, "b".into())]);
+        assert_eq!(
+            s.sentence_cursor(tag),
+            SentenceCursor { pos: 3, removed: 8 }
+        );
+        // Dropping the knowledge base removes the rest.
+        s.apply_record(9, &Record::Apply(vec![Op::DropKb("k".into())]));
+        assert!(since(&s, tag, 0).is_empty());
+        assert_eq!(s.sentence_cursor(tag).removed, 9);
+        assert_eq!(s.kb_sentences("default").count(), 1);
+        // Read back from a checkpoint, everything sits at its position, which is also
+        // a removal for every reader from before.
+        s.apply_record(10, &Record::Apply(vec![said("k", "c", "r10")]));
+        let back = GraphSnapshot::decode_checkpoint(&s.encode_checkpoint()).unwrap();
+        assert_eq!(since(&back, tag, 0), vec![(10, "c".into())]);
+        assert_eq!(since(&back, None, 0), vec![(10, "d".into())]);
+        assert_eq!(
+            back.sentence_cursor(None),
+            SentenceCursor {
+                pos: 10,
+                removed: 10
+            }
+        );
+        assert_eq!(back.sentence_log.len(), s.sentence_log.len());
     }
 
     #[test]

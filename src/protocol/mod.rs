@@ -7,7 +7,8 @@
 pub mod codec;
 
 use crate::graph::{
-    Association, Concept, ConceptId, ConceptKind, KbTag, Op, ShardId, SourceKey, TxId,
+    Association, Concept, ConceptId, ConceptKind, KbTag, Op, SentenceCursor, ShardId, SourceKey,
+    TxId,
 };
 use ractor::RpcReplyPort;
 use ractor_cluster_derive::RactorMessage;
@@ -289,7 +290,9 @@ pub enum ShardRequest {
     /// The sentence concepts of knowledge base `kb` on this shard (the logic layer's
     /// occurrences, the events listing), after folding every durable write. Unchanged
     /// since version `since`, or more than `limit` of them: only the version and count.
-    /// Listed in pages by id (a page stays far below the transport's frame limit).
+    /// When the caller holds them up to cursor `from` and nothing was removed since,
+    /// only those with an occurrence after it. Listed in pages by id (a page stays far
+    /// below the transport's frame limit).
     Occurrences {
         /// The knowledge base.
         kb: String,
@@ -299,6 +302,8 @@ pub enum ShardRequest {
         limit: usize,
         /// The page after this id (`None`: the first page).
         after: Option<ConceptId>,
+        /// Where the caller's copy stands (`None`: it has none).
+        from: Option<SentenceCursor>,
     },
 }
 
@@ -325,11 +330,16 @@ pub struct KbSentences {
     pub version: u64,
     /// How many sentence concepts it has here.
     pub count: u64,
-    /// Them (one page, by id), unless unchanged since the caller's version or more than
-    /// its limit.
-    pub sentences: Option<Vec<Concept>>,
+    /// Them (one page, by id) with the log position of their last occurrence, unless
+    /// unchanged since the caller's version or more than its limit.
+    pub sentences: Option<Vec<(u64, Concept)>>,
     /// More pages follow (ask again after the last id of this one).
     pub more: bool,
+    /// Where the sentences stand on this shard.
+    pub cursor: SentenceCursor,
+    /// `sentences` holds only those changed after the caller's cursor (add them to its
+    /// copy); otherwise all of them.
+    pub changes: bool,
 }
 
 /// What one shard holds from one teacher ([`ShardRequest::FindSource`]).

@@ -14,11 +14,11 @@
 //! forgotten) rebuilds it.
 
 use super::{question, Answer, EvidenceOut, GraphView, ReasonPath, Verdict};
-use crate::graph::ConceptId;
+use crate::graph::{Concept, ConceptId, SentenceCursor};
 use crate::logic::relations::RelationProps;
 use crate::logic::{self, AskOptions, Inference, Reply, Used};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -44,28 +44,38 @@ pub struct Occurrence {
 pub fn occurrences(view: &GraphView) -> Vec<Occurrence> {
     let mut out = Vec::new();
     for c in view.sentences() {
-        if c.sources.is_empty() {
-            // Written before sources were kept: one occurrence at its creation.
-            out.push(Occurrence {
-                sentence: c.id,
-                text: c.content.clone(),
-                at_ms: c.created_ms,
-                request_id: None,
-                label: None,
-            });
-        }
-        for s in &c.sources {
-            out.push(Occurrence {
-                sentence: c.id,
-                text: c.content.clone(),
-                at_ms: s.at_ms,
-                request_id: s.request_id.clone(),
-                label: s.label.clone(),
-            });
-        }
+        occurrences_of(c, &mut out);
     }
-    // Learn times are unique per node (the learn clock); the rest only makes the order
-    // total, so equal inputs always give equal programs.
+    sort_occurrences(&mut out);
+    out
+}
+
+/// The occurrences of one sentence concept (one per teacher).
+fn occurrences_of(c: &Concept, out: &mut Vec<Occurrence>) {
+    if c.sources.is_empty() {
+        // Written before sources were kept: one occurrence at its creation.
+        out.push(Occurrence {
+            sentence: c.id,
+            text: c.content.clone(),
+            at_ms: c.created_ms,
+            request_id: None,
+            label: None,
+        });
+    }
+    for s in &c.sources {
+        out.push(Occurrence {
+            sentence: c.id,
+            text: c.content.clone(),
+            at_ms: s.at_ms,
+            request_id: s.request_id.clone(),
+            label: s.label.clone(),
+        });
+    }
+}
+
+/// Puts occurrences in learn order. Learn times are unique per node (the learn clock);
+/// the rest only makes the order total, so equal inputs always give equal programs.
+fn sort_occurrences(out: &mut [Occurrence]) {
     out.sort_by(|a, b| {
         (a.at_ms, a.sentence, &a.request_id, &a.label).cmp(&(
             b.at_ms,
@@ -74,7 +84,6 @@ pub fn occurrences(view: &GraphView) -> Vec<Occurrence> {
             &b.label,
         ))
     });
-    out
 }
 
 /// How [`LogicKb::update`] brought a program up to date.
@@ -98,6 +107,11 @@ pub struct LogicKb {
     /// The relation properties every rebuild starts from (the built-in lexicon and the
     /// topology's `reasoning.relations`).
     relations: RelationProps,
+    /// Where each shard's sentences stood when the program last caught up with a view
+    /// (index = shard; empty: never), so the next catch-up reads only what changed.
+    cursors: Vec<SentenceCursor>,
+    /// The places in `occurrences` of each sentence's occurrences, to skip known ones.
+    known: HashMap<ConceptId, Vec<usize>>,
 }
 
 impl LogicKb {
@@ -115,6 +129,55 @@ impl LogicKb {
             relations,
             ..LogicKb::default()
         }
+    }
+
+    /// Brings the program up to the view's knowledge base: learns only the occurrences
+    /// of sentences changed since it last looked (in learn order, on top), or, when the
+    /// view's shards differ or an occurrence it knows may be gone (a sentence deleted, a
+    /// teacher forgotten, a shard reopened from its checkpoint), rebuilds it. Costs what
+    /// changed, not what the knowledge base holds.
+    pub fn catch_up(&mut self, view: &GraphView) -> Update {
+        let now: Vec<SentenceCursor> = (0..view.shard_count())
+            .map(|i| view.sentence_cursor(i))
+            .collect();
+        let extends = self.cursors.len() == now.len()
+            && self
+                .cursors
+                .iter()
+                .zip(&now)
+                .all(|(was, is)| was.extends_to(is));
+        if !extends {
+            self.kb = logic::Kb::with_relations(self.relations.clone());
+            self.occurrences.clear();
+            self.known.clear();
+            self.learn(occurrences(view));
+            self.cursors = now;
+            return Update::Rebuilt;
+        }
+        let mut fresh = Vec::new();
+        let mut theirs = Vec::new();
+        for (i, was) in self.cursors.iter().enumerate() {
+            for c in view.sentences_since(i as u32, was.pos) {
+                theirs.clear();
+                occurrences_of(c, &mut theirs);
+                fresh.extend(theirs.drain(..).filter(|o| !self.knows(o)));
+            }
+        }
+        self.cursors = now;
+        if fresh.is_empty() {
+            return Update::Unchanged;
+        }
+        sort_occurrences(&mut fresh);
+        let added = fresh.len();
+        self.learn(fresh);
+        Update::Extended(added)
+    }
+
+    /// Whether occurrence `o` is learned already.
+    fn knows(&self, o: &Occurrence) -> bool {
+        self.known
+            .get(&o.sentence)
+            .is_some_and(|at| at.iter().any(|&i| self.occurrences[i] == *o))
     }
 
     /// Brings the program up to `occurrences` (oldest first): when every known one is
@@ -138,6 +201,8 @@ impl LogicKb {
                 // Something known is gone (deleted, forgotten): start again.
                 self.kb = logic::Kb::with_relations(self.relations.clone());
                 self.occurrences.clear();
+                self.known.clear();
+                self.cursors.clear();
                 self.learn(occurrences);
                 return Update::Rebuilt;
             }
@@ -160,6 +225,10 @@ impl LogicKb {
             if let Err(e) = self.kb.learn(&o.text, token, token) {
                 tracing::error!(error = %e, "logic program learned out of order");
             }
+            self.known
+                .entry(o.sentence)
+                .or_default()
+                .push(self.occurrences.len());
             self.occurrences.push(o);
         }
     }
@@ -186,8 +255,11 @@ impl LogicKb {
     }
 }
 
-/// The largest knowledge base (in sentences) the logic layer answers for.
-pub const MAX_SENTENCES: usize = 20_000;
+/// The default largest knowledge base (in sentences) the logic layer answers for
+/// (`reasoning.logic_max_sentences`): the first question to a knowledge base builds its
+/// program from every occurrence (later ones read only what changed), which bounds the
+/// memory and the time of that first question.
+pub const MAX_SENTENCES: usize = 1_000_000;
 
 /// Logic programs of recently asked knowledge bases, shared by the query sessions. Each
 /// knowledge base has its own lock, so questions to different ones run in parallel.
@@ -197,13 +269,26 @@ pub struct LogicCache {
 }
 
 /// What the topology says about every knowledge base's logic (`[reasoning]`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LogicSettings {
+    /// The largest knowledge base (sentences) the logic layer answers for; larger ones
+    /// get the path reasoner alone (`reasoning.logic_max_sentences`).
+    pub max_sentences: usize,
     /// The relation properties programs start with (`reasoning.relations`).
     pub relations: RelationProps,
     /// Knowledge bases answered under the closed-world assumption, whatever the request
     /// says (`reasoning.closed_world_kbs`): what cannot be proved is `no`.
     pub closed_world_kbs: HashSet<String>,
+}
+
+impl Default for LogicSettings {
+    fn default() -> Self {
+        LogicSettings {
+            max_sentences: MAX_SENTENCES,
+            relations: RelationProps::default(),
+            closed_world_kbs: HashSet::new(),
+        }
+    }
 }
 
 impl Default for LogicCache {
@@ -227,6 +312,11 @@ impl LogicCache {
         }
     }
 
+    /// The largest knowledge base (sentences) it answers for.
+    pub fn max_sentences(&self) -> usize {
+        self.settings.max_sentences
+    }
+
     /// Programs cached now.
     pub fn len(&self) -> usize {
         relock(&self.entries).len()
@@ -245,11 +335,10 @@ impl LogicCache {
         question: &str,
         options: &AskOptions,
     ) -> Option<LogicAnswer> {
-        // The program is rebuilt from the knowledge base's sentence occurrences whenever
-        // it changes (listing them costs O(n log n)): past this size, questions asked
-        // between learns would pay that each time, so a large knowledge base is answered
-        // by the path reasoner alone.
-        if view.sentence_count() > MAX_SENTENCES {
+        // The first question builds the program from every occurrence (later ones learn
+        // only what changed): past the configured size that first build would cost too
+        // much memory and time, so such a knowledge base gets the path reasoner alone.
+        if view.sentence_count() > self.settings.max_sentences {
             return None;
         }
         let entry = {
@@ -276,7 +365,7 @@ impl LogicCache {
         if program.version != version || program.version.is_empty() {
             // Unknown while learning, so a panic in it leaves a program that rebuilds.
             program.version = Vec::new();
-            let how = program.update(occurrences(view));
+            let how = program.catch_up(view);
             tracing::debug!(kb = view.kb(), ?how, "logic program brought up to date");
             program.version = version;
         }
@@ -759,6 +848,91 @@ mod tests {
     }
 
     #[test]
+    fn catching_up_reads_only_what_changed_and_rebuilds_after_a_removal() {
+        use crate::reason::remote::RemoteSentences;
+        use crate::reason::ShardPart;
+        let mut snap = GraphSnapshot::default();
+        let mut lsn = 0;
+        let mut learn = |snap: &mut GraphSnapshot, op: Op| {
+            lsn += 1;
+            snap.apply_record(lsn, &Record::Apply(vec![op]));
+        };
+        learn(
+            &mut snap,
+            sentence("t", "The bear visits the lion.", "q1", 1),
+        );
+        learn(
+            &mut snap,
+            sentence(
+                "t",
+                "If something visits the lion then it is young.",
+                "q2",
+                2,
+            ),
+        );
+        learn(&mut snap, sentence("u", "The cat is young.", "q3", 3));
+        let view = |s: &GraphSnapshot| GraphView::in_kb(vec![Arc::new(s.clone())], "t");
+        let mut k = LogicKb::default();
+        assert_eq!(k.catch_up(&view(&snap)), Update::Rebuilt);
+        assert_eq!(k.len(), 2);
+        assert_eq!(k.catch_up(&view(&snap)), Update::Unchanged);
+        let q = "Is it true that the bear is big?";
+        let yes = |k: &mut LogicKb| {
+            k.ask(q, &AskOptions::default())
+                .is_some_and(|r| r.verdict == logic::Verdict::Yes)
+        };
+        assert!(!yes(&mut k), "nothing says young things are big yet");
+        // Another knowledge base's learning changes nothing here.
+        learn(&mut snap, sentence("u", "The dog is young.", "q4", 4));
+        assert_eq!(k.catch_up(&view(&snap)), Update::Unchanged);
+        // A new sentence and a known sentence taught again: both occurrences, on top.
+        learn(&mut snap, sentence("t", "Young things are big.", "q5", 5));
+        learn(
+            &mut snap,
+            sentence("t", "The bear visits the lion.", "q6", 6),
+        );
+        assert_eq!(k.catch_up(&view(&snap)), Update::Extended(2));
+        assert_eq!(k.len(), 4);
+        assert!(yes(&mut k), "a rule learned after a question applies");
+        // The same program as one built from everything at once.
+        let all = occurrences(&view(&snap));
+        assert_eq!(k.occurrences, all);
+        // A deleted sentence is gone from the program: rebuilt without it.
+        let rule = ConceptId::derive_in("t", ConceptKind::Sentence, "Young things are big.");
+        learn(&mut snap, Op::DeleteConcept(rule).in_kb("t"));
+        assert_eq!(k.catch_up(&view(&snap)), Update::Rebuilt);
+        assert_eq!(k.len(), 3);
+        assert!(!yes(&mut k));
+        // A copy of the shard held by another node catches up the same way.
+        let copy = |s: &GraphSnapshot| {
+            let list = s
+                .sentences_from(crate::graph::KbTag::named("t"), 0)
+                .map(|(p, c)| (p, (**c).clone()))
+                .collect();
+            RemoteSentences::listed(list, s.sentence_cursor(crate::graph::KbTag::named("t")))
+        };
+        let remote = |set: RemoteSentences| {
+            let part = crate::reason::remote::RemotePart {
+                sentences: Arc::new(set),
+                ..Default::default()
+            };
+            GraphView::from_parts(vec![ShardPart::Remote(Arc::new(part))], "t")
+        };
+        let held = copy(&snap);
+        let mut r = LogicKb::default();
+        assert_eq!(r.catch_up(&remote(held.clone())), Update::Rebuilt);
+        learn(&mut snap, sentence("t", "Big things are strong.", "q8", 8));
+        let changes =
+            crate::reason::remote::sentences(&snap, "t", None, usize::MAX, None, Some(held.cursor));
+        assert!(changes.changes);
+        let list = changes.sentences.unwrap();
+        assert_eq!(list.len(), 1, "only the new sentence travels");
+        let held = held.with(list, changes.cursor);
+        assert_eq!(r.catch_up(&remote(held)), Update::Extended(1));
+        assert_eq!(r.occurrences, occurrences(&view(&snap)));
+    }
+
+    #[test]
     fn topology_relations_and_closed_world_kbs_apply_to_every_program() {
         let mut snap = GraphSnapshot::default();
         for (i, (kb, l)) in [
@@ -785,6 +959,7 @@ mod tests {
         let settings = LogicSettings {
             relations: RelationProps::with_sentences(&["Reports to is transitive."]).unwrap(),
             closed_world_kbs: ["audit".to_string()].into(),
+            ..LogicSettings::default()
         };
         let cache = LogicCache::with_settings(4, settings);
         let a = cache.ask(&staff, q, &AskOptions::default()).unwrap();

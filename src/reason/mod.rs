@@ -21,7 +21,8 @@ pub mod remote;
 
 use crate::graph::assoc_list::{AssocList, EMPTY};
 use crate::graph::{
-    AssocType, Association, Concept, ConceptId, ConceptKind, GraphSnapshot, KbTag, DEFAULT_KB,
+    AssocType, Association, Concept, ConceptId, ConceptKind, GraphSnapshot, KbTag, SentenceCursor,
+    DEFAULT_KB,
 };
 pub use crate::learn::normalize::stems;
 use crate::learn::normalize::{entity_key, stem_hash};
@@ -150,7 +151,9 @@ impl GraphView {
             ShardPart::Local(s) => s.in_kb(id, self.tag),
             // A remote sentence fetched for the logic layer is in the view's knowledge
             // base by construction.
-            ShardPart::Remote(r) => r.snap.in_kb(id, self.tag) || r.sentences.contains_key(&id),
+            ShardPart::Remote(r) => {
+                r.snap.in_kb(id, self.tag) || r.sentences.by_id.contains_key(&id)
+            }
         }
     }
 
@@ -163,9 +166,31 @@ impl GraphView {
             .flat_map(move |s| -> Box<dyn Iterator<Item = &Arc<Concept>> + '_> {
                 match s {
                     ShardPart::Local(s) => Box::new(s.kb_sentences(&self.kb)),
-                    ShardPart::Remote(r) => Box::new(r.sentences.values()),
+                    ShardPart::Remote(r) => Box::new(r.sentences.by_id.values()),
                 }
             })
+    }
+
+    /// Where the knowledge base's sentences on shard `shard` stand (see
+    /// [`SentenceCursor`]).
+    pub fn sentence_cursor(&self, shard: u32) -> SentenceCursor {
+        match &self.shards[shard as usize] {
+            ShardPart::Local(s) => s.sentence_cursor(self.tag),
+            ShardPart::Remote(r) => r.sentences.cursor,
+        }
+    }
+
+    /// The sentence concepts of this view's knowledge base on shard `shard` with an
+    /// occurrence after log position `pos` (see [`GraphSnapshot::sentences_since`]).
+    pub fn sentences_since(
+        &self,
+        shard: u32,
+        pos: u64,
+    ) -> Box<dyn Iterator<Item = &Arc<Concept>> + '_> {
+        match &self.shards[shard as usize] {
+            ShardPart::Local(s) => Box::new(s.sentences_since(self.tag, pos).map(|(_, c)| c)),
+            ShardPart::Remote(r) => Box::new(r.sentences.since(pos)),
+        }
     }
 
     /// Sentence concepts of this view's knowledge base (from each shard's counts: no
@@ -226,7 +251,7 @@ impl GraphView {
     pub fn concept(&self, id: ConceptId) -> Option<&Arc<Concept>> {
         match self.part(id) {
             ShardPart::Local(s) => s.concept(id),
-            ShardPart::Remote(r) => r.snap.concept(id).or_else(|| r.sentences.get(&id)),
+            ShardPart::Remote(r) => r.snap.concept(id).or_else(|| r.sentences.by_id.get(&id)),
         }
     }
 

@@ -24,7 +24,8 @@
 use super::{Answer, GraphView, ReasonPath, ShardPart};
 use crate::graph::assoc_list::AssocList;
 use crate::graph::{
-    AssocType, Concept, ConceptId, ConceptKind, GraphSnapshot, KbTag, Node, ShardId, Side,
+    AssocType, Concept, ConceptId, ConceptKind, GraphSnapshot, KbTag, Node, SentenceCursor,
+    ShardId, Side,
 };
 use crate::learn::normalize::{entity_key, stem_hash, stems};
 use crate::protocol::{KbSentences, NodeView, ShardReply, ShardRequest, SutraError};
@@ -44,8 +45,51 @@ const REPLY_BYTES: usize = 4 << 20;
 /// beyond it is cut (and logged), since it could never travel whole.
 const LIST_BYTES: usize = 2 << 20;
 
-/// A knowledge base's sentences on one shard, by id.
-pub type SentenceSet = Arc<HashMap<ConceptId, Arc<Concept>>>;
+/// A knowledge base's sentences on one shard, as a reader holds them.
+pub type SentenceSet = Arc<RemoteSentences>;
+
+/// A copy of a knowledge base's sentences on one shard of another node, kept up to date
+/// by reading only what changed (persistent maps: an update shares the rest).
+#[derive(Clone, Debug, Default)]
+pub struct RemoteSentences {
+    /// Them, by id.
+    pub by_id: imbl::HashMap<ConceptId, Arc<Concept>>,
+    /// Their ids by the log position of their last occurrence.
+    log: imbl::OrdSet<(u64, ConceptId)>,
+    /// The position of each in `log`.
+    pos_of: imbl::HashMap<ConceptId, u64>,
+    /// Where the copy stands on that shard.
+    pub cursor: SentenceCursor,
+}
+
+impl RemoteSentences {
+    /// A copy made of a full listing.
+    pub fn listed(list: Vec<(u64, Concept)>, cursor: SentenceCursor) -> RemoteSentences {
+        RemoteSentences::default().with(list, cursor)
+    }
+
+    /// This copy with `changes` (sentences with their latest occurrence position) added
+    /// or replaced, standing at `cursor`.
+    pub fn with(&self, changes: Vec<(u64, Concept)>, cursor: SentenceCursor) -> RemoteSentences {
+        let mut next = self.clone();
+        for (pos, c) in changes {
+            if let Some(old) = next.pos_of.insert(c.id, pos) {
+                next.log.remove(&(old, c.id));
+            }
+            next.log.insert((pos, c.id));
+            next.by_id.insert(c.id, Arc::new(c));
+        }
+        next.cursor = cursor;
+        next
+    }
+
+    /// The sentences with an occurrence after log position `pos`, oldest first.
+    pub fn since(&self, pos: u64) -> impl Iterator<Item = &Arc<Concept>> + '_ {
+        self.log
+            .range((pos.saturating_add(1), ConceptId(0))..)
+            .filter_map(|(_, id)| self.by_id.get(id))
+    }
+}
 
 /// The most remote nodes one view fetches (bounds the work and memory of one question,
 /// like the reasoner's own expansion budget).
@@ -180,39 +224,47 @@ pub fn resolve(
 
 /// The sentences of knowledge base `kb` in `snap` ([`ShardRequest::Occurrences`]):
 /// no list when unchanged since version `since` or more than `limit`; otherwise the page
-/// of those with ids after `after`, by id, as many as fit in one reply.
+/// of those with ids after `after`, by id, as many as fit in one reply: only those
+/// changed after cursor `from` when the caller's copy can catch up from it, else all.
 pub fn sentences(
     snap: &GraphSnapshot,
     kb: &str,
     since: Option<u64>,
     limit: usize,
     after: Option<ConceptId>,
+    from: Option<SentenceCursor>,
 ) -> KbSentences {
+    let tag = KbTag::named(kb);
     let version = snap.kb_version(kb);
     let count = snap.kb_counts(kb).sentences;
+    let cursor = snap.sentence_cursor(tag);
+    let changes = from.filter(|f| f.extends_to(&cursor));
     let mut page = KbSentences {
         version,
         count: count as u64,
         sentences: None,
         more: false,
+        cursor,
+        changes: changes.is_some(),
     };
     if since == Some(version) || count > limit {
         return page;
     }
-    let mut all: Vec<&Arc<Concept>> = snap
-        .kb_sentences(kb)
-        .filter(|c| after.is_none_or(|a| c.id > a))
+    let from = changes.map_or(0, |f| f.pos.saturating_add(1));
+    let mut all: Vec<(u64, &Arc<Concept>)> = snap
+        .sentences_from(tag, from)
+        .filter(|(_, c)| after.is_none_or(|a| c.id > a))
         .collect();
-    all.sort_unstable_by_key(|c| c.id);
+    all.sort_unstable_by_key(|(_, c)| c.id);
     let (mut list, mut bytes) = (Vec::new(), 0);
-    for c in &all {
+    for (pos, c) in all {
         let b = concept_bytes(c);
         if !list.is_empty() && bytes + b > REPLY_BYTES {
             page.more = true;
             break;
         }
         bytes += b;
-        list.push((***c).clone());
+        list.push((pos, (**c).clone()));
     }
     page.sentences = Some(list);
     page
@@ -308,6 +360,7 @@ async fn list_sentences(
     kb: &str,
     since: Option<u64>,
     limit: usize,
+    from: Option<SentenceCursor>,
 ) -> Result<ShardReply, SutraError> {
     let mut joined: Option<KbSentences> = None;
     let mut after = None;
@@ -317,13 +370,18 @@ async fn list_sentences(
             since,
             limit,
             after,
+            from,
         };
         let page = match router.call(s, req).await? {
             ShardReply::Sentences(page) => page,
             other => return Ok(other),
         };
         let more = page.more;
-        after = page.sentences.as_ref().and_then(|l| l.last()).map(|c| c.id);
+        after = page
+            .sentences
+            .as_ref()
+            .and_then(|l| l.last())
+            .map(|c| c.1.id);
         match &mut joined {
             None => joined = Some(page),
             Some(j) => {
@@ -401,6 +459,7 @@ impl Reader {
             .collect();
         let replies = futures::future::join_all(remote.iter().map(|&s| {
             let since = cached.get(&s).map(|c| c.0);
+            let from = cached.get(&s).map(|c| c.1.cursor);
             async move {
                 let resolve = async {
                     if want.names.is_empty() {
@@ -414,7 +473,7 @@ impl Reader {
                 };
                 let occurrences = async {
                     let limit = want.sentences?;
-                    Some(list_sentences(router, s, kb, since, limit).await)
+                    Some(list_sentences(router, s, kb, since, limit, from).await)
                 };
                 (s, futures::join!(resolve, occurrences))
             }
@@ -452,9 +511,12 @@ impl Reader {
                     part.version = got.version;
                     part.sentence_count = got.count as usize;
                     part.sentences = match (got.sentences, cached.get(&s)) {
-                        (Some(list), _) => {
-                            let set: Arc<HashMap<_, _>> =
-                                Arc::new(list.into_iter().map(|c| (c.id, Arc::new(c))).collect());
+                        (Some(list), cached) => {
+                            let set = Arc::new(match cached {
+                                // Only what changed since the cached copy's cursor.
+                                Some((_, old)) if got.changes => old.with(list, got.cursor),
+                                _ => RemoteSentences::listed(list, got.cursor),
+                            });
                             if let Some(cache) = want.cache {
                                 cache.put(s, kb, got.version, set.clone());
                             }
@@ -655,7 +717,7 @@ impl Reader {
         let n = self.slots.len() as u32;
         let missing = |slots: &[Slot], id: ConceptId| match &slots[id.shard(n) as usize] {
             Slot::Remote { part, .. } => {
-                part.snap.concept(id).is_none() && !part.sentences.contains_key(&id)
+                part.snap.concept(id).is_none() && !part.sentences.by_id.contains_key(&id)
             }
             Slot::Local(_) => false,
         };
@@ -782,9 +844,9 @@ mod tests {
             assert!(view.owns(dog));
         }
 
-        let all = sentences(&snap, kb, None, 10, None);
+        let all = sentences(&snap, kb, None, 10, None, None);
         assert_eq!((all.count, all.sentences.map(|s| s.len())), (0, Some(0)));
-        let unchanged = sentences(&snap, kb, Some(all.version), 10, None);
+        let unchanged = sentences(&snap, kb, Some(all.version), 10, None, None);
         assert!(unchanged.sentences.is_none());
     }
 
@@ -806,17 +868,19 @@ mod tests {
             });
             snap.apply(&op.in_kb(kb));
         }
-        let first = sentences(&snap, kb, None, 10, None);
+        let first = sentences(&snap, kb, None, 10, None, None);
         assert!(first.more);
         let got = first.sentences.unwrap();
         assert_eq!((first.count, got.len()), (3, 2));
-        let rest = sentences(&snap, kb, None, 10, got.last().map(|c| c.id));
+        let rest = sentences(&snap, kb, None, 10, got.last().map(|c| c.1.id), None);
         assert!(!rest.more);
         let rest = rest.sentences.unwrap();
         assert_eq!(rest.len(), 1);
-        assert!(rest[0].id > got[1].id);
+        assert!(rest[0].1.id > got[1].1.id);
         // Over the limit: counted, not listed.
-        assert!(sentences(&snap, kb, None, 2, None).sentences.is_none());
+        assert!(sentences(&snap, kb, None, 2, None, None)
+            .sentences
+            .is_none());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Learn throughput with self-monitoring events on vs off, in one run (issue 13, part 8).
 //!
-//! `cargo bench --bench events -- [quick]`: rounds alternate between a node with
-//! `[events] enabled = true` and one with it off (each round a fresh node and data
-//! directory, in the same process; events are per process, so never both at once). Each
-//! round learns English is-a sentences through `POST /v1/learn/batch` (batches of 500,
-//! 4 clients, no embeddings) and asks one question per batch, so queries and
-//! transactions emit events while learning. Prints each side's median round and the ratio.
+//! `cargo bench --bench events -- [quick] [rounds=N]`: rounds alternate between a node
+//! with `[events] enabled = true` and one with it off (each round a fresh node and data
+//! directory, in the same process; events are per process, so never both at once), the
+//! side that goes first alternating too. Each round learns English is-a sentences
+//! through `POST /v1/learn/batch` (batches of 500, 4 clients, no embeddings) and asks one
+//! question per batch, so queries and transactions emit events while learning. Prints
+//! each side's median round and their ratio, and the median of the on/off ratios of the
+//! round pairs (each pair ran back to back, so it shares the machine's load).
 
 use serde_json::json;
 use std::path::Path;
@@ -80,29 +82,45 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
-    let (n, rounds) = if quick { (20_000, 3) } else { (200_000, 5) };
+    let (n, mut rounds) = if quick { (20_000, 3) } else { (200_000, 5) };
+    if let Some(r) = std::env::args().find_map(|a| a.strip_prefix("rounds=")?.parse().ok()) {
+        rounds = r;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     println!("== learn {n} sentences per round (batches of {BATCH}, {CLIENTS} clients, a question per batch), events on vs off, {rounds} rounds each, alternating");
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let (mut on, mut off, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
     let mut emitted_before = 0;
     for r in 0..rounds {
-        let (rate, emitted) = round(&rt, true, n);
-        println!(
-            "round {r}: events on  {rate:.0} sentences/s ({} events emitted)",
-            emitted - emitted_before
-        );
-        emitted_before = emitted;
-        on.push(rate);
-        let (rate, _) = round(&rt, false, n);
-        println!("round {r}: events off {rate:.0} sentences/s");
-        off.push(rate);
+        // The side that runs first alternates, so neither always follows the other.
+        let mut pair = [0.0; 2];
+        for events_on in if r % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        } {
+            let (rate, emitted) = round(&rt, events_on, n);
+            if events_on {
+                println!(
+                    "round {r}: events on  {rate:.0} sentences/s ({} events emitted)",
+                    emitted - emitted_before
+                );
+                emitted_before = emitted;
+                on.push(rate);
+                pair[0] = rate;
+            } else {
+                println!("round {r}: events off {rate:.0} sentences/s");
+                off.push(rate);
+                pair[1] = rate;
+            }
+        }
+        pairs.push(pair[0] / pair[1]);
     }
-    let (on, off) = (median(on), median(off));
+    let (on, off, paired) = (median(on), median(off), median(pairs));
     println!(
-        "median: events on {on:.0} sentences/s, off {off:.0} sentences/s, on/off {:.3}",
+        "median: events on {on:.0} sentences/s, off {off:.0} sentences/s, on/off {:.3}; median of the rounds' on/off ratios {paired:.3}",
         on / off
     );
 }

@@ -483,7 +483,10 @@ mod tests {
         assert_eq!(state(&r, "n2"), AgentState::Offline);
         assert_eq!(r.log.back().unwrap().reason, LEFT);
         // A beat of the same process that was still on its way is refused.
-        assert!(matches!(r.heartbeat(hb("n2", 100), 30), Err(Refusal::Left(_))));
+        assert!(matches!(
+            r.heartbeat(hb("n2", 100), 30),
+            Err(Refusal::Left(_))
+        ));
         // Membership then sees it down: no second transition.
         r.observed("n2", 100, Observed::Down, 40);
         assert_eq!(r.log.len(), 2);

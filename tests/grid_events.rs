@@ -102,7 +102,10 @@ fn agents_register_beat_degrade_go_offline_recover_and_leave() {
     wait_state(&n1, "n2", 60, |n, _| n["state"] == "recovered");
     n1.wait_event("kind=AgentDegraded", 60, about("n2"));
     let offline = n1.wait_event("kind=AgentOffline", 60, about("n2"));
-    assert_eq!(offline["event"]["node"], "n1", "the master says so: {offline}");
+    assert_eq!(
+        offline["event"]["node"], "n1",
+        "the master says so: {offline}"
+    );
     n1.wait_event("kind=NodeCrashed", 60, |e| {
         e["event"]["crashed"] == "n2"
             && e["event"]["seen"]
@@ -182,7 +185,10 @@ fn post_as(node: &common::Node, path: &str, id: Option<&str>, body: Value) -> (V
             Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("{path}: {e}"),
         };
-        let (status, header) = (resp.status(), resp.header("x-request-id").map(str::to_string));
+        let (status, header) = (
+            resp.status(),
+            resp.header("x-request-id").map(str::to_string),
+        );
         let reply: Value = resp.into_json().unwrap_or(Value::Null);
         if status == 200 {
             return (reply, header.expect("x-request-id on every response"));
@@ -220,7 +226,10 @@ fn wait_lines(node: &common::Node, want: &[(&str, &str)]) {
 fn request_ids_cross_nodes_into_logs_and_events() {
     let dir = tempfile::tempdir().unwrap();
     let config = two_nodes(dir.path());
-    let env = [("SUTRA_LOG", "info,sutra=debug"), ("SUTRA_LOG_FORMAT", "json")];
+    let env = [
+        ("SUTRA_LOG", "info,sutra=debug"),
+        ("SUTRA_LOG_FORMAT", "json"),
+    ];
     let n1 = start(&config, dir.path(), "n1", &env);
     let n2 = start(&config, dir.path(), "n2", &env);
 
@@ -264,9 +273,11 @@ fn request_ids_cross_nodes_into_logs_and_events() {
         assert_eq!(e["event"]["request_id"], "xnode-learn-1", "{e}");
     }
     // And n2's own event for the question.
-    n2.wait_event(&format!("kind=QueryPerformance&request_id={asked}"), 60, |e| {
-        e["event"]["node"] == "n2"
-    });
+    n2.wait_event(
+        &format!("kind=QueryPerformance&request_id={asked}"),
+        60,
+        |e| e["event"]["node"] == "n2",
+    );
     // Events of other requests are not listed under this one.
     assert_eq!(
         matching(&n1, "kind=QueryPerformance&request_id=xnode-learn-1"),

@@ -176,7 +176,9 @@ impl GridAgent {
         match outcome {
             Ok(()) => tracing::info!(master = %args.master, "left the grid"),
             // The master's membership will see this node go down instead.
-            Err(e) => tracing::warn!(master = %args.master, error = %e, "could not tell the grid master this node leaves"),
+            Err(e) => {
+                tracing::warn!(master = %args.master, error = %e, "could not tell the grid master this node leaves")
+            }
         }
     }
 }
@@ -516,7 +518,10 @@ pub async fn master_leave(node: String, incarnation: u64) -> Result<(), String> 
         "this node runs no grid master (it is not the master, or the master is restarting)",
     )?;
     match master
-        .call(|tx| GridMasterMsg::Leave(node, incarnation, tx), Some(LOCAL_CALL))
+        .call(
+            |tx| GridMasterMsg::Leave(node, incarnation, tx),
+            Some(LOCAL_CALL),
+        )
         .await
     {
         Ok(CallResult::Success(r)) => r,

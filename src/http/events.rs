@@ -146,8 +146,7 @@ pub async fn list(
                 && q.node
                     .as_ref()
                     .is_none_or(|n| e.node == *n || e.kind.about_node() == Some(n.as_str()))
-                && q
-                    .request_id
+                && q.request_id
                     .as_ref()
                     .is_none_or(|r| e.request_id.as_ref() == Some(r))
                 && q.actor.as_ref().is_none_or(|a| {

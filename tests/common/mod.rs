@@ -263,7 +263,10 @@ impl Node {
         loop {
             let (status, body) = self.get(&format!("/v1/events?limit=10000&{filters}"));
             if status == 200 {
-                if let Some(e) = body["events"].as_array().and_then(|a| a.iter().find(|e| ok(e))) {
+                if let Some(e) = body["events"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|e| ok(e)))
+                {
                     return e.clone();
                 }
             }

@@ -214,9 +214,12 @@ pub fn init() -> Result<(), String> {
             .with_filter(filter)
             .boxed(),
     };
-    let ids = RequestIds.with_filter(tracing_subscriber::filter::filter_fn(|m| {
-        m.is_span() && m.name() == REQUEST_SPAN
-    }));
+    // Decided once per call site (the filter reads only metadata), and no finer than
+    // `info`, so it never makes a `debug!` that the log lines filter out cost more.
+    let ids = RequestIds.with_filter(
+        tracing_subscriber::filter::filter_fn(|m| m.is_span() && m.name() == REQUEST_SPAN)
+            .with_max_level_hint(tracing::Level::INFO),
+    );
     tracing_subscriber::registry()
         .with(lines)
         .with(ids)

@@ -438,7 +438,8 @@ impl Actor for GridMaster {
             }
             if let Some(t) = registry.log.back() {
                 use crate::grid::AgentState::{Degraded, Offline};
-                if matches!(t.to, Degraded | Offline) {
+                // A clean leave is no trouble.
+                if matches!(t.to, Degraded | Offline) && t.reason != crate::grid::LEFT {
                     tracing::warn!(node = %t.node, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, epoch = registry.epoch, "grid transition");
                 } else {
                     tracing::info!(node = %t.node, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, epoch = registry.epoch, "grid transition");

@@ -18,7 +18,26 @@ use sutra::config::ClusterConfig;
 const BATCH: usize = 500;
 const CLIENTS: usize = 4;
 
-fn round(rt: &tokio::runtime::Runtime, events_on: bool, n: usize) -> (f64, u64) {
+/// CPU seconds this process has used (user + system), from `/proc/self/stat`: on a
+/// shared machine the CPU a round costs moves less with other processes' load than its
+/// wall-clock time does.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces):
+    // utime and stime are the 12th and 13th, in clock ticks of 1/100 s.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
+/// One round: sentences per wall-clock second, sentences per CPU second, events
+/// emitted so far in the process.
+fn round(rt: &tokio::runtime::Runtime, events_on: bool, n: usize) -> (f64, f64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut config =
         ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap();
@@ -39,7 +58,7 @@ fn round(rt: &tokio::runtime::Runtime, events_on: bool, n: usize) -> (f64, u64) 
         .unwrap();
     let base = format!("http://{}", running.http_addr);
     let per = n / CLIENTS;
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let threads: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let base = base.clone();
@@ -72,10 +91,12 @@ fn round(rt: &tokio::runtime::Runtime, events_on: bool, n: usize) -> (f64, u64) 
     for t in threads {
         t.join().unwrap();
     }
-    let rate = (per / BATCH * BATCH * CLIENTS) as f64 / started.elapsed().as_secs_f64();
+    let learned = (per / BATCH * BATCH * CLIENTS) as f64;
+    let rate = learned / started.elapsed().as_secs_f64();
+    let per_cpu = learned / (cpu_seconds() - cpu).max(0.01);
     let emitted = sutra::events::counts().0;
     rt.block_on(running.shutdown());
-    (rate, emitted)
+    (rate, per_cpu, emitted)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -98,35 +119,46 @@ fn main() {
         .unwrap();
     println!("== learn {n} sentences per round (batches of {BATCH}, {CLIENTS} clients, a question per batch), events on vs off, {rounds} rounds each, alternating");
     let (mut on, mut off, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut on_cpu, mut off_cpu, mut cpu_pairs) = (Vec::new(), Vec::new(), Vec::new());
     let mut emitted_before = 0;
     for r in 0..rounds {
         // The side that runs first alternates, so neither always follows the other.
-        let mut pair = [0.0; 2];
+        let (mut pair, mut cpu_pair) = ([0.0; 2], [0.0; 2]);
         for events_on in if r % 2 == 0 {
             [true, false]
         } else {
             [false, true]
         } {
-            let (rate, emitted) = round(&rt, events_on, n);
+            let (rate, per_cpu, emitted) = round(&rt, events_on, n);
             if events_on {
                 println!(
-                    "round {r}: events on  {rate:.0} sentences/s ({} events emitted)",
+                    "round {r}: events on  {rate:.0} sentences/s, {per_cpu:.0} per CPU second ({} events emitted)",
                     emitted - emitted_before
                 );
                 emitted_before = emitted;
+                (pair[0], cpu_pair[0]) = (rate, per_cpu);
                 on.push(rate);
-                pair[0] = rate;
+                on_cpu.push(per_cpu);
             } else {
-                println!("round {r}: events off {rate:.0} sentences/s");
+                println!(
+                    "round {r}: events off {rate:.0} sentences/s, {per_cpu:.0} per CPU second"
+                );
+                (pair[1], cpu_pair[1]) = (rate, per_cpu);
                 off.push(rate);
-                pair[1] = rate;
+                off_cpu.push(per_cpu);
             }
         }
         pairs.push(pair[0] / pair[1]);
+        cpu_pairs.push(cpu_pair[0] / cpu_pair[1]);
     }
     let (on, off, paired) = (median(on), median(off), median(pairs));
     println!(
         "median: events on {on:.0} sentences/s, off {off:.0} sentences/s, on/off {:.3}; median of the rounds' on/off ratios {paired:.3}",
+        on / off
+    );
+    let (on, off, paired) = (median(on_cpu), median(off_cpu), median(cpu_pairs));
+    println!(
+        "median per CPU second: events on {on:.0}, off {off:.0}, on/off {:.3}; median of the rounds' on/off ratios {paired:.3}",
         on / off
     );
 }

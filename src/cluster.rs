@@ -26,15 +26,18 @@ use ractor_cluster_derive::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Version of the wire envelope. A node refuses calls of any other version with an
 /// error naming both versions. 2: grid heartbeats, cluster view, actor trees, orders
 /// and relayed HTTP requests (sutra-shell). 3: shard reads for reasoning on other nodes
 /// (`Expand`, `Resolve`, `Occurrences`). 4: parallel commit (shard requests `Publish` and
-/// `Holds`, batched transaction status, more coordinator counters) on top of 3. 5: the
-/// logic layer's sentences travel with their log positions and a cursor, so a reader
-/// asks only for what changed (`Occurrences { from }`).
-pub const WIRE_VERSION: u16 = 5;
+/// `Holds`, batched transaction status, more coordinator counters) on top of 3. 5: every
+/// call travels in an [`Envelope`] with the request id it serves (the remote node logs
+/// and emits events under it), and a grid agent's `Leave` at a clean stop. 6: the logic
+/// layer's sentences travel with their log positions and a cursor, so a reader asks only
+/// for what changed (`Occurrences { from }`).
+pub const WIRE_VERSION: u16 = 6;
 
 /// The pg group of node `name`'s gateway.
 pub fn gateway_group(node: &str) -> String {
@@ -95,6 +98,44 @@ pub enum WireCall {
         /// The call.
         call: Box<WireCall>,
     },
+    /// For the grid master: node `node`'s agent leaves the grid (its node stops
+    /// cleanly); answered with `WireReply::Order`.
+    Leave {
+        /// The node.
+        node: String,
+        /// Its incarnation.
+        incarnation: u64,
+    },
+}
+
+/// What travels between nodes: a call and the id of the client request it serves
+/// (chosen on the HTTP edge of the node the client reached), so the remote node's log
+/// lines and events for that request carry the same id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The request id, when the call serves a client request.
+    pub request_id: Option<String>,
+    /// The call.
+    pub call: WireCall,
+}
+
+impl WireCall {
+    /// The call's kind, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WireCall::Shard { .. } => "shard",
+            WireCall::Commit(_) => "commit",
+            WireCall::TxnStatus(_) => "txn_status",
+            WireCall::Heartbeat(_) => "heartbeat",
+            WireCall::ClusterView => "cluster_view",
+            WireCall::Tree => "tree",
+            WireCall::Order { .. } => "order",
+            WireCall::MasterOrder { .. } => "master_order",
+            WireCall::Http { .. } => "http",
+            WireCall::Relay { .. } => "relay",
+            WireCall::Leave { .. } => "leave",
+        }
+    }
 }
 
 /// How long a relayed call may take (a relayed learn or question runs to the API's own
@@ -206,20 +247,40 @@ impl Actor for Gateway {
     ) -> Result<(), ActorProcessingErr> {
         let GatewayMsg::Call(bytes, reply) = msg;
         let args = state.clone();
+        let envelope = open::<Envelope>(&bytes);
+        // The caller's request span goes on here: whatever this call reaches on this
+        // node (shards, the coordinator) logs and emits events under its request id.
+        let span = match &envelope {
+            Ok(Envelope {
+                request_id: Some(id),
+                call,
+            }) => tracing::info_span!("request", request_id = %id, call = call.name()),
+            _ => tracing::Span::none(),
+        };
         // Off the mailbox: a slow shard must not hold up calls to the others.
-        tokio::spawn(async move {
-            let answer = match open::<WireCall>(&bytes) {
-                Err(e) => Err(e),
-                Ok(WireCall::Relay { node, call }) if node == args.node => {
-                    serve(&args, *call).await
-                }
-                Ok(WireCall::Relay { node, call }) => self::call(&node, &call, RELAY_TIMEOUT)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Ok(call) => serve(&args, call).await,
-            };
-            let _ = reply.send(seal(&answer));
-        });
+        tokio::spawn(
+            async move {
+                let answer = match envelope {
+                    Err(e) => Err(e),
+                    Ok(Envelope { request_id, call }) => {
+                        tracing::debug!(call = call.name(), "serving a call from another node");
+                        match call {
+                            WireCall::Relay { node, call } if node == args.node => {
+                                serve(&args, *call).await
+                            }
+                            WireCall::Relay { node, call } => {
+                                call_as(&node, request_id, &call, RELAY_TIMEOUT)
+                                    .await
+                                    .map_err(|e| e.to_string())
+                            }
+                            call => serve(&args, call).await,
+                        }
+                    }
+                };
+                let _ = reply.send(seal(&answer));
+            }
+            .instrument(span),
+        );
         Ok(())
     }
 }
@@ -252,6 +313,9 @@ async fn serve(args: &GatewayArgs, call: WireCall) -> Result<WireReply, String> 
         }
         WireCall::Order { epoch, order } => WireReply::Order(grid::agent_order(epoch, order).await),
         WireCall::Relay { .. } => return Err("a relayed call cannot be relayed again".into()),
+        WireCall::Leave { node, incarnation } => {
+            WireReply::Order(grid::master_leave(node, incarnation).await)
+        }
         WireCall::Http { method, path, body } => {
             let http = args.http.clone().ok_or("this node serves no HTTP API")?;
             let (status, body) = relay_http(http, &method, &path, body).await?;
@@ -268,10 +332,15 @@ async fn relay_http(
     body: Vec<u8>,
 ) -> Result<(u16, Vec<u8>), String> {
     use tower::ServiceExt;
-    let request = axum::http::Request::builder()
+    let mut request = axum::http::Request::builder()
         .method(method)
         .uri(path)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    // The relayed request keeps the id of the request it serves.
+    if let Some(id) = crate::logging::current_request_id() {
+        request = request.header(crate::http::observe::REQUEST_ID, id);
+    }
+    let request = request
         .body(axum::body::Body::from(body))
         .map_err(|e| format!("bad relayed request {method} {path}: {e}"))?;
     let response = http
@@ -302,8 +371,19 @@ async fn txn_status(txids: Vec<TxId>) -> Result<Vec<crate::protocol::TxnStatus>,
     }
 }
 
-/// Calls node `node`'s gateway; every failure is a retryable 503 naming the node.
+/// Calls node `node`'s gateway; every failure is a retryable 503 naming the node. The
+/// id of the request being served (from the current span) goes with the call.
 pub async fn call(node: &str, call: &WireCall, timeout: Duration) -> Result<WireReply, SutraError> {
+    call_as(node, crate::logging::current_request_id(), call, timeout).await
+}
+
+/// [`call`] on behalf of request `request_id`.
+async fn call_as(
+    node: &str,
+    request_id: Option<String>,
+    call: &WireCall,
+    timeout: Duration,
+) -> Result<WireReply, SutraError> {
     let members = ractor::pg::get_members(&gateway_group(node));
     let Some(cell) = members.into_iter().find(|c| !c.get_id().is_local()) else {
         return Err(SutraError::unavailable(format!(
@@ -311,7 +391,10 @@ pub async fn call(node: &str, call: &WireCall, timeout: Duration) -> Result<Wire
         )));
     };
     let gateway: ActorRef<GatewayMsg> = cell.into();
-    let bytes = seal(call);
+    let bytes = seal(&Envelope {
+        request_id,
+        call: call.clone(),
+    });
     match gateway
         .call(|tx| GatewayMsg::Call(bytes, tx), Some(timeout))
         .await
@@ -548,14 +631,19 @@ mod tests {
 
     #[test]
     fn sealed_calls_round_trip_and_other_versions_are_refused() {
-        let call = WireCall::Commit(TxnPlan::default());
+        let call = Envelope {
+            request_id: Some("client-1".into()),
+            call: WireCall::Commit(TxnPlan::default()),
+        };
         let bytes = seal(&call);
-        assert!(matches!(open::<WireCall>(&bytes), Ok(WireCall::Commit(_))));
+        let back = open::<Envelope>(&bytes).unwrap();
+        assert_eq!(back.request_id.as_deref(), Some("client-1"));
+        assert!(matches!(back.call, WireCall::Commit(_)));
         let mut other = bytes.clone();
         other[0] = 9;
-        let err = open::<WireCall>(&other).unwrap_err();
+        let err = open::<Envelope>(&other).unwrap_err();
         assert!(err.contains("wire version 9"), "{err}");
-        assert!(open::<WireCall>(&[]).unwrap_err().contains("empty"));
-        assert!(open::<WireCall>(&bytes[..3]).is_err());
+        assert!(open::<Envelope>(&[]).unwrap_err().contains("empty"));
+        assert!(open::<Envelope>(&bytes[..3]).is_err());
     }
 }

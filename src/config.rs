@@ -153,6 +153,10 @@ pub struct LimitsConfig {
     /// Learns are bounded step by step instead: each embedding chunk and each shard or
     /// transaction call gets this long, and the learn answers with its real outcome.
     pub request_timeout_ms: u64,
+    /// How long a graceful stop (a clean shutdown, a stop order) waits for each actor,
+    /// a shard's final fold and checkpoint included, before killing it (at least 1).
+    /// Default 30000.
+    pub stop_timeout_ms: u64,
     /// Most `/v1/` data requests in flight; one more is refused at once with 503 +
     /// Retry-After (at least 1). Default 512.
     pub max_in_flight: usize,
@@ -174,6 +178,7 @@ impl Default for LimitsConfig {
             max_content_bytes: 16384,
             max_batch: 10_000,
             request_timeout_ms: 10_000,
+            stop_timeout_ms: 30_000,
             max_in_flight: 512,
             max_statements_in_flight: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
@@ -679,6 +684,10 @@ impl ClusterConfig {
         ensure!(
             l.request_timeout_ms > 0,
             "limits.request_timeout_ms must be at least 1 (got 0)"
+        );
+        ensure!(
+            l.stop_timeout_ms > 0,
+            "limits.stop_timeout_ms must be at least 1 (got 0)"
         );
         ensure!(
             l.max_in_flight > 0,

@@ -15,6 +15,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
+/// The reason of the transition to `offline` of a node that left on its own (a clean
+/// stop): an unregistration, not a crash.
+pub const LEFT: &str = "left the grid: its node stopped cleanly";
+
 /// A node's state in the master's registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,6 +115,10 @@ pub struct AgentEntry {
     pub since_ms: u64,
     /// What the master's membership detector last said of it.
     pub membership: Observed,
+    /// Its current incarnation said it leaves (a clean stop): its late heartbeats are
+    /// refused, and only a new incarnation registers again.
+    #[serde(default)]
+    pub left: bool,
 }
 
 /// Why a heartbeat or registration was refused.
@@ -129,6 +137,9 @@ pub enum Refusal {
         /// The registered one.
         newest: u64,
     },
+    /// From an incarnation that left the grid.
+    #[error("node {0} left the grid (it stopped cleanly); it rejoins when it starts again")]
+    Left(String),
 }
 
 /// The master's registry.
@@ -170,6 +181,7 @@ impl Registry {
                             shards: Vec::new(),
                             since_ms: now_ms,
                             membership: Observed::Alive,
+                            left: false,
                         },
                     )
                 })
@@ -219,6 +231,11 @@ impl Registry {
             });
         }
         let restarted = a.incarnation != 0 && hb.incarnation > a.incarnation;
+        if a.left && !restarted {
+            // A beat sent before the node said it leaves, arriving after.
+            return Err(Refusal::Left(hb.node));
+        }
+        a.left = false;
         a.incarnation = hb.incarnation;
         a.last_heartbeat_ms = Some(now_ms);
         a.shards = hb.shards;
@@ -261,6 +278,22 @@ impl Registry {
             AgentState::Healthy | AgentState::Recovered => {}
         }
         Ok(self.epoch)
+    }
+
+    /// Node `node` (incarnation `incarnation`) says it leaves: it stops cleanly, so it
+    /// goes offline as unregistered ([`LEFT`]), not as a crash. A message of an older
+    /// incarnation is ignored.
+    pub fn left(&mut self, node: &str, incarnation: u64, now_ms: u64) -> Result<(), Refusal> {
+        let Some(a) = self.agents.get_mut(node) else {
+            return Err(Refusal::UnknownNode(node.to_string()));
+        };
+        if incarnation < a.incarnation {
+            return Ok(());
+        }
+        a.incarnation = incarnation;
+        a.left = true;
+        self.set(node, AgentState::Offline, LEFT.into(), now_ms);
+        Ok(())
     }
 
     /// What the master's own membership detector reports about `node`.
@@ -440,6 +473,26 @@ mod tests {
             Some(&(AgentState::Offline, AgentState::Recovered))
         );
         assert!(r.log.back().unwrap().reason.contains("new incarnation 200"));
+    }
+
+    #[test]
+    fn a_node_that_leaves_is_offline_as_left_until_a_new_incarnation() {
+        let mut r = reg();
+        r.heartbeat(hb("n2", 100), 10).unwrap();
+        r.left("n2", 100, 20).unwrap();
+        assert_eq!(state(&r, "n2"), AgentState::Offline);
+        assert_eq!(r.log.back().unwrap().reason, LEFT);
+        // A beat of the same process that was still on its way is refused.
+        assert!(matches!(
+            r.heartbeat(hb("n2", 100), 30),
+            Err(Refusal::Left(_))
+        ));
+        // Membership then sees it down: no second transition.
+        r.observed("n2", 100, Observed::Down, 40);
+        assert_eq!(r.log.len(), 2);
+        r.heartbeat(hb("n2", 200), 50).unwrap();
+        assert_eq!(state(&r, "n2"), AgentState::Recovered);
+        assert!(matches!(r.left("nx", 1, 60), Err(Refusal::UnknownNode(_))));
     }
 
     #[test]

@@ -181,32 +181,107 @@ fn queue_from_env() -> Result<usize, String> {
 
 /// Installs the global subscriber: filter from `SUTRA_LOG` (default `info`), the format
 /// from `SUTRA_LOG_FORMAT`, every line through [`stderr_sink`] (its queue bound from
-/// `SUTRA_LOG_QUEUE`).
+/// `SUTRA_LOG_QUEUE`); and [`RequestIds`], so events know the request they serve.
+///
+/// The filter is the log lines' own (a per-layer filter), not the whole subscriber's:
+/// `request` spans exist whatever `SUTRA_LOG` says, because events read their request
+/// id from them.
 pub fn init() -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let format = Format::from_env()?;
     let queue = queue_from_env()?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SUTRA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(stderr_sink(queue))
-        .with_env_filter(filter)
         // The sink never returns an error, so the layer's own error report (an
         // `eprintln!` that panics on a failing stderr) can never run; off all the same.
         .log_internal_errors(false);
-    let done = match format {
-        Format::Text => builder
+    let lines = match format {
+        Format::Text => lines
             // Colour only on a terminal: log files and collectors get plain text.
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
-        Format::Json => builder
+            .with_filter(filter)
+            .boxed(),
+        Format::Json => lines
             .json()
             // The innermost span and the whole chain: a request's id is on its
             // `request` span, whatever spans an actor opens inside it.
             .with_current_span(true)
             .with_span_list(true)
-            .try_init(),
+            .with_filter(filter)
+            .boxed(),
     };
-    done.map_err(|e| format!("cannot install the logger: {e}"))
+    // Decided once per call site (the filter reads only metadata), and no finer than
+    // `info`, so it never makes a `debug!` that the log lines filter out cost more.
+    let ids = RequestIds.with_filter(
+        tracing_subscriber::filter::filter_fn(|m| m.is_span() && m.name() == REQUEST_SPAN)
+            .with_max_level_hint(tracing::Level::INFO),
+    );
+    tracing_subscriber::registry()
+        .with(lines)
+        .with(ids)
+        .try_init()
+        .map_err(|e| format!("cannot install the logger: {e}"))
+}
+
+/// The name of the span that carries a request id (opened by the HTTP edge for each
+/// request, and by the gateway for a call that serves one on another node).
+pub const REQUEST_SPAN: &str = "request";
+
+/// A `request` span's id, kept in the span's extensions by [`RequestIds`].
+struct RequestId(String);
+
+/// Keeps the `request_id` field of every `request` span where
+/// [`current_request_id`] finds it.
+pub struct RequestIds;
+
+impl<S> tracing_subscriber::Layer<S> for RequestIds
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Visit(Option<String>);
+        impl tracing::field::Visit for Visit {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "request_id" {
+                    self.0 = Some(value.to_string());
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "request_id" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+        }
+        let mut visit = Visit(None);
+        attrs.record(&mut visit);
+        if let (Some(request_id), Some(span)) = (visit.0, ctx.span(id)) {
+            span.extensions_mut().insert(RequestId(request_id));
+        }
+    }
+}
+
+/// The id of the request the current code serves: the innermost `request` span's (the
+/// HTTP edge's, carried into actors by ractor's span propagation and across nodes by
+/// the wire envelope). `None` outside any request, or without [`init`]'s subscriber.
+pub fn current_request_id() -> Option<String> {
+    use tracing_subscriber::registry::LookupSpan;
+    let current = tracing::Span::current();
+    let id = current.id()?;
+    tracing::dispatcher::get_default(|d| {
+        let registry = d.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(&id)?;
+        span.scope()
+            .find_map(|s| s.extensions().get::<RequestId>().map(|r| r.0.clone()))
+    })
 }
 
 /// Spawns an actor's task in the span it was started from (the request's, when a
@@ -233,6 +308,20 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Err(std::io::Error::from_raw_os_error(28))
         }
+    }
+
+    #[test]
+    fn the_request_id_is_found_from_inside_nested_spans() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(RequestIds);
+        tracing::subscriber::with_default(subscriber, || {
+            assert_eq!(current_request_id(), None);
+            let request = tracing::info_span!("request", request_id = %"client-7");
+            let _in = request.enter();
+            let inner = tracing::info_span!("fold", shard = 2);
+            let _inner = inner.enter();
+            assert_eq!(current_request_id().as_deref(), Some("client-7"));
+        });
     }
 
     #[test]

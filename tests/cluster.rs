@@ -11,19 +11,9 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Free local ports (bound and released; the test's nodes take them right after).
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
 /// A 3-node topology: 6 shards, 2 per node; n1 is the master.
 fn topology(dir: &Path, cookie_of_n3: Option<&str>) -> (std::path::PathBuf, std::path::PathBuf) {
-    let ports = free_ports(6);
+    let ports = common::free_ports(6);
     let mut text = String::from("[cluster]\nname = \"t\"\ncookie = \"COOKIE\"\nshards = 6\n");
     for i in 0..3 {
         let roles = if i == 0 {

@@ -6,19 +6,7 @@ mod common;
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn config_with(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
-    let mut text = std::fs::read_to_string(common::default_config()).unwrap();
-    for (from, to) in replace {
-        assert!(text.contains(from), "cluster.toml has no {from:?}");
-        text = text.replace(from, to);
-    }
-    let path = dir.join("cluster.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// The event types stored so far.
 fn types(node: &common::Node) -> BTreeSet<String> {
@@ -240,7 +228,7 @@ fn real_code_paths_emit_events_that_are_listed_and_answered_in_english() {
 #[test]
 fn a_burst_beyond_the_buffer_is_dropped_and_counted_and_learning_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(
+    let config = common::config_with(
         dir.path(),
         &[
             ("buffer = 8192", "buffer = 8"),
@@ -271,7 +259,7 @@ fn a_burst_beyond_the_buffer_is_dropped_and_counted_and_learning_goes_on() {
 #[test]
 fn with_events_off_nothing_is_emitted_or_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(dir.path(), &[("enabled = true", "enabled = false")]);
+    let config = common::config_with(dir.path(), &[("enabled = true", "enabled = false")]);
     let node = common::start_with(&config, &dir.path().join("data"));
     node.wait_status("/ready", 200, 60);
     let (status, body) = node.post("/v1/admin/actors/shard-1/kill", json!({}));

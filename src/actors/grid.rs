@@ -139,6 +139,48 @@ impl Actor for GridAgent {
         }
         Ok(())
     }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<GridAgentMsg>,
+        state: &mut GridAgentState,
+    ) -> Result<(), ActorProcessingErr> {
+        Self::leave(state).await;
+        Ok(())
+    }
+}
+
+impl GridAgent {
+    /// Tells the master this node leaves (a clean stop: `post_stop` does not run after a
+    /// crash or kill), once a heartbeat on its way has arrived, so the master records an
+    /// unregistration rather than waiting for membership to declare a crash.
+    async fn leave(state: &GridAgentState) {
+        let waited = tokio::time::Instant::now();
+        while state.in_flight.load(Ordering::Acquire) && waited.elapsed() < LOCAL_CALL {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let args = &state.args;
+        let outcome = if args.is_master {
+            master_leave(args.node.clone(), args.incarnation).await
+        } else {
+            let call = crate::cluster::WireCall::Leave {
+                node: args.node.clone(),
+                incarnation: args.incarnation,
+            };
+            match crate::cluster::call(&args.master, &call, LOCAL_CALL).await {
+                Ok(crate::cluster::WireReply::Order(r)) => r,
+                Ok(other) => Err(format!("the master answered a leave with {other:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        match outcome {
+            Ok(()) => tracing::info!(master = %args.master, "left the grid"),
+            // The master's membership will see this node go down instead.
+            Err(e) => {
+                tracing::warn!(master = %args.master, error = %e, "could not tell the grid master this node leaves")
+            }
+        }
+    }
 }
 
 /// Carries out an accepted order.
@@ -261,6 +303,8 @@ pub enum GridMasterMsg {
     Observed(crate::membership::PeerEvent),
     /// Time to look for late heartbeats.
     Tick,
+    /// A node says it leaves (it stops cleanly): node, incarnation.
+    Leave(String, u64, RpcReplyPort<Result<(), String>>),
 }
 
 /// The grid master.
@@ -370,6 +414,13 @@ impl Actor for GridMaster {
                 registry.observed(&ev.name, ev.incarnation, observed(ev.state), now)
             }
             GridMasterMsg::Tick => registry.tick(now),
+            GridMasterMsg::Leave(node, incarnation, reply) => {
+                let _ = reply.send(
+                    registry
+                        .left(&node, incarnation, now)
+                        .map_err(|e| e.to_string()),
+                );
+            }
         }
         if registry.log.len() != before || registry.log.back() != last.as_ref() {
             // Every transition since the last message, as events (the log is bounded,
@@ -387,7 +438,8 @@ impl Actor for GridMaster {
             }
             if let Some(t) = registry.log.back() {
                 use crate::grid::AgentState::{Degraded, Offline};
-                if matches!(t.to, Degraded | Offline) {
+                // A clean leave is no trouble.
+                if matches!(t.to, Degraded | Offline) && t.reason != crate::grid::LEFT {
                     tracing::warn!(node = %t.node, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, epoch = registry.epoch, "grid transition");
                 } else {
                     tracing::info!(node = %t.node, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, epoch = registry.epoch, "grid transition");
@@ -410,7 +462,7 @@ fn transition_event(t: &crate::grid::Transition) {
             agent,
             reason: t.reason.clone(),
         }),
-        (_, Offline) if t.reason.contains("left") => {
+        (_, Offline) if t.reason == crate::grid::LEFT => {
             crate::events::emit(EventKind::AgentUnregistered { agent })
         }
         (_, Offline) => {
@@ -454,6 +506,23 @@ pub async fn master_heartbeat(hb: Heartbeat) -> Result<u64, String> {
     )?;
     match master
         .call(|tx| GridMasterMsg::Heartbeat(hb, tx), Some(LOCAL_CALL))
+        .await
+    {
+        Ok(CallResult::Success(r)) => r,
+        _ => Err("the grid master did not answer".into()),
+    }
+}
+
+/// Tells this node's grid master that node `node` (incarnation `incarnation`) leaves.
+pub async fn master_leave(node: String, incarnation: u64) -> Result<(), String> {
+    let master = ActorRef::<GridMasterMsg>::where_is(GRID_MASTER).ok_or(
+        "this node runs no grid master (it is not the master, or the master is restarting)",
+    )?;
+    match master
+        .call(
+            |tx| GridMasterMsg::Leave(node, incarnation, tx),
+            Some(LOCAL_CALL),
+        )
         .await
     {
         Ok(CallResult::Success(r)) => r,

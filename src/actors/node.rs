@@ -204,7 +204,10 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, String> {
         None
     };
     let is_master = opts.node.has_role(crate::config::Role::Master);
-    let policy = RestartPolicy::default();
+    let policy = RestartPolicy {
+        stop_timeout: Duration::from_millis(cfg.limits.stop_timeout_ms),
+        ..RestartPolicy::default()
+    };
 
     let shard_children = opts
         .node

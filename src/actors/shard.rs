@@ -236,8 +236,10 @@ impl Actor for Shard {
     ) -> Result<(), ActorProcessingErr> {
         // Only on a graceful stop (ractor skips post_stop after a crash or kill), so
         // nothing durable depends on it: it just makes the next start faster.
+        // It stays registered until the checkpoint ends (the state drops the last
+        // reference then): if the stop times out and the actor is killed, a successor
+        // waits for this checkpoint in `pre_start` instead of racing on its files.
         let core = state.core.clone();
-        register(core.shard(), Weak::new());
         tokio::task::spawn_blocking(move || {
             core.fold();
             core.checkpoint()

@@ -230,8 +230,9 @@ impl Supervisor {
                 Ok(())
             }
             Err(e) => {
-                // It did not stop in time: kill it, so the order still holds.
-                cell.kill();
+                // It did not stop in time: kill it, so the order still holds, and wait
+                // until it is gone, so a start order right after finds its name free.
+                let _ = cell.kill_and_wait(Some(timeout)).await;
                 let error = format!("{name} did not stop within {timeout:?} ({e}); it was killed");
                 tracing::warn!(child = %name, %error, "stop order");
                 crate::events::emit(EventKind::StopFailed {

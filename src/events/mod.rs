@@ -459,6 +459,10 @@ pub struct Event {
     pub node: String,
     /// When, in milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// The client request it happened for (the `x-request-id` of the request, on
+    /// whichever node it happened), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     /// What.
     #[serde(flatten)]
     pub kind: EventKind,
@@ -570,7 +574,8 @@ pub fn enabled() -> bool {
 }
 
 /// Emits an event without waiting: when the buffer is full (the sink is behind) the
-/// event is dropped and counted.
+/// event is dropped and counted. An event emitted while serving a client request
+/// carries that request's id.
 pub fn emit(kind: EventKind) {
     let guard = BUS.load();
     let Some(bus) = guard.as_ref() else { return };
@@ -579,6 +584,7 @@ pub fn emit(kind: EventKind) {
         id: format!("{}-{}-{seq}", bus.node, bus.run),
         node: bus.node.clone(),
         at_ms: now_ms(),
+        request_id: crate::logging::current_request_id(),
         kind,
     };
     match bus.tx.try_send(event) {
@@ -611,6 +617,7 @@ mod tests {
             id: "n1-1-7".into(),
             node: "n1".into(),
             at_ms: 1_700_000_000_123,
+            request_id: None,
             kind: EventKind::ActorCrashed {
                 actor: "shard-2".into(),
                 error: "panicked".into(),
@@ -625,6 +632,14 @@ mod tests {
             "2023-11-14T22:13:20.123Z on node n1: shard-2 crashed: panicked"
         );
         assert_eq!(Event::parse("Paris is in France."), None);
+        assert!(!text.contains("request_id"), "absent, not null: {text}");
+        let for_request = Event {
+            request_id: Some("client-9".into()),
+            ..e
+        };
+        let text = for_request.content();
+        assert!(text.contains("\"request_id\":\"client-9\""), "{text}");
+        assert_eq!(Event::parse(&text), Some(for_request));
     }
 
     #[test]

@@ -78,6 +78,8 @@ fn kinds_of(w: &str, next: Option<&str>) -> &'static [&'static str] {
             "StopFailed",
         ],
         "restart" | "restarts" | "restarted" => &["ActorRestarted", "NodeRestarted"],
+        "gave" | "give" | "gives" | "giving" if next == Some("up") => &["ActorGaveUp"],
+        "escalated" | "escalations" => &["ActorGaveUp"],
         "offline" => &["AgentOffline"],
         "degraded" => &["AgentDegraded", "EmbeddingServiceDegraded"],
         "recovered" | "recover" | "recoveries" => &["AgentRecovered"],
@@ -460,6 +462,7 @@ mod tests {
             id: format!("n1-0-{at_ms}"),
             node: "n1".into(),
             at_ms,
+            request_id: None,
             kind,
         }
     }
@@ -491,6 +494,12 @@ mod tests {
         assert_eq!(q.kinds, vec!["QueryPerformance"]);
         assert_eq!(q.longer_than_ms, Some(100.0));
         assert_eq!(q.want, Want::Count);
+
+        let q = parse("Which actors did their supervisor give up on today?", NOW).unwrap();
+        assert_eq!(q.kinds, vec!["ActorGaveUp"]);
+        assert_eq!(q.want, Want::Which(Subject::Actor));
+        let q = parse("Which nodes left the grid today?", NOW).unwrap();
+        assert_eq!(q.kinds, vec!["AgentUnregistered"]);
 
         let q = parse("Which nodes went offline this week?", NOW).unwrap();
         assert_eq!(q.kinds, vec!["AgentOffline"]);

@@ -29,6 +29,10 @@ pub struct EventsQuery {
     /// matches `embedder-0`, `embedder-1`, ...).
     #[param(nullable = false)]
     actor: Option<String>,
+    /// Only events that happened for this client request (its `x-request-id`), on any
+    /// node.
+    #[param(nullable = false)]
+    request_id: Option<String>,
     /// Most events returned, newest first (1 to 10000, default 100).
     #[param(minimum = 1, maximum = 10000, nullable = false)]
     #[serde(default, deserialize_with = "int::query_opt")]
@@ -142,6 +146,9 @@ pub async fn list(
                 && q.node
                     .as_ref()
                     .is_none_or(|n| e.node == *n || e.kind.about_node() == Some(n.as_str()))
+                && q.request_id
+                    .as_ref()
+                    .is_none_or(|r| e.request_id.as_ref() == Some(r))
                 && q.actor.as_ref().is_none_or(|a| {
                     e.kind
                         .actor()

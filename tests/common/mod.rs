@@ -52,6 +52,40 @@ pub fn start_with(config: &Path, data_dir: &Path) -> Node {
 
 /// Like [`start_with`], but returns the node's stderr if it fails to start.
 pub fn try_start_with(config: &Path, data_dir: &Path, extra: &[&str]) -> Result<Node, String> {
+    try_start_env(config, data_dir, extra, &[])
+}
+
+/// Free local ports (bound and released; the test's nodes take them right after).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// The repository's `cluster.toml` with each `(from, to)` replaced, written to `dir`;
+/// panics if the file lacks a `from` (the test would no longer test what it says).
+pub fn config_with(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(default_config()).unwrap();
+    for (from, to) in replace {
+        assert!(text.contains(from), "cluster.toml has no {from:?}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("cluster.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Like [`try_start_with`], with more environment variables for the node (they win
+/// over the harness's `SUTRA_LOG=info`).
+pub fn try_start_env(
+    config: &Path,
+    data_dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Node, String> {
     let log = data_dir.with_extension(format!(
         "stderr-{}.log",
         std::time::SystemTime::now()
@@ -72,6 +106,7 @@ pub fn try_start_with(config: &Path, data_dir: &Path, extra: &[&str]) -> Result<
         .args(extra)
         .env("SUTRA_LOG", "info")
         .env("SUTRA_MODEL_DIR", model_dir())
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -215,6 +250,44 @@ impl Node {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Node {
+    /// Polls `GET /v1/events?{filters}` until a listed event satisfies `ok`; returns it
+    /// (as listed: `concept_id`, `at`, `text`, `event`), or panics after `secs` with
+    /// the last listing and the node's log.
+    pub fn wait_event(&self, filters: &str, secs: u64, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (status, body) = self.get(&format!("/v1/events?limit=10000&{filters}"));
+            if status == 200 {
+                if let Some(e) = body["events"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|e| ok(e)))
+                {
+                    return e.clone();
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no event matching {filters} within {secs} s; last: {status} {body}\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until a line of the node's log satisfies `ok`, or panics after `secs`.
+    pub fn wait_log(&self, secs: u64, what: &str, ok: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.log_text().lines().any(&ok) {
+            if Instant::now() > deadline {
+                panic!("no log line {what} within {secs} s:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }

@@ -165,7 +165,9 @@ fn block_rows<const R: usize>(x: &[f32], stride: usize, n_in: usize) -> [&[f32];
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-#[allow(clippy::too_many_arguments)]
+// Index loops over the block's rows and vectors: constant trip counts the compiler
+// unrolls into named registers.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 fn kernel_avx512<const R: usize>(
     x: &[f32],
     stride: usize,
@@ -209,7 +211,9 @@ fn kernel_avx512<const R: usize>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-#[allow(clippy::too_many_arguments)]
+// Index loops over the block's rows and vectors: constant trip counts the compiler
+// unrolls into named registers.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 fn kernel_avx2<const R: usize>(
     x: &[f32],
     stride: usize,

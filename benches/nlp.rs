@@ -8,10 +8,14 @@
 //! 3. extraction (`learn::extract::extract`, which runs the analysis where it needs it),
 //!
 //! each sentence timed alone, median / p90 / p99 over all sentences (best of 3 passes per
-//! sentence), plus the model's load time.
+//! sentence, warm tokenizer cache), plus the model's load time, the tokenizer on a cold
+//! cache (each sentence once, in order, on a freshly loaded model), and
+//! 4. the matrix kernel alone on the CNN layer's shape (20 rows x 288 -> 288, random
+//!    weights), as multiply-adds per second: what the arithmetic costs on this CPU.
 
 use std::time::Instant;
 use sutra::learn::extract::extract;
+use sutra::nlp::matmul::Packed;
 use sutra::nlp::{chunk, default_dir, Nlp};
 
 fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64, f64) {
@@ -59,6 +63,14 @@ fn main() {
     if quick {
         sentences.truncate(300);
     }
+    // The tokenizer's first sight of each word: a freshly loaded model (empty chunk
+    // cache), each sentence once, in order (later sentences reuse earlier words, as a
+    // stream of new documents would). Every row below runs on a warm cache.
+    let fresh = Nlp::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let cold = time_each(&sentences, 1, |s| {
+        std::hint::black_box(fresh.tokenizer().tokenize(s));
+    });
+    drop(fresh);
     let tokens: usize = sentences
         .iter()
         .map(|s| nlp.tokenizer().tokenize(s).len())
@@ -95,8 +107,41 @@ fn main() {
             }),
         ),
     ];
+    let (p50, p90, p99, mean) = percentiles(cold);
+    println!("tokenizer, cold cache (each sentence once, fresh model): median {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms, mean {mean:.3} ms per sentence");
     for (name, v) in rows {
         let (p50, p90, p99, mean) = percentiles(v);
         println!("{name}: median {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms, mean {mean:.3} ms per sentence");
     }
+    kernel_rate();
+}
+
+/// The kernel alone: one CNN layer's product for a 12-token sentence (20 rows of 288
+/// inputs, 288 outputs), repeated; the median of 200 timings of 50 products each.
+fn kernel_rate() {
+    let (rows, n_in, n_out) = (20, 288, 288);
+    let val = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) * 0.001;
+    let w: Vec<f32> = (0..n_out * n_in).map(val).collect();
+    let b: Vec<f32> = (0..n_out).map(|i| val(i + 1)).collect();
+    let x: Vec<f32> = (0..rows * n_in).map(|i| val(i + 2)).collect();
+    let m = Packed::from_out_major(&w, &b, n_out, n_in);
+    let mut y = vec![0f32; rows * n_out];
+    let reps = 50;
+    let times: Vec<f64> = (0..200)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                m.forward(std::hint::black_box(&x), rows, n_in, &mut y);
+                std::hint::black_box(&y);
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .collect();
+    let (p50, ..) = percentiles(times);
+    let macs = (rows * n_in * n_out) as f64;
+    println!(
+        "kernel {rows}x{n_in}->{n_out}: median {:.1} us per product, {:.1} G multiply-adds/s",
+        p50 * 1e6,
+        macs / p50 / 1e9
+    );
 }

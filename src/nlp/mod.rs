@@ -14,6 +14,7 @@
 
 pub mod chunk;
 mod hash;
+pub mod matmul;
 pub mod model;
 pub mod parser;
 pub mod tok2vec;
@@ -25,10 +26,11 @@ mod golden;
 pub use chunk::Chunk;
 pub use model::{default_dir, dir_beside, SETUP_COMMAND};
 
+use matmul::Packed;
 use model::{Lemmas, Vocab, Weights};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use tok2vec::{argmax, transpose, Tok2Vec};
+use tok2vec::{argmax, Tok2Vec};
 use tokenizer::Tokenizer;
 
 /// Why the model could not be loaded.
@@ -80,9 +82,8 @@ pub struct Nlp {
     tokenizer: Tokenizer,
     vocab: Vocab,
     tok2vec: Tok2Vec,
-    /// Tagger softmax, input-major ([width][tags]), and its bias.
-    tag_w: Vec<f32>,
-    tag_b: Vec<f32>,
+    /// Tagger softmax layer (its argmax is the tag).
+    tagger: Packed,
     /// Tag names, leaked once so tokens can hold `&'static str` (one model per process).
     tags: Vec<&'static str>,
     lemmas: Lemmas,
@@ -108,8 +109,7 @@ impl Nlp {
         Ok(Nlp {
             tokenizer: Tokenizer::from_json(&model::read_text(dir, "tokenizer.json")?)?,
             parser: parser::Parser::new(&weights, &vocab.moves, tok2vec.width)?,
-            tag_w: transpose(w, n_tags, tok2vec.width),
-            tag_b: b.to_vec(),
+            tagger: Packed::from_out_major(w, b, n_tags, tok2vec.width),
             tok2vec,
             vocab,
             tags,
@@ -163,15 +163,8 @@ impl Nlp {
             Vec::new()
         };
         let mut scores = vec![0f32; raw.len() * n_tags];
-        tok2vec::affine(
-            &vectors,
-            raw.len(),
-            self.tok2vec.width,
-            &self.tag_w,
-            &self.tag_b,
-            n_tags,
-            &mut scores,
-        );
+        self.tagger
+            .forward(&vectors, raw.len(), self.tok2vec.width, &mut scores);
         raw.into_iter()
             .zip(norms)
             .enumerate()

@@ -174,6 +174,7 @@ impl Weights {
             embeds,
             reduce,
             reduce_norm: norm(0)?,
+            pad_row: Tok2Vec::pad_row(&cnn, width),
             cnn,
             width,
         })

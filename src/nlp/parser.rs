@@ -13,7 +13,8 @@
 //! heads are read from the arcs, left arcs first, then right arcs. Labels with `||` are
 //! then deprojectivised as `nonproj.deprojectivize` does.
 
-use super::tok2vec::{affine, argmax, transpose};
+use super::matmul::Packed;
+use super::tok2vec::argmax;
 use super::NlpError;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,14 +35,14 @@ struct Arc {
 
 /// The parser's weights and moves.
 pub struct Parser {
-    proj_w: Vec<f32>,
-    proj_b: Vec<f32>,
-    /// [64 in][8 feats * 64 hidden * 2 pieces], input-major.
-    lower_w: Vec<f32>,
+    /// tok2vec width -> 64.
+    proj: Packed,
+    /// 64 -> 8 feats * 64 hidden * 2 pieces, no bias (`lower_b` is added once per state).
+    lower: Packed,
     lower_b: Vec<f32>,
     pad: Vec<f32>,
-    upper_w: Vec<f32>,
-    upper_b: Vec<f32>,
+    /// 64 hidden -> moves.
+    upper: Packed,
     moves: Vec<(Kind, usize)>,
     /// Dependency labels; index 0 is "ROOT".
     labels: Vec<String>,
@@ -93,13 +94,11 @@ impl Parser {
             moves.push((kind, id));
         }
         Ok(Parser {
-            proj_w: transpose(pw, ps[0], width),
-            proj_b: pb.to_vec(),
-            lower_w: transpose(lw, nf * nh * np, ni),
+            proj: Packed::from_out_major(pw, pb, ps[0], width),
+            lower: Packed::from_out_major(lw, &vec![0.0; nf * nh * np], nf * nh * np, ni),
             lower_b: lb.to_vec(),
             pad: pad.to_vec(),
-            upper_w: transpose(uw, us[0], nh),
-            upper_b: ub.to_vec(),
+            upper: Packed::from_out_major(uw, ub, us[0], nh),
             moves,
             labels,
             n_feats: nf,
@@ -115,27 +114,10 @@ impl Parser {
             return Vec::new();
         }
         let mut proj = vec![0f32; n * self.width_in];
-        affine(
-            vectors,
-            n,
-            width,
-            &self.proj_w,
-            &self.proj_b,
-            self.width_in,
-            &mut proj,
-        );
+        self.proj.forward(vectors, n, width, &mut proj);
         let fo = self.n_hidden * self.n_pieces;
         let mut cached = vec![0f32; n * self.n_feats * fo];
-        let zero = vec![0f32; self.n_feats * fo];
-        affine(
-            &proj,
-            n,
-            self.width_in,
-            &self.lower_w,
-            &zero,
-            self.n_feats * fo,
-            &mut cached,
-        );
+        self.lower.forward(&proj, n, self.width_in, &mut cached);
         let mut state = State::new(n);
         let mut unmaxed = vec![0f32; fo];
         let mut hidden = vec![0f32; self.n_hidden];
@@ -162,15 +144,7 @@ impl Parser {
                 let pieces = &unmaxed[j * self.n_pieces..(j + 1) * self.n_pieces];
                 *h = pieces[argmax(pieces)];
             }
-            affine(
-                &hidden,
-                1,
-                self.n_hidden,
-                &self.upper_w,
-                &self.upper_b,
-                self.moves.len(),
-                &mut scores,
-            );
+            self.upper.forward(&hidden, 1, self.n_hidden, &mut scores);
             let v = [
                 state.can_shift(),
                 state.can_reduce(),

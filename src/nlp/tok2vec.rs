@@ -9,175 +9,71 @@
 //! through every layer (thinc's `with_array(pad=4)`; the research note's third trap).
 //!
 //! Arithmetic: every output is `bias + sum_i x[i] * w[i][o]` accumulated in f32 in the
-//! order i = 0, 1, ... Rust never fuses or reorders float operations, so the results are
-//! the same bits on every x86-64 CPU whatever its vector width (each SIMD lane runs the
-//! same scalar sequence). Argmax takes the first of equal scores.
+//! order i = 0, 1, ... (the kernel in [`super::matmul`]). Rust never fuses or reorders
+//! float operations, so the results are the same bits on every x86-64 CPU whatever its
+//! vector width (each SIMD lane runs the same scalar sequence). Argmax takes the first of
+//! equal scores.
 
 use super::hash::murmur3_u64;
+use super::matmul::Packed;
 
 /// A maxout layer: `pieces` affine maps of `n_in` inputs to `n_out` outputs, and the
-/// maximum over the pieces. `w` is stored input-major ([n_in][n_out * pieces]) so the
-/// inner loop runs over contiguous outputs.
+/// maximum over the pieces. The packed columns are piece-major (column p * n_out + o), so
+/// the maximum runs over contiguous vectors.
 pub struct Maxout {
     pub n_in: usize,
     pub n_out: usize,
     pub pieces: usize,
-    /// [n_in][n_out * pieces], output index o * pieces + p.
-    pub w: Vec<f32>,
-    /// [n_out * pieces].
-    pub b: Vec<f32>,
+    pub w: Packed,
 }
 
 impl Maxout {
     /// From thinc's W of shape (n_out, pieces, n_in) and b of shape (n_out, pieces).
     pub fn from_thinc(w: &[f32], b: &[f32], n_out: usize, pieces: usize, n_in: usize) -> Maxout {
+        let mut wp = Vec::with_capacity(w.len());
+        let mut bp = Vec::with_capacity(b.len());
+        for p in 0..pieces {
+            for o in 0..n_out {
+                let row = o * pieces + p;
+                wp.extend_from_slice(&w[row * n_in..(row + 1) * n_in]);
+                bp.push(b[row]);
+            }
+        }
         Maxout {
             n_in,
             n_out,
             pieces,
-            w: transpose(w, n_out * pieces, n_in),
-            b: b.to_vec(),
+            w: Packed::from_out_major(&wp, &bp, n_out * pieces, n_in),
         }
     }
 
-    /// Applies the layer to the rows of `x` ([rows][n_in]), giving [rows][n_out].
-    pub fn forward(&self, x: &[f32], rows: usize, out: &mut Vec<f32>) {
+    /// Applies the layer to `rows` rows of `x` (row r at `x[r * stride..]`), giving
+    /// [rows][n_out] in `out`; `acc` is scratch.
+    pub fn forward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        stride: usize,
+        acc: &mut Vec<f32>,
+        out: &mut Vec<f32>,
+    ) {
         let width = self.n_out * self.pieces;
-        let mut acc = vec![0f32; rows * width];
-        affine(x, rows, self.n_in, &self.w, &self.b, width, &mut acc);
+        acc.resize(rows * width, 0.0);
+        self.w.forward(x, rows, stride, acc);
         out.clear();
-        out.reserve(rows * self.n_out);
-        for r in 0..rows {
-            for o in 0..self.n_out {
-                let piece = &acc[r * width + o * self.pieces..r * width + (o + 1) * self.pieces];
-                out.push(piece.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        out.resize(rows * self.n_out, f32::NEG_INFINITY);
+        for (o, a) in out
+            .chunks_exact_mut(self.n_out)
+            .zip(acc.chunks_exact(width))
+        {
+            // The pieces in order, as `fold(NEG_INFINITY, f32::max)` over each output's.
+            for piece in a.chunks_exact(self.n_out) {
+                for (m, &v) in o.iter_mut().zip(piece) {
+                    *m = m.max(v);
+                }
             }
         }
     }
-}
-
-/// `y[r] = b + x[r] . w` for every row, with `w` input-major ([n_in][width]).
-///
-/// The same scalar sequence runs in every SIMD lane whatever the vector width (each
-/// output accumulates its products in input order, one IEEE multiply then one add; Rust
-/// never fuses them into an FMA), so compiling the loop for AVX2 or AVX-512 where the CPU
-/// has them changes the speed, never a bit of the result (`simd_paths_agree_bit_for_bit`).
-pub fn affine(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    w: &[f32],
-    b: &[f32],
-    width: usize,
-    y: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { affine_avx512(x, rows, n_in, w, b, width, y) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { affine_avx2(x, rows, n_in, w, b, width, y) };
-        }
-    }
-    affine_plain(x, rows, n_in, w, b, width, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn affine_avx2(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    w: &[f32],
-    b: &[f32],
-    width: usize,
-    y: &mut [f32],
-) {
-    affine_plain(x, rows, n_in, w, b, width, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn affine_avx512(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    w: &[f32],
-    b: &[f32],
-    width: usize,
-    y: &mut [f32],
-) {
-    affine_plain(x, rows, n_in, w, b, width, y)
-}
-
-/// The kernel: four rows at a time share each loaded row of `w` (the weights are the
-/// memory traffic). Inlined into each target-feature wrapper so each gets its own code.
-#[inline(always)]
-fn affine_plain(
-    x: &[f32],
-    rows: usize,
-    n_in: usize,
-    w: &[f32],
-    b: &[f32],
-    width: usize,
-    y: &mut [f32],
-) {
-    for r in 0..rows {
-        y[r * width..(r + 1) * width].copy_from_slice(b);
-    }
-    let mut r = 0;
-    while r + 4 <= rows {
-        let (y0, rest) = y[r * width..(r + 4) * width].split_at_mut(width);
-        let (y1, rest) = rest.split_at_mut(width);
-        let (y2, y3) = rest.split_at_mut(width);
-        for i in 0..n_in {
-            let wi = &w[i * width..(i + 1) * width];
-            let (a0, a1, a2, a3) = (
-                x[r * n_in + i],
-                x[(r + 1) * n_in + i],
-                x[(r + 2) * n_in + i],
-                x[(r + 3) * n_in + i],
-            );
-            // Zipped iterators: no bounds checks, so the loop vectorizes.
-            let outs = y0
-                .iter_mut()
-                .zip(y1.iter_mut())
-                .zip(y2.iter_mut())
-                .zip(y3.iter_mut());
-            for ((((o0, o1), o2), o3), &wv) in outs.zip(wi) {
-                *o0 += a0 * wv;
-                *o1 += a1 * wv;
-                *o2 += a2 * wv;
-                *o3 += a3 * wv;
-            }
-        }
-        r += 4;
-    }
-    while r < rows {
-        let yr = &mut y[r * width..(r + 1) * width];
-        for i in 0..n_in {
-            let a = x[r * n_in + i];
-            let wi = &w[i * width..(i + 1) * width];
-            for (o, &wv) in yr.iter_mut().zip(wi) {
-                *o += a * wv;
-            }
-        }
-        r += 1;
-    }
-}
-
-/// [rows][cols] -> [cols][rows].
-pub fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0f32; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
-        }
-    }
-    t
 }
 
 /// thinc's LayerNorm: (x - mean) / sqrt(var + 1e-8) * g + b, per row (population variance).
@@ -215,61 +111,106 @@ pub struct Tok2Vec {
     pub reduce_norm: LayerNorm,
     pub cnn: Vec<(Maxout, LayerNorm)>,
     pub width: usize,
+    /// See [`Tok2Vec::pad_row`].
+    pub pad_row: Vec<f32>,
 }
 
 /// Padding rows on each side of a document (thinc's receptive field: 4 layers x 1).
 const PAD: usize = 4;
 
+/// Buffers reused across calls on one thread (no allocation per layer or sentence).
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    acc: Vec<f32>,
+    h: Vec<f32>,
+    cur: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 impl Tok2Vec {
+    /// The CNN's first-layer output for a padding row whose window is all padding: a
+    /// constant, computed once at load exactly as [`Tok2Vec::forward`] would.
+    pub fn pad_row(cnn: &[(Maxout, LayerNorm)], width: usize) -> Vec<f32> {
+        let Some((layer, norm)) = cnn.first() else {
+            return vec![0.0; width];
+        };
+        let zero = vec![0f32; 3 * width];
+        let (mut acc, mut out) = (Vec::new(), Vec::new());
+        layer.forward(&zero, 1, 3 * width, &mut acc, &mut out);
+        norm.apply(&mut out);
+        // The residual add onto the zero padding, as for every other row.
+        out.iter().map(|o| 0.0 + o).collect()
+    }
+
     /// Token vectors ([tokens][width]) for the feature rows (six u64 ids per token).
+    ///
+    /// The 4 padding rows on each side go through the layers as in thinc, but only where
+    /// they reach a token: layer k (1-based) needs rows `k..rows - k` of the padded
+    /// document, and in layer 1 the two outermost of those on each side see only padding,
+    /// so they are the load-time constant [`Tok2Vec::pad_row`]. That is 4n + 8 rows of CNN
+    /// work instead of 4n + 32, for the same bits.
     pub fn forward(&self, features: &[[u64; 6]]) -> Vec<f32> {
+        SCRATCH.with(|s| self.forward_with(features, &mut s.borrow_mut()))
+    }
+
+    fn forward_with(&self, features: &[[u64; 6]], s: &mut Scratch) -> Vec<f32> {
         let n = features.len();
+        if n == 0 {
+            return Vec::new();
+        }
         let in_width: usize = self.embeds.iter().map(|e| e.width).sum();
-        let mut x = vec![0f32; n * in_width];
+        s.x.clear();
+        s.x.resize(n * in_width, 0.0);
         for (t, row) in features.iter().enumerate() {
             let mut off = t * in_width;
             for (col, table) in self.embeds.iter().enumerate() {
                 let keys = murmur3_u64(row[col], table.seed);
-                let dst = &mut x[off..off + table.width];
+                let dst = &mut s.x[off..off + table.width];
                 for k in keys {
                     let r = k as usize % table.rows;
                     let src = &table.e[r * table.width..(r + 1) * table.width];
-                    for (d, s) in dst.iter_mut().zip(src) {
-                        *d += s;
+                    for (d, v) in dst.iter_mut().zip(src) {
+                        *d += v;
                     }
                 }
                 off += table.width;
             }
         }
-        let mut h = Vec::new();
-        self.reduce.forward(&x, n, &mut h);
-        self.reduce_norm.apply(&mut h);
-        // Pad with zero rows that then pass through every layer, as thinc does.
+        self.reduce.forward(&s.x, n, in_width, &mut s.acc, &mut s.h);
+        self.reduce_norm.apply(&mut s.h);
         let w = self.width;
         let rows = n + 2 * PAD;
-        let mut cur = vec![0f32; rows * w];
-        cur[PAD * w..(PAD + n) * w].copy_from_slice(&h);
-        let mut window = vec![0f32; rows * 3 * w];
-        let mut out = Vec::new();
-        for (layer, norm) in &self.cnn {
-            window.iter_mut().for_each(|v| *v = 0.0);
-            for r in 0..rows {
-                let dst = &mut window[r * 3 * w..(r + 1) * 3 * w];
-                if r > 0 {
-                    dst[..w].copy_from_slice(&cur[(r - 1) * w..r * w]);
-                }
-                dst[w..2 * w].copy_from_slice(&cur[r * w..(r + 1) * w]);
-                if r + 1 < rows {
-                    dst[2 * w..].copy_from_slice(&cur[(r + 1) * w..(r + 2) * w]);
-                }
-            }
-            layer.forward(&window, rows, &mut out);
-            norm.apply(&mut out);
-            for (c, o) in cur.iter_mut().zip(&out) {
+        s.cur.clear();
+        s.cur.resize(rows * w, 0.0);
+        s.cur[PAD * w..(PAD + n) * w].copy_from_slice(&s.h);
+        for (k, (layer, norm)) in self.cnn.iter().enumerate() {
+            let k = k + 1;
+            // Rows first..last of the padded document; in layer 1 the outer two of them
+            // on each side are the constant padding row.
+            let (first, last) = if k == 1 { (3, rows - 3) } else { (k, rows - k) };
+            // Row r's window [r - 1, r, r + 1] is 3w consecutive values of `cur`.
+            layer.forward(
+                &s.cur[(first - 1) * w..],
+                last - first,
+                w,
+                &mut s.acc,
+                &mut s.h,
+            );
+            norm.apply(&mut s.h);
+            for (c, o) in s.cur[first * w..last * w].iter_mut().zip(&s.h) {
                 *c += o;
             }
+            if k == 1 {
+                for r in [1, 2, rows - 3, rows - 2] {
+                    s.cur[r * w..(r + 1) * w].copy_from_slice(&self.pad_row);
+                }
+            }
         }
-        cur[PAD * w..(PAD + n) * w].to_vec()
+        s.cur[PAD * w..(PAD + n) * w].to_vec()
     }
 }
 
@@ -288,40 +229,121 @@ pub fn argmax(v: &[f32]) -> usize {
 mod tests {
     use super::*;
 
-    /// Every kernel this CPU can run gives the same bits as the plain one.
-    #[test]
-    fn simd_paths_agree_bit_for_bit() {
-        let (rows, n_in, width) = (7, 37, 45);
-        // Deterministic values of mixed sign and magnitude.
-        let val = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) * 0.013 * (1.0 + (i % 7) as f32);
-        let x: Vec<f32> = (0..rows * n_in).map(val).collect();
-        let w: Vec<f32> = (0..n_in * width).map(|i| val(i + 17) * 0.1).collect();
-        let b: Vec<f32> = (0..width).map(|i| val(i + 3)).collect();
-        let mut plain = vec![0f32; rows * width];
-        affine_plain(&x, rows, n_in, &w, &b, width, &mut plain);
-        let same = |got: &[f32]| {
-            plain
-                .iter()
-                .zip(got)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-        };
-        let mut got = vec![0f32; rows * width];
-        affine(&x, rows, n_in, &w, &b, width, &mut got);
-        assert!(same(&got));
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                got.fill(0.0);
-                // SAFETY: checked just above.
-                unsafe { affine_avx2(&x, rows, n_in, &w, &b, width, &mut got) };
-                assert!(same(&got));
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                got.fill(0.0);
-                // SAFETY: checked just above.
-                unsafe { affine_avx512(&x, rows, n_in, &w, &b, width, &mut got) };
-                assert!(same(&got));
+    /// thinc's computation as written: every padded row through every layer.
+    fn forward_all_rows(t: &Tok2Vec, features: &[[u64; 6]]) -> Vec<f32> {
+        let n = features.len();
+        let in_width: usize = t.embeds.iter().map(|e| e.width).sum();
+        let mut x = vec![0f32; n * in_width];
+        for (r, row) in features.iter().enumerate() {
+            let mut off = r * in_width;
+            for (col, table) in t.embeds.iter().enumerate() {
+                for k in murmur3_u64(row[col], table.seed) {
+                    let e = k as usize % table.rows;
+                    for c in 0..table.width {
+                        x[off + c] += table.e[e * table.width + c];
+                    }
+                }
+                off += table.width;
             }
         }
+        let (mut acc, mut h) = (Vec::new(), Vec::new());
+        t.reduce.forward(&x, n, in_width, &mut acc, &mut h);
+        t.reduce_norm.apply(&mut h);
+        let w = t.width;
+        let rows = n + 2 * PAD;
+        let mut cur = vec![0f32; rows * w];
+        cur[PAD * w..(PAD + n) * w].copy_from_slice(&h);
+        for (layer, norm) in &t.cnn {
+            let mut window = vec![0f32; rows * 3 * w];
+            for r in 0..rows {
+                for (k, src) in [r.checked_sub(1), Some(r), Some(r + 1)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(s) = src.filter(|&s| s < rows) {
+                        window[(r * 3 + k) * w..(r * 3 + k + 1) * w]
+                            .copy_from_slice(&cur[s * w..(s + 1) * w]);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            layer.forward(&window, rows, 3 * w, &mut acc, &mut out);
+            norm.apply(&mut out);
+            for (c, o) in cur.iter_mut().zip(&out) {
+                *c += o;
+            }
+        }
+        cur[PAD * w..(PAD + n) * w].to_vec()
+    }
+
+    /// Skipping the padding rows no token sees changes no bit, for any length.
+    #[test]
+    fn skipping_unseen_padding_rows_changes_nothing() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut val = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0
+        };
+        let (ew, w, pieces) = (5, 7, 3);
+        let mut random = |len: usize| (0..len).map(|_| val()).collect::<Vec<f32>>();
+        let embeds = (0..6)
+            .map(|i| HashEmbed {
+                rows: 11,
+                width: ew,
+                seed: i,
+                e: random(11 * ew),
+            })
+            .collect();
+        let reduce = Maxout::from_thinc(
+            &random(w * pieces * 6 * ew),
+            &random(w * pieces),
+            w,
+            pieces,
+            6 * ew,
+        );
+        let reduce_norm = LayerNorm {
+            g: random(w),
+            b: random(w),
+        };
+        let mut cnn = Vec::new();
+        for _ in 0..4 {
+            let layer = Maxout::from_thinc(
+                &random(w * pieces * 3 * w),
+                &random(w * pieces),
+                w,
+                pieces,
+                3 * w,
+            );
+            let norm = LayerNorm {
+                g: random(w),
+                b: random(w),
+            };
+            cnn.push((layer, norm));
+        }
+        let t = Tok2Vec {
+            embeds,
+            reduce,
+            reduce_norm,
+            pad_row: Tok2Vec::pad_row(&cnn, w),
+            cnn,
+            width: w,
+        };
+        for n in 1..12u64 {
+            let features: Vec<[u64; 6]> = (0..n)
+                .map(|i| [i * 7 + 1, i % 3, 1000 + i, 5, i % 2, 0])
+                .collect();
+            let want = forward_all_rows(&t, &features);
+            let got = t.forward(&features);
+            assert_eq!(want.len(), got.len());
+            assert!(
+                want.iter()
+                    .zip(&got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{n} tokens"
+            );
+        }
+        assert!(t.forward(&[]).is_empty());
     }
 }

@@ -27,7 +27,7 @@ pub struct RawToken {
 /// The tokenizer: compiled affix patterns and the special cases.
 pub struct Tokenizer {
     prefix: Regex,
-    suffix: Regex,
+    suffix: Suffix,
     infix: Regex,
     url: Option<Regex>,
     specials: HashMap<String, Vec<(String, Option<String>)>>,
@@ -71,7 +71,7 @@ impl Tokenizer {
         };
         let mut tokenizer = Tokenizer {
             prefix: compile("prefix", &rules.prefix)?,
-            suffix: compile("suffix", &rules.suffix)?,
+            suffix: Suffix::new(&rules.suffix, &compile)?,
             infix: compile("infix", &rules.infix)?,
             url: rules
                 .url
@@ -87,7 +87,7 @@ impl Tokenizer {
         let mut affixed: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
         for key in tokenizer.specials.keys() {
             let affixy = find_end(&tokenizer.prefix, key) != 0
-                || find_len(&tokenizer.suffix, key) != 0
+                || tokenizer.suffix.len(key) != 0
                 || tokenizer.infix.find(key).ok().flatten().is_some()
                 || key.contains(' ');
             if affixy {
@@ -280,7 +280,7 @@ impl Tokenizer {
                     break;
                 }
             }
-            let suf_len = find_len(&self.suffix, &s[pre_len..]);
+            let suf_len = self.suffix.len(&s[pre_len..]);
             if suf_len != 0 {
                 let minus_suf = &s[..s.len() - suf_len];
                 if !minus_suf.is_empty() && special(minus_suf) {
@@ -366,6 +366,154 @@ fn find_len(re: &Regex, s: &str) -> usize {
     re.find(s).ok().flatten().map_or(0, |m| m.end() - m.start())
 }
 
+/// spaCy's suffix pattern, split so that no search backtracks through it.
+///
+/// Every alternative of spaCy's suffix pattern ends at `$`, so the suffix `re.search`
+/// finds is the one with the earliest start over all alternatives. The plain
+/// alternatives go into one pattern without look-arounds (which `fancy_regex` hands whole
+/// to the `regex` automata); each alternative `(?<=L)rest$` becomes `(?:L)(rest)$`:
+/// Python's look-behinds are fixed-width, so the earliest match of that gives the
+/// alternative's earliest suffix start as its group. A pattern of any other shape is kept
+/// whole (the backtracking search, same answers).
+enum Suffix {
+    Split {
+        plain: Option<Regex>,
+        behind: Vec<Regex>,
+    },
+    Whole(Regex),
+}
+
+impl Suffix {
+    fn new(
+        pattern: &str,
+        compile: &dyn Fn(&str, &str) -> Result<Regex, NlpError>,
+    ) -> Result<Suffix, NlpError> {
+        let alts = top_level_alternatives(pattern);
+        let mut plain = Vec::new();
+        let mut behind = Vec::new();
+        for alt in &alts {
+            let looks = |t: &str| ["(?=", "(?!", "(?<=", "(?<!"].iter().any(|l| t.contains(l));
+            if !alt.ends_with('$') {
+                return Ok(Suffix::Whole(compile("suffix", pattern)?));
+            }
+            if !looks(alt) {
+                plain.push(alt.as_str());
+                continue;
+            }
+            match lookbehind_and_rest(alt) {
+                Some((body, rest)) if !looks(body) && !looks(rest) => {
+                    behind.push(compile("suffix", &format!("(?:{body})({rest})"))?);
+                }
+                _ => return Ok(Suffix::Whole(compile("suffix", pattern)?)),
+            }
+        }
+        let plain = if plain.is_empty() {
+            None
+        } else {
+            Some(compile("suffix", &plain.join("|"))?)
+        };
+        Ok(Suffix::Split { plain, behind })
+    }
+
+    /// The length of the suffix (0: none).
+    fn len(&self, s: &str) -> usize {
+        match self {
+            Suffix::Whole(re) => find_len(re, s),
+            Suffix::Split { plain, behind } => {
+                let mut start = plain
+                    .as_ref()
+                    .and_then(|re| re.find(s).ok().flatten())
+                    .map(|m| m.start());
+                for re in behind {
+                    let at = re.captures(s).ok().flatten().and_then(|c| c.get(1));
+                    if let Some(at) = at.map(|m| m.start()) {
+                        if start.is_none_or(|st| at < st) {
+                            start = Some(at);
+                        }
+                    }
+                }
+                start.map_or(0, |st| s.len() - st)
+            }
+        }
+    }
+}
+
+/// The top-level `|` alternatives of a Python pattern (outside groups and classes).
+fn top_level_alternatives(p: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut depth, mut in_class, mut cur) = (0usize, false, String::new());
+    let mut chars = p.chars().peekable();
+    let mut class_start = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                class_start = false;
+                continue;
+            }
+            ']' if in_class && !class_start => in_class = false,
+            '[' if !in_class => {
+                in_class = true;
+                cur.push(c);
+                if chars.peek() == Some(&'^') {
+                    cur.push('^');
+                    chars.next();
+                }
+                class_start = true;
+                continue;
+            }
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => depth = depth.saturating_sub(1),
+            '|' if !in_class && depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                class_start = false;
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+        class_start = false;
+    }
+    out.push(cur);
+    out
+}
+
+/// `(?<=L)rest` -> (`L`, `rest`): the look-behind's body and what follows it.
+fn lookbehind_and_rest(alt: &str) -> Option<(&str, &str)> {
+    let body = alt.strip_prefix("(?<=")?;
+    let (mut depth, mut in_class, mut class_start) = (1usize, false, false);
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !in_class => {
+                in_class = true;
+                class_start = true;
+                if chars.peek().is_some_and(|&(_, n)| n == '^') {
+                    chars.next();
+                }
+                continue;
+            }
+            ']' if in_class && !class_start => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((&body[..i], &body[i + 1..]));
+                }
+            }
+            _ => {}
+        }
+        class_start = false;
+    }
+    None
+}
+
 /// Rewrites a Python `re` pattern so `fancy_regex` reads it the same way. Inside a
 /// character class Python takes `[`, `&&`, `--` and `~~` literally, where Rust's regex
 /// syntax reads a nested class or a set operation: they are escaped.
@@ -415,4 +563,47 @@ pub fn python_to_rust_regex(p: &str) -> String {
         class_start = false;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The split suffix search gives the whole pattern's answer on every chunk of the
+    /// golden sentences and on strings made for the look-behind alternatives.
+    #[test]
+    fn split_suffix_matches_the_whole_pattern() {
+        let dir = crate::nlp::default_dir();
+        let json =
+            crate::nlp::model::read_text(&dir, "tokenizer.json").unwrap_or_else(|e| panic!("{e}"));
+        let rules: Rules = serde_json::from_str(&json).expect("tokenizer.json");
+        let compile = |_: &str, p: &str| {
+            Regex::new(&python_to_rust_regex(p)).map_err(|e| NlpError::Format(e.to_string()))
+        };
+        let split = Suffix::new(&rules.suffix, &compile).expect("suffix compiles");
+        assert!(
+            matches!(&split, Suffix::Split { behind, .. } if !behind.is_empty()),
+            "spaCy's suffix pattern is expected to split"
+        );
+        let whole = compile("", &rules.suffix).expect("suffix compiles");
+        let golden = std::fs::read_to_string(dir.join("golden.jsonl")).unwrap_or_default();
+        let mut words: Vec<String> = golden
+            .split(|c: char| c.is_whitespace() || c == '"')
+            .map(str::to_string)
+            .collect();
+        for w in [
+            "5+", "32°F.", "32°C.", "10$", "10US$", "5km", "5km²", "3kg.", "12%", "abc.", "ABC.",
+            "a.", "A.", "'s", "word's", "U.S.", "(x)", "x)", "1990s", "e.g.", "5m/s", "°F.", "+",
+            ".", "", "é.", "É.", "ä's", "20€", "2,000km", "x'", "yes!", "...", "a...",
+        ] {
+            words.push(w.to_string());
+        }
+        for w in &words {
+            // Every tail of the chunk, as the affix loop asks.
+            for (i, _) in w.char_indices() {
+                let t = &w[i..];
+                assert_eq!(split.len(t), find_len(&whole, t), "suffix of {t:?}");
+            }
+        }
+    }
 }

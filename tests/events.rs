@@ -197,11 +197,12 @@ fn real_code_paths_emit_events_that_are_listed_and_answered_in_english() {
     let mut node = common::start(&data);
     node.wait_status("/ready", 200, 60);
     wait_for_types(&node, &["NodeCrashed", "HnswIndexBuilt"], 30);
-    // A clean stop: its actors stop as asked, and the next start says so.
+    // A clean stop: its actors stop as asked (each shard saving its vector index with
+    // its final checkpoint), and the next start says so and loads the indexes saved.
     assert!(node.terminate(), "clean stop failed:\n{}", node.log_text());
     let node = common::start(&data);
     node.wait_status("/ready", 200, 60);
-    wait_for_types(&node, &["StopSucceeded"], 30);
+    wait_for_types(&node, &["StopSucceeded", "HnswIndexLoaded"], 30);
     // Three starts; the last followed a clean stop.
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = loop {

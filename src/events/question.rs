@@ -467,6 +467,39 @@ mod tests {
         }
     }
 
+    /// Every event type is reachable by some plain question (SPEC §8: each found by an
+    /// English question as well as by `/v1/events`).
+    #[test]
+    fn every_event_type_is_named_by_some_question() {
+        let questions = [
+            "Show all crashes in the last hour",
+            "When did shard 2 last restart?",
+            "Which actors gave up today?",
+            "Which nodes went offline this week?",
+            "Which agents degraded or recovered today?",
+            "Which agents registered or unregistered today?",
+            "Show the heartbeats of the last minute",
+            "When was the node healthy?",
+            "Show spawns and stops today",
+            "How many queries took longer than 100 ms today?",
+            "Show pathfinding metrics today",
+            "How many transactions committed or aborted today?",
+            "Show embedding latency today",
+            "When was the index built or loaded?",
+            "Show reconciliations and storage today",
+        ];
+        let mut reached: Vec<&str> = Vec::new();
+        for q in questions {
+            let read = parse(q, NOW).unwrap_or_else(|| panic!("not read: {q}"));
+            reached.extend(read.kinds);
+        }
+        let missing: Vec<&&str> = EventKind::NAMES
+            .iter()
+            .filter(|k| !reached.contains(k))
+            .collect();
+        assert!(missing.is_empty(), "no question names {missing:?}");
+    }
+
     #[test]
     fn the_issue_questions_are_read() {
         let q = parse("Show all crashes in the last hour", NOW).unwrap();

@@ -167,14 +167,7 @@ fn over_http(sentences: &[String]) {
 
 /// Resident memory of this process (the node runs in it), in MiB.
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    common::rss_kib().map_or(0.0, |kib| kib / 1024.0)
 }
 
 /// A knowledge base far past the old 20,000-sentence limit of the logic layer.

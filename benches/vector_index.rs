@@ -18,6 +18,8 @@
 //!
 //! Progress goes to stderr; results and a markdown summary to stdout.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -200,14 +202,7 @@ fn mb(bytes: f64) -> f64 {
 
 /// Resident set size of this process, bytes.
 fn rss_bytes() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb * 1024.0)
+    common::rss_kib().map_or(f64::NAN, |kib| kib * 1024.0)
 }
 
 /// The 1-minute load average (other work on the machine skews the timings).

@@ -8,6 +8,13 @@ use std::time::Duration;
 use sutra::actors::node::{self, NodeOptions, RunningNode};
 use sutra::config::ClusterConfig;
 
+/// Resident memory of this process (`VmRSS`), in KiB; `None` where /proc is missing.
+pub fn rss_kib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The repository's `cluster.toml`.
 pub fn config() -> ClusterConfig {
     ClusterConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap()

@@ -102,7 +102,7 @@ pub fn extract(sentence: &str) -> Extraction {
         Vec::new()
     } else {
         match read(sentence) {
-            Some(found) => refine(sentence, found),
+            Some(found) => prefer_parse(sentence, refine(sentence, found)),
             // What the wordings leave unread, a plain definition may still say
             // ("A paresis is a slight or partial paralysis."). Only a sentence with a
             // copula can be one: the others skip the analysis (about a millisecond).
@@ -157,6 +157,80 @@ fn refine(sentence: &str, mut found: Vec<Extracted>) -> Vec<Extracted> {
         }
     }
     found
+}
+
+/// Where the wordings read a definition's class as a longer phrase than its name ("a
+/// quick evasive movement", "an athletic game played on a court", "the discovery and
+/// description of ..."), or stopped at a noun that passes the meaning on ("the act of
+/// entering", "a mode of action"), the parse's reading replaces theirs for that subject:
+/// the head noun with its compounds as the class, adjectives as properties, coordinated
+/// nouns and "of" objects as further classes. Other edges of the wordings stay.
+///
+/// The parse runs only when the reading leaves words it may have misread: a phrase of
+/// more than one word that is not a plain name ("concept 4", "Rex"), or words after the
+/// phrase. A sentence that is exactly "X is a/an Y." costs no parse.
+fn prefer_parse(sentence: &str, found: Vec<Extracted>) -> Vec<Extracted> {
+    let defining = |e: &Extracted| matches!(e.kind, A::IsA | A::HasProperty) && !e.negated;
+    let unsure = |e: &Extracted| {
+        let words: Vec<&str> = e.target.split_whitespace().collect();
+        let plain_name = words.len() == 1
+            || words
+                .last()
+                .is_some_and(|w| w.chars().all(|c| c.is_ascii_digit()))
+            || words[1..].iter().all(|w| w.starts_with(char::is_uppercase));
+        let low = sentence.to_lowercase();
+        let after = low
+            .rfind(&e.target.to_lowercase())
+            .map(|at| &low[at + e.target.len()..])
+            .unwrap_or("");
+        !plain_name || after.chars().any(char::is_alphanumeric)
+    };
+    if !found.iter().any(|e| defining(e) && unsure(e)) {
+        return found;
+    }
+    let Some(parsed) = super::parsed::definition(sentence) else {
+        return found;
+    };
+    let Some(first) = parsed.first().filter(|e| e.kind == A::IsA) else {
+        return found;
+    };
+    let subject = entity_key(&first.source);
+    let heads: Vec<String> = parsed
+        .iter()
+        .filter(|e| e.kind == A::IsA)
+        .map(|e| entity_key(e.target.rsplit(' ').next().unwrap_or(&e.target)))
+        .collect();
+    // The wordings must have read the same subject and a phrase holding the same head:
+    // otherwise the two readings disagree about the sentence, and the wordings stand.
+    // The phrase must be made of real words: on an invented name ("an amber vuraelt", "a
+    // voryumketu larva") the small model guesses, and the wordings' phrase is right.
+    let Ok(nlp) = crate::nlp::Nlp::shared() else {
+        return found;
+    };
+    let known = |w: &&str| {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+        !w.chars().all(char::is_alphabetic) || nlp.is_known(w)
+    };
+    let agrees = found.iter().any(|e| {
+        let words: Vec<&str> = e.target.split_whitespace().collect();
+        defining(e)
+            && entity_key(&e.source) == subject
+            && words.iter().all(known)
+            && words.iter().any(|w| heads.contains(&entity_key(w)))
+    });
+    if !agrees {
+        return found;
+    }
+    let key = |e: &Extracted| (entity_key(&e.source), e.kind, entity_key(&e.target));
+    let mut out = parsed;
+    for e in found {
+        let replaced = defining(&e) && entity_key(&e.source) == subject;
+        let repeated = out.iter().any(|o| key(o) == key(&e));
+        if !replaced && !repeated {
+            out.push(e);
+        }
+    }
+    out
 }
 
 /// One word of the statement.
@@ -1218,7 +1292,7 @@ mod tests {
         Bavaria is a state of Germany => Bavaria / is_a / state; Bavaria / part_of / Germany
         Paris is the capital of France => Paris / is_a / capital; Paris / part_of / France
         The Louvre is a museum in Paris => Louvre / is_a / museum; Louvre / located_in / Paris
-        The Nile is the longest river in Africa => Nile / is_a / longest river; Nile / located_in / Africa
+        The Nile is the longest river in Africa => Nile / is_a / river; Nile / located_in / Africa
         A leaf is an organ of a plant => leaf / is_a / organ
         Smoking causes lung cancer. => Smoking / causes / lung cancer
         Heavy rain leads to flooding => Heavy rain / causes / flooding
@@ -1440,9 +1514,11 @@ mod tests {
     #[test]
     fn only_bare_plural_classes_are_generic() {
         let generic = |s: &str| {
-            extract(s)
-                .associations
-                .iter()
+            let found = extract(s).associations;
+            let is_a = found.iter().any(|a| a.kind == A::IsA);
+            found
+                .into_iter()
+                .filter(|a| !is_a || a.kind != A::HasProperty)
                 .map(|a| (a.source_generic, a.target_generic))
                 .collect::<Vec<_>>()
         };
@@ -1457,6 +1533,7 @@ mod tests {
             ("A scissors is a kind of cutting tool", (false, false)),
             ("An eyas is a kind of hawk", (false, false)),
             ("A secateurs is a kind of pruning shears", (false, false)),
+            // "baked goods", and "goods" as the head with "baked goods" a kind of it.
             ("A cake is a kind of baked goods", (false, false)),
             ("Every wumpus is an impus", (false, false)),
             ("Max is a dumpus", (false, false)),
@@ -1464,7 +1541,11 @@ mod tests {
             ("The Maldives are islands", (false, true)),
             ("Penguins are found in Antarctica", (false, false)),
         ] {
-            assert_eq!(generic(sentence), vec![want], "{sentence}");
+            let got = generic(sentence);
+            assert!(
+                !got.is_empty() && got.iter().all(|g| *g == want),
+                "{sentence}: {got:?}"
+            );
         }
     }
 

@@ -30,6 +30,29 @@ const LIGHT: &[&str] = &[
     "kind", "type", "sort", "form", "variety", "piece", "example", "instance", "subtype", "any",
     "species", "breed",
 ];
+/// Complement heads that name a class and also pass to their "of" object: "the act of
+/// entering" is an act and an entering; "a group of viruses" is a group and a virus.
+const SEMI_LIGHT: &[&str] = &[
+    "act",
+    "action",
+    "activity",
+    "mode",
+    "style",
+    "method",
+    "manner",
+    "way",
+    "group",
+    "family",
+    "genus",
+    "class",
+    "practice",
+    "process",
+    "art",
+    "branch",
+    "science",
+    "study",
+    "technique",
+];
 /// Words that make a statement other than a plain assertion.
 const NOT_PLAIN: &[&str] = &[
     "if", "unless", "when", "whenever", "because", "although", "though", "whether", "not", "never",
@@ -81,18 +104,54 @@ fn text(tokens: &[Token], from: usize, to: usize) -> String {
     s
 }
 
-/// The head with the compound nouns right before it: "government building".
+/// The head with the compound nouns right before it ("government building"), and
+/// participles that name a kind of it ("baked goods", "swimming stroke").
 fn compound_name(doc: &Doc, head: usize) -> String {
+    text(&doc.tokens, name_start(doc, head), head)
+}
+
+/// Where [`compound_name`] starts.
+fn name_start(doc: &Doc, head: usize) -> usize {
     let mut from = head;
-    while from > 0 && doc.tokens[from - 1].dep == "compound" && doc.tokens[from - 1].head >= from {
+    loop {
+        // "long-horned", "free-reed": a hyphenated word is one modifier.
+        from = hyphenated(&doc.tokens, from).0;
+        let named =
+            from > 0 && doc.tokens[from - 1].head >= from && doc.tokens[from - 1].dep == "compound";
+        if !named {
+            return from;
+        }
         from -= 1;
     }
-    text(&doc.tokens, from, head)
+}
+
+/// "a transparent optical device": besides the head's name ("device"), the kind the
+/// adjective next to it names ("optical device"), which is how English writes a
+/// classifying adjective (nearest the noun), or a participle ("baked goods"). `None`
+/// when there is no such modifier, or it is one of a coordination ("a slight or partial
+/// paralysis": descriptions).
+fn kind_name(doc: &Doc, head: usize) -> Option<String> {
+    let toks = &doc.tokens;
+    let start = name_start(doc, head);
+    let adj = start.checked_sub(1)?;
+    let t = &toks[adj];
+    let plain = t.dep == "amod" && t.head == head && matches!(t.tag, "JJ" | "VBN" | "VBG");
+    if !plain
+        || children(doc, adj, "conj").next().is_some()
+        || children(doc, adj, "cc").next().is_some()
+    {
+        return None;
+    }
+    let (from, _) = hyphenated(toks, adj);
+    Some(text(toks, from, head))
 }
 
 /// The subject's name: its noun chunk without a leading determiner.
 fn subject_name(doc: &Doc, subj: usize) -> Option<String> {
-    let chunk = doc.chunks.iter().find(|c| c.head == subj)?;
+    let Some(chunk) = doc.chunks.iter().find(|c| c.head == subj) else {
+        // An -ing word has no noun chunk: its compounds and itself.
+        return Some(compound_name(doc, subj));
+    };
     let mut from = chunk.start;
     while from < chunk.head && doc.tokens[from].tag == "DT" {
         from += 1;
@@ -104,23 +163,86 @@ fn nominal(t: &Token) -> bool {
     matches!(t.pos.as_str(), "NOUN" | "PROPN")
 }
 
+/// Dependencies that open a clause or phrase of its own: a word below one of them is not
+/// in the main clause ("trespass that is *not* transient" still defines trespass).
+const EMBEDDED: &[&str] = &[
+    "relcl", "acl", "pcomp", "pobj", "prep", "ccomp", "xcomp", "appos", "dobj", "agent",
+];
+
+/// Whether token `i` belongs to the main clause (or an adverbial clause on it, as "If
+/// ..., X is Y" does): nothing embedded on its way up to the root.
+fn in_main_clause(doc: &Doc, i: usize) -> bool {
+    let mut at = i;
+    for _ in 0..doc.tokens.len() {
+        let t = &doc.tokens[at];
+        if t.head == at {
+            return true;
+        }
+        if EMBEDDED.contains(&t.dep.as_str()) {
+            return false;
+        }
+        at = t.head;
+    }
+    true
+}
+
+/// A subject the definition can be about: a noun, or an -ing word used as one ("A
+/// razing is ...": the article says it is a noun whatever the tagger thought).
+fn subject_word(doc: &Doc, subj: usize) -> bool {
+    let t = &doc.tokens[subj];
+    nominal(t) || (t.tag == "VBG" && children(doc, subj, "det").next().is_some())
+}
+
+/// The class a head names, with its compound nouns; plural heads are generic.
+fn class(doc: &Doc, head: usize) -> (String, bool) {
+    (compound_name(doc, head), doc.tokens[head].tag == "NNS")
+}
+
+/// What "the act of X", "a group of Xs", "a method of X" also say the thing is: the
+/// object of "of" (a noun, or -ing words: "the act of making or transporting").
+fn of_objects(doc: &Doc, head: usize) -> Vec<(String, bool)> {
+    let toks = &doc.tokens;
+    let Some(of) = children(doc, head, "prep").find(|&p| toks[p].norm == "of") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(o) = child(doc, of, "pobj").filter(|&o| nominal(&toks[o])) {
+        out.push(class(doc, o));
+        for c in children(doc, o, "conj").filter(|&c| nominal(&toks[c])) {
+            out.push(class(doc, c));
+        }
+    } else if let Some(g) = child(doc, of, "pcomp").filter(|&g| toks[g].tag == "VBG") {
+        out.push((toks[g].text.clone(), false));
+        for c in children(doc, g, "conj").filter(|&c| toks[c].tag == "VBG") {
+            out.push((toks[c].text.clone(), false));
+        }
+    }
+    out
+}
+
 /// The edges and the index of the is_a target's head.
 fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
     let toks = &doc.tokens;
-    if toks
-        .iter()
-        .any(|t| t.text == "?" || NOT_PLAIN.contains(&t.norm.as_str()) || t.tag == "MD")
-    {
+    if toks.iter().any(|t| t.text == "?") {
+        return None;
+    }
+    let blocked = toks.iter().enumerate().any(|(i, t)| {
+        (NOT_PLAIN.contains(&t.norm.as_str()) || t.tag == "MD") && in_main_clause(doc, i)
+    });
+    if blocked {
         return None;
     }
     let root = toks.iter().position(|t| t.dep == "ROOT")?;
-    if toks[root].lemma != "be" || toks.iter().filter(|t| t.dep == "ROOT").count() != 1 {
+    if toks.iter().filter(|t| t.dep == "ROOT").count() != 1 {
         return None;
+    }
+    if toks[root].lemma != "be" {
+        return gerund_definition(doc, root).map(|found| (found, root));
     }
     let subj = child(doc, root, "nsubj").filter(|&s| s < root)?;
     let mut attr = complement(doc, root)?;
     let opened = toks.iter().filter(|t| t.text == "(").count();
-    if !nominal(&toks[subj]) || opened != toks.iter().filter(|t| t.text == ")").count() {
+    if !subject_word(doc, subj) || opened != toks.iter().filter(|t| t.text == ")").count() {
         return None;
     }
     let article =
@@ -131,28 +253,65 @@ fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
         return None;
     }
     let source = subject_name(doc, subj)?;
+    // A bare plural is a class named in the plural by grammar ("... is exercises for
+    // women", "any of several small rodents"), not a plural-only name ("a kind of baked
+    // goods", "a pair of shears" keep theirs).
+    let mut generic = !article;
     // Light nouns pass to their "of" object.
     for _ in 0..3 {
         if !LIGHT.contains(&toks[attr].lemma.as_str()) {
             break;
         }
+        generic = toks[attr].norm == "any";
         let of = children(doc, attr, "prep").find(|&p| toks[p].norm == "of")?;
         match child(doc, of, "pobj") {
             Some(o) if nominal(&toks[o]) => attr = o,
             _ => return None,
         }
     }
+    // "a lively dance originating in France": the small model sometimes reads the
+    // participle as the head noun and the real head as its compound ("building", a
+    // noun too, stays).
+    if attr > 0
+        && toks[attr].norm.ends_with("ing")
+        && toks[attr - 1].dep == "compound"
+        && toks[attr - 1].head == attr
+        && Nlp::shared()
+            .is_ok_and(|n| n.is_verb_form(&toks[attr].text) && !n.is_noun_form(&toks[attr].text))
+    {
+        attr -= 1;
+    }
     if toks[attr].pos != "NOUN" {
         return None;
     }
-    let target = compound_name(doc, attr);
+    let (target, plural) = class(doc, attr);
     if entity_key(&target) == entity_key(&source) {
         return None;
     }
-    let mut out = vec![edge(&source, &target, AssocType::IsA, 0.85)];
+    let mut out = vec![edge(&source, &target, AssocType::IsA, 0.85).generic(generic && plural)];
+    if let Some(kind) = kind_name(doc, attr) {
+        out.push(edge(&source, &kind, AssocType::IsA, 0.8).generic(generic && plural));
+        let mut general = edge(&kind, &target, AssocType::IsA, 0.8).generic(generic && plural);
+        general.source_generic = generic && plural;
+        out.push(general);
+    }
+    // "a cunning or deceitful action or device": each noun of the coordination, a
+    // little less sure (an "or" offers alternatives).
+    for c in children(doc, attr, "conj").filter(|&c| toks[c].pos == "NOUN") {
+        let (name, generic) = class(doc, c);
+        out.push(edge(&source, &name, AssocType::IsA, 0.7).generic(generic));
+    }
+    // "the act of entering", "a group of viruses": the thing is both.
+    if SEMI_LIGHT.contains(&toks[attr].lemma.as_str()) {
+        for (name, generic) in of_objects(doc, attr) {
+            out.push(edge(&source, &name, AssocType::IsA, 0.75).generic(generic));
+        }
+    }
+    out.retain(|e| entity_key(&e.target) != entity_key(&source));
     // Adjectives on the head describe the thing: properties.
     let mut adjectives = Vec::new();
-    for adj in children(doc, attr, "amod").filter(|&a| toks[a].tag == "JJ") {
+    let named_from = name_start(doc, attr);
+    for adj in children(doc, attr, "amod").filter(|&a| toks[a].tag == "JJ" && a < named_from) {
         adjectives.push(adj);
         adjectives.extend(children(doc, adj, "conj").filter(|&c| toks[c].tag == "JJ"));
     }
@@ -181,6 +340,29 @@ fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
         }
     }
     Some((out, attr))
+}
+
+/// "A shopping is searching for or buying goods.": an activity (a subject written "A/An
+/// <word>ing") defined by what doing it is. Only for such subjects: elsewhere "A man is
+/// running." says what someone is doing, not what a kind of thing is.
+fn gerund_definition(doc: &Doc, root: usize) -> Option<Vec<Extracted>> {
+    let toks = &doc.tokens;
+    if toks[root].tag != "VBG" || !children(doc, root, "aux").any(|a| toks[a].lemma == "be") {
+        return None;
+    }
+    let subj = child(doc, root, "nsubj").filter(|&s| s < root)?;
+    let indefinite_subject =
+        children(doc, subj, "det").any(|d| matches!(toks[d].norm.as_str(), "a" | "an"));
+    if !indefinite_subject || !toks[subj].norm.ends_with("ing") || !subject_word(doc, subj) {
+        return None;
+    }
+    let source = subject_name(doc, subj)?;
+    let mut out = vec![edge(&source, &toks[root].text, AssocType::IsA, 0.75)];
+    for c in children(doc, root, "conj").filter(|&c| toks[c].tag == "VBG") {
+        out.push(edge(&source, &toks[c].text, AssocType::IsA, 0.7));
+    }
+    out.retain(|e| entity_key(&e.target) != entity_key(&source));
+    (!out.is_empty()).then_some(out)
 }
 
 /// The word around token `i` that hyphens join ("anti-inflammatory" is three tokens).
@@ -261,6 +443,14 @@ fn subtree(doc: &Doc, head: usize) -> (usize, usize) {
         }
     }
     (from, to)
+}
+
+impl Extracted {
+    /// The same edge, its target a bare plural class ("viruses") when `generic`.
+    fn generic(mut self, generic: bool) -> Self {
+        self.target_generic = generic;
+        self
+    }
 }
 
 fn edge(source: &str, target: &str, kind: AssocType, confidence: f32) -> Extracted {
@@ -374,7 +564,13 @@ mod tests {
         let cases: &[(&str, &[Edge])] = &[
             (
                 "Metformin is an oral medication used to treat type 2 diabetes.",
-                &[("Metformin", IsA, "medication"), ("Metformin", P, "oral")],
+                &[
+                    ("Metformin", IsA, "medication"),
+                    ("Metformin", P, "oral"),
+                    // The adjective next to the noun may name a kind of it.
+                    ("Metformin", IsA, "oral medication"),
+                    ("oral medication", IsA, "medication"),
+                ],
             ),
             (
                 "A controller is the natural or legal person which determines the purposes and means of the processing of personal data.",
@@ -382,16 +578,35 @@ mod tests {
             ),
             (
                 "Hypertension is a chronic condition in which the blood pressure in the arteries is persistently elevated.",
-                &[("Hypertension", IsA, "condition"), ("Hypertension", P, "chronic")],
+                &[
+                    ("Hypertension", IsA, "condition"),
+                    ("Hypertension", P, "chronic"),
+                    ("Hypertension", IsA, "chronic condition"),
+                    ("chronic condition", IsA, "condition"),
+                ],
             ),
             ("The Danube is a river in Central Europe.", &[("Danube", IsA, "river"), ("Danube", L, "Central Europe")]),
             ("An abbey is a monastery ruled by an abbot.", &[("abbey", IsA, "monastery")]),
             ("Mount Everest is the highest mountain in Asia.", &[("Mount Everest", IsA, "mountain"), ("Mount Everest", L, "Asia")]),
-            ("A lorry is a large motor vehicle for transporting goods.", &[("lorry", IsA, "motor vehicle"), ("lorry", P, "large")]),
+            (
+                "A lorry is a large motor vehicle for transporting goods.",
+                &[
+                    ("lorry", IsA, "motor vehicle"),
+                    ("lorry", P, "large"),
+                    ("lorry", IsA, "large motor vehicle"),
+                    ("large motor vehicle", IsA, "motor vehicle"),
+                ],
+            ),
             ("Insulin is a hormone produced by the pancreas.", &[("Insulin", IsA, "hormone")]),
             (
                 "Aspirin is a type of nonsteroidal anti-inflammatory drug.",
-                &[("Aspirin", IsA, "drug"), ("Aspirin", P, "nonsteroidal"), ("Aspirin", P, "anti-inflammatory")],
+                &[
+                    ("Aspirin", IsA, "drug"),
+                    ("Aspirin", P, "nonsteroidal"),
+                    ("Aspirin", P, "anti-inflammatory"),
+                    ("Aspirin", IsA, "anti-inflammatory drug"),
+                    ("anti-inflammatory drug", IsA, "drug"),
+                ],
             ),
             ("A data processor is a person who processes personal data on behalf of the controller.", &[("data processor", IsA, "person")]),
             ("An anticoagulant is a substance that prevents the clotting of blood.", &[("anticoagulant", IsA, "substance")]),

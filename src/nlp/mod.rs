@@ -225,6 +225,17 @@ impl Nlp {
         self.lemmas.is_verb_form(word)
     }
 
+    /// Whether the lexicon lists a word as a form of a noun.
+    pub fn is_noun_form(&self, word: &str) -> bool {
+        self.lemmas.is_noun_form(word)
+    }
+
+    /// Whether the lexicon lists a word under any part of speech (see
+    /// [`model::Lemmas::is_known`]).
+    pub fn is_known(&self, word: &str) -> bool {
+        self.lemmas.is_known(word)
+    }
+
     /// The lemma of a word with a given tag.
     pub fn lemma(&self, word: &str, tag: &str) -> String {
         self.lemmas.lemma(word, tag)

@@ -414,6 +414,20 @@ impl Lemmas {
         self.table.contains_key(&(word.to_lowercase(), "VERB"))
     }
 
+    /// Whether the lexicon lists `word` (any case) as a form of a noun.
+    pub fn is_noun_form(&self, word: &str) -> bool {
+        self.table.contains_key(&(word.to_lowercase(), "NOUN"))
+    }
+
+    /// Whether the lexicon lists `word` (any case) under any part of speech: a real
+    /// English word, not an invented name ("vuraelt").
+    pub fn is_known(&self, word: &str) -> bool {
+        let lower = word.to_lowercase();
+        ["NOUN", "VERB", "ADJ", "ADV", "AUX", "PROPN"]
+            .into_iter()
+            .any(|upos| self.table.contains_key(&(lower.clone(), upos)))
+    }
+
     /// The lemma of `word` tagged `tag`: the table's entry for its part of speech (as
     /// written, then in lower case); for an unknown plural noun the singular from
     /// [`crate::learn::normalize::singular`] (the `pluralizer` crate plus exceptions);

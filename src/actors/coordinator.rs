@@ -630,6 +630,8 @@ impl Txn {
     }
 
     async fn crash(&self, point: FaultPoint) {
+        // Armed under `process_crash`: the whole node dies here, not just this actor.
+        faults::crash_process_if_armed(point);
         tracing::error!(txid = %self.txid, ?point, "injected fault: killing the coordinator");
         self.myself.kill();
         std::future::pending::<()>().await;

@@ -155,11 +155,21 @@ impl Router {
                 req,
                 timeout_ms: timeout.as_millis() as u64,
             };
-            return match crate::cluster::call(owner, &call, timeout + WIRE_MARGIN).await? {
-                crate::cluster::WireReply::Shard(reply) => reply,
-                other => Err(SutraError::Internal(format!(
+            return match crate::cluster::call(owner, &call, timeout + WIRE_MARGIN).await {
+                Ok(crate::cluster::WireReply::Shard(reply)) => reply,
+                Ok(other) => Err(SutraError::Internal(format!(
                     "node {owner} answered a shard call with {other:?}"
                 ))),
+                // The transport's error names the node only; the caller (and a client's
+                // 503) needs the shard too, to know which data is out of reach.
+                Err(SutraError::Unavailable {
+                    message,
+                    retry_after_s,
+                }) => Err(SutraError::Unavailable {
+                    message: format!("{} (on node {owner}): {message}", shard_name(s)),
+                    retry_after_s,
+                }),
+                Err(e) => Err(e),
             };
         }
         self.call_local(s, req, timeout).await

@@ -107,6 +107,13 @@ impl Router {
         self.placement.as_ref().and_then(|p| p.remote_owner(s))
     }
 
+    /// Whether shard `s` can be reached now, as far as the transport knows: always when
+    /// it lives on this node (a restarting shard is back shortly), and on another node
+    /// only while a session to that node is up.
+    pub fn reachable(&self, s: ShardId) -> bool {
+        self.remote_owner(s).is_none_or(crate::cluster::connected)
+    }
+
     /// Whether this node runs the transaction coordinator (and node-wide duties such as
     /// the events retention sweep): always on a single node.
     pub fn is_master(&self) -> bool {

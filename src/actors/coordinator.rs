@@ -17,6 +17,11 @@
 //!    committed but not *visible* after a crash until the restarted shard's in-doubt
 //!    resolution had asked the coordinator (a read right after the restart would miss
 //!    an acknowledged write); reads would have to wait for that resolution first.
+//!    A participant on a node that is down (no session to it) is not waited for: the
+//!    transaction is committed and its part durable in that node's log, so holding the
+//!    client until the deadline would only turn a committed write into a late 503. It
+//!    applies the commit when the node rejoins (its shard finds the prepare in doubt and
+//!    asks; the transaction is kept, not forgotten, until it is delivered).
 //! 3. In the background: once the coordinator's commit record is durable (and every
 //!    participant's, re-asked if the answer went out without them), `Forget{txid}` drops
 //!    the transaction from the table. Only then: a participant whose commit record was
@@ -503,6 +508,8 @@ impl Txn {
                 match self.router.call(*s, ShardRequest::Publish { txid }).await {
                     Ok(ShardReply::Visible { waited }) => return Some(waited),
                     Ok(_) => return Some(true),
+                    // Its node is down: it applies the commit when it rejoins.
+                    Err(_) if !self.router.reachable(*s) => return None,
                     Err(_) if Instant::now() >= deadline => return None,
                     Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
@@ -607,6 +614,8 @@ impl Txn {
                 loop {
                     match self.router.call(*s, req.clone()).await {
                         Ok(ShardReply::Durable { .. }) => return true,
+                        // Its node is down: retrying cannot succeed before it rejoins.
+                        _ if !self.router.reachable(*s) => return false,
                         _ if Instant::now() >= deadline => return false,
                         _ => tokio::time::sleep(Duration::from_millis(20)).await,
                     }

@@ -131,29 +131,49 @@ fn wait_crash(node: &mut Node, name: &str) {
     );
 }
 
-#[test]
-fn participant_node_killed_between_prepare_and_commit_commits_everywhere() {
+/// A cross-node transaction through n2 whose participant shard-2's node (n3) dies at
+/// `point`, after the transaction committed; checks it is whole everywhere once n3 is
+/// back.
+fn participant_node_killed_at(point: &str, tag: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (config, [n1, n2, mut n3]) = cluster(dir.path());
-    // n3's shard-2 dies (with its whole process) on hearing that the transaction
-    // committed: its prepare is durable, its commit is not.
-    arm_process_crash(&n3, json!({ "point": "shard_before_commit", "shard": 2 }));
-    let texts = batch("participant");
+    arm_process_crash(&n3, json!({ "point": point, "shard": 2 }));
+    let texts = batch(tag);
+    let started = Instant::now();
     let (status, body) = n2.post("/v1/learn/batch", json!({ "contents": texts }));
+    let answered = started.elapsed();
     wait_crash(&mut n3, "n3");
     // Committed before n3 died (the staged record and every prepare were durable), so
-    // the client may hear so; a 503 (a read-your-writes fold missing n3) is not an
-    // acknowledgement and leaves the outcome to the log.
+    // the client may hear so; a 503 (the coordinator still waiting for n3, or a
+    // read-your-writes fold missing it) is not an acknowledgement and leaves the
+    // outcome to the logs.
     assert!(status == 200 || status == 503, "{status} {body}");
+    eprintln!("{point}: the client got {status} after {answered:?}");
+    // Not held until a deadline for a participant whose node is gone (10 s is the
+    // request timeout).
+    assert!(
+        answered < Duration::from_secs(10),
+        "the client waited {answered:?} for a dead participant"
+    );
 
     let n3 = start(&config, dir.path(), "n3");
     let nodes = [n1, n2, n3];
     wait_resolved(&nodes[0], 60);
     assert_everywhere(&nodes, &texts, true);
-    // The restarted n3 took the commit from n1's coordinator: its shard-2 has its data.
-    let (_, stats) = nodes[2].get("/v1/stats");
-    let shard2 = &stats["shards"][2]["stats"];
-    assert_eq!(shard2["in_doubt"], 0, "{stats}");
+}
+
+#[test]
+fn participant_node_killed_between_prepare_and_commit_commits_everywhere() {
+    // n3's shard-2 dies (with its whole process) on hearing that the transaction
+    // committed: its prepare is durable, its commit is not.
+    participant_node_killed_at("shard_before_commit", "participant");
+}
+
+#[test]
+fn participant_node_killed_after_showing_the_commit_before_logging_it_commits_everywhere() {
+    // n3 dies after shard-2 made the commit visible and said so, before its commit
+    // record was appended: the restarted shard has only its prepare and asks n1.
+    participant_node_killed_at("shard_after_visible_commit", "ahead");
 }
 
 /// A cross-node transaction through n2 whose coordinator's node (n1) dies at `point`;
@@ -398,6 +418,9 @@ fn kill9_cycles_under_learning(cycles: usize) -> Vec<Cycle> {
                 .unwrap()
                 .iter()
                 .filter(|o| o.sent >= killed && o.answered <= restarting)
+                // Admission control refusing for load (a busy shared machine) says
+                // nothing about n3.
+                .filter(|o| !o.message.starts_with("the node is full"))
                 .map(|o| {
                     (
                         o.status,
@@ -482,6 +505,18 @@ fn kill9_cycles_under_learning(cycles: usize) -> Vec<Cycle> {
         lost[0].target
     );
     let slowest = outcomes.iter().map(|o| o.answered - o.sent).max();
+    for o in outcomes
+        .iter()
+        .filter(|o| o.answered - o.sent > Duration::from_secs(1))
+    {
+        eprintln!(
+            "slow answer: {} after {:?} (needs n3: {}): {}",
+            o.status,
+            o.answered - o.sent,
+            o.pair.needs_n3,
+            o.message
+        );
+    }
     eprintln!(
         "{cycles} cycles: {} writes answered, {} acknowledged, none lost; slowest answer {slowest:?}",
         outcomes.len(),

@@ -143,12 +143,16 @@ fn participant_node_killed_at(point: &str, tag: &str) {
     let (status, body) = n2.post("/v1/learn/batch", json!({ "contents": texts }));
     let answered = started.elapsed();
     wait_crash(&mut n3, "n3");
-    // Committed before n3 died (the staged record and every prepare were durable), so
-    // the client may hear so; a 503 (the coordinator still waiting for n3, or a
-    // read-your-writes fold missing it) is not an acknowledgement and leaves the
-    // outcome to the logs.
-    assert!(status == 200 || status == 503, "{status} {body}");
-    eprintln!("{point}: the client got {status} after {answered:?}");
+    // Committed before n3 died (the staged record and every prepare were durable), but
+    // not acknowledged: shard-2 cannot show it until n3 is back. The client hears that
+    // at once, and which shard and node.
+    eprintln!("{point}: the client got {status} after {answered:?}: {body}");
+    assert_eq!(status, 503, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("is committed") && message.contains("shard-2 (on node n3)"),
+        "{message}"
+    );
     // Not held until a deadline for a participant whose node is gone (10 s is the
     // request timeout).
     assert!(

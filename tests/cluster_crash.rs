@@ -134,7 +134,7 @@ fn wait_crash(node: &mut Node, name: &str) {
 /// A cross-node transaction through n2 whose participant shard-2's node (n3) dies at
 /// `point`, after the transaction committed; checks it is whole everywhere once n3 is
 /// back.
-fn participant_node_killed_at(point: &str, tag: &str) {
+fn participant_node_killed_at(point: &str, tag: &str, may_acknowledge: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (config, [n1, n2, mut n3]) = cluster(dir.path());
     arm_process_crash(&n3, json!({ "point": point, "shard": 2 }));
@@ -147,12 +147,16 @@ fn participant_node_killed_at(point: &str, tag: &str) {
     // not acknowledged: shard-2 cannot show it until n3 is back. The client hears that
     // at once, and which shard and node.
     eprintln!("{point}: the client got {status} after {answered:?}: {body}");
-    assert_eq!(status, 503, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("is committed") && message.contains("shard-2 (on node n3)"),
-        "{message}"
-    );
+    // Where shard-2 answered before dying, its answer may have left n3 first (a race
+    // with the abort, as on one node): then the client may hear 200.
+    if !(may_acknowledge && status == 200) {
+        assert_eq!(status, 503, "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("is committed") && message.contains("on node n3"),
+            "{message}"
+        );
+    }
     // Not held until a deadline for a participant whose node is gone (10 s is the
     // request timeout).
     assert!(
@@ -170,14 +174,14 @@ fn participant_node_killed_at(point: &str, tag: &str) {
 fn participant_node_killed_between_prepare_and_commit_commits_everywhere() {
     // n3's shard-2 dies (with its whole process) on hearing that the transaction
     // committed: its prepare is durable, its commit is not.
-    participant_node_killed_at("shard_before_commit", "participant");
+    participant_node_killed_at("shard_before_commit", "participant", false);
 }
 
 #[test]
 fn participant_node_killed_after_showing_the_commit_before_logging_it_commits_everywhere() {
     // n3 dies after shard-2 made the commit visible and said so, before its commit
     // record was appended: the restarted shard has only its prepare and asks n1.
-    participant_node_killed_at("shard_after_visible_commit", "ahead");
+    participant_node_killed_at("shard_after_visible_commit", "ahead", true);
 }
 
 /// A cross-node transaction through n2 whose coordinator's node (n1) dies at `point`;

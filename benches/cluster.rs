@@ -8,7 +8,10 @@
 //!   by n1's coordinator, durable on every participant) vs the same through n1;
 //! - learn throughput, batches of 500, 4 clients all on n1 vs spread over n1..n3;
 //! - `POST /v1/reason` through n1 for 1..6-hop is-a questions whose every hop crosses
-//!   to another node (the reasoner fetches the other nodes' parts by message).
+//!   to another node (the reasoner fetches the other nodes' parts by message);
+//! - rejoin time: n3 killed with SIGKILL and restarted, from the restart to its
+//!   `http listening` line and to n1 serving a concept of n3's shards again
+//!   (`SUTRA_REJOINS`, default 10, restarts).
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -58,6 +61,23 @@ fn learn(agent: &ureq::Agent, base: &str, contents: Vec<String>) -> Value {
     let (status, v) = post(agent, &format!("{base}/v1/learn/batch"), &body);
     assert_eq!(status, 200, "{v}");
     v
+}
+
+/// [`learn`] the way a client under admission control does: a 503 (the node is full)
+/// is retried after a short pause. Returns how many times it was refused.
+fn learn_retrying(agent: &ureq::Agent, base: &str, contents: Vec<String>) -> usize {
+    let body = json!({"contents": contents, "options": {"generate_embedding": false}});
+    let mut refused = 0;
+    loop {
+        match post(agent, &format!("{base}/v1/learn/batch"), &body) {
+            (200, _) => return refused,
+            (503, _) => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (status, v) => panic!("{status} {v}"),
+        }
+    }
 }
 
 fn pcts(mut v: Vec<f64>) -> (f64, f64) {
@@ -216,8 +236,10 @@ fn main() {
     let (n2_50, n2_99) = two_pc(&bases[1], "b");
 
     // Throughput: 4 clients × 6 batches of 500, all through n1 vs spread over 3 nodes.
+    let refusals = std::sync::atomic::AtomicUsize::new(0);
     let throughput = |spread: bool, tag: &str| {
         let started = Instant::now();
+        let refusals = &refusals;
         std::thread::scope(|s| {
             for c in 0..4 {
                 let base = if spread {
@@ -236,7 +258,10 @@ fn main() {
                                 )
                             })
                             .collect();
-                        learn(&agent, &base, batch);
+                        refusals.fetch_add(
+                            learn_retrying(&agent, &base, batch),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
                     }
                 });
             }
@@ -245,6 +270,47 @@ fn main() {
     };
     let one = throughput(false, "one");
     let three = throughput(true, "three");
+
+    // Rejoin: kill -9 n3, restart it, and time until n1 serves its shards again.
+    let on_n3 = ids
+        .iter()
+        .find(|id| shard_of(id, 6) % 3 == 2)
+        .expect("a concept on n3")
+        .clone();
+    let rejoins: usize = std::env::var("SUTRA_REJOINS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10);
+    let (mut listening, mut serving) = (Vec::new(), Vec::new());
+    let poll = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build();
+    let served = |id: &str| {
+        poll.get(&format!("{}/v1/concepts/{id}", bases[0]))
+            .call()
+            .is_ok_and(|r| r.status() == 200)
+    };
+    for r in 0..rejoins {
+        let _ = nodes[2].0.kill();
+        let _ = nodes[2].0.wait();
+        // Until n1 has noticed (the session closes at once on loopback).
+        while served(&on_n3) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let started = Instant::now();
+        nodes[2] = spawn(&config, "n3", &tmp.path().join(format!("n3-{r}.log")));
+        listening.push(started.elapsed().as_secs_f64() * 1e3);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !served(&on_n3) {
+            assert!(Instant::now() < deadline, "n3 never served again");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        serving.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    let (listen50, _) = pcts(listening.clone());
+    let (serve50, _) = pcts(serving.clone());
+    let serve_max = serving.iter().cloned().fold(0.0, f64::max);
+    let listen_max = listening.iter().cloned().fold(0.0, f64::max);
 
     println!("## cluster bench: 3 nodes on loopback, 6 shards, no embedders");
     println!("GET /v1/concepts through n1, own shards:    p50 {l50:.3} ms, p99 {l99:.3} ms");
@@ -257,7 +323,8 @@ fn main() {
     }
     println!("2-statement learn (2PC) through n1 (coordinator local): p50 {n1_50:.2} ms, p99 {n1_99:.2} ms");
     println!("2-statement learn (2PC) through n2 (coordinator on n1): p50 {n2_50:.2} ms, p99 {n2_99:.2} ms");
-    println!("learn throughput, 4 clients x batches of 500: all on n1 {one:.0} statements/s; spread over 3 nodes {three:.0} statements/s ({:.2}x)", three / one);
+    println!("learn throughput, 4 clients x batches of 500 (a 503 from admission control retried after 100 ms; {} such refusals in all): all on n1 {one:.0} statements/s; spread over 3 nodes {three:.0} statements/s ({:.2}x)", refusals.load(std::sync::atomic::Ordering::Relaxed), three / one);
+    println!("rejoin, {rejoins} kill -9/restarts of n3: restart to `http listening` median {listen50:.1} ms (max {listen_max:.1}); restart to n1 serving n3's shard again median {serve50:.1} ms (max {serve_max:.1})");
     for (child, _) in &mut nodes {
         let _ = Command::new("kill")
             .arg("-TERM")

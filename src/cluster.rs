@@ -418,6 +418,13 @@ async fn call_as(
     }
 }
 
+/// Whether a session to node `node` is up (its gateway can be called now).
+pub fn connected(node: &str) -> bool {
+    ractor::pg::get_members(&gateway_group(node))
+        .iter()
+        .any(|c| !c.get_id().is_local())
+}
+
 /// Node names sutra-shell attaches under (`sutra-shell-<pid>`).
 pub const SHELL_PREFIX: &str = "sutra-shell-";
 

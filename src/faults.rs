@@ -3,8 +3,11 @@
 //! Off unless the node was started with `--enable-fault-injection`; then
 //! `POST /v1/admin/faults` arms a point and the next pass through it crashes the actor
 //! there, so tests can kill a 2PC participant or the coordinator at an exact step.
+//! Armed first, [`FaultPoint::ProcessCrash`] turns the next crash into the death of the
+//! whole process (a node of a cluster killed at that exact step, as by kill -9).
 
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Where a fault can be injected.
@@ -86,6 +89,12 @@ pub enum FaultPoint {
         /// The shard.
         shard: u32,
     },
+    /// Not a place but a modifier: the next crash point that fires (a panic or the
+    /// coordinator's kill) aborts the whole process instead (SIGABRT: no destructor, no
+    /// flush, nothing of the process left, as with kill -9), so a cluster test kills a
+    /// node at an exact step of a cross-node transaction rather than just an actor that
+    /// its supervisor restarts at once.
+    ProcessCrash,
 }
 
 /// The call in a log's write path that a [`FaultPoint::LogError`] makes fail.
@@ -100,6 +109,11 @@ pub enum LogStage {
 }
 
 static ARMED: Mutex<Vec<FaultPoint>> = Mutex::new(Vec::new());
+
+/// [`FaultPoint::ProcessCrash`] is armed: the next point that fires takes the process.
+static PROCESS_CRASH: AtomicBool = AtomicBool::new(false);
+/// A point fired under [`FaultPoint::ProcessCrash`]: its crash aborts the process.
+static CRASHING: AtomicBool = AtomicBool::new(false);
 
 /// Log faults in force: shard, errno, stage, until when.
 type LogFault = (u32, i32, LogStage, std::time::Instant);
@@ -139,6 +153,12 @@ pub fn take_checkpoint_stall(shard: u32) -> Option<std::time::Duration> {
 
 /// Arms a one-shot fault.
 pub fn arm(point: FaultPoint) {
+    if point == FaultPoint::ProcessCrash {
+        tracing::warn!("injected fault: the next crash point to fire aborts the process");
+        abort_on_injected_panic();
+        PROCESS_CRASH.store(true, Ordering::SeqCst);
+        return;
+    }
     if let FaultPoint::CheckpointStall { shard, ms } = point {
         CHECKPOINT_STALLS
             .lock()
@@ -191,11 +211,44 @@ pub fn fire(point: FaultPoint) -> bool {
     match armed.iter().position(|p| *p == point) {
         Some(i) => {
             armed.remove(i);
-            tracing::warn!(?point, "injected fault fires");
+            let process = PROCESS_CRASH.swap(false, Ordering::SeqCst);
+            tracing::warn!(?point, process, "injected fault fires");
+            if process {
+                CRASHING.store(true, Ordering::SeqCst);
+            }
             true
         }
         None => false,
     }
+}
+
+/// Aborts the process if the fault that fired last was armed under
+/// [`FaultPoint::ProcessCrash`]; otherwise returns (the caller crashes its actor).
+pub fn crash_process_if_armed(point: FaultPoint) {
+    if CRASHING.load(Ordering::SeqCst) {
+        abort(&format!("{point:?}"));
+    }
+}
+
+/// Straight to stderr (the log's writer thread would not get to it) and abort.
+fn abort(what: &str) -> ! {
+    eprintln!("injected fault {what}: aborting the whole process (fault point process_crash)");
+    std::process::abort();
+}
+
+/// Makes the panic of a fault point that fired under [`FaultPoint::ProcessCrash`] abort
+/// the process (installed once, when first armed; other panics go on as before).
+fn abort_on_injected_panic() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CRASHING.load(Ordering::SeqCst) {
+                abort(&info.to_string());
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// The embedder replica `replica`'s fault points: panics or stalls if one is armed.

@@ -323,6 +323,21 @@ impl Registry {
                 "declared down by membership (suspicion not refuted in time)".into(),
                 now_ms,
             ),
+            (Observed::Down, AgentState::Unknown) if incarnation > 0 => {
+                // Membership saw this process alive and then dead before its first
+                // heartbeat registered it (a node killed within a heartbeat period of
+                // its start, while others already used its shards): it is offline all
+                // the same, and its next incarnation is a recovery.
+                if let Some(a) = self.agents.get_mut(node) {
+                    a.incarnation = incarnation;
+                }
+                self.set(
+                    node,
+                    AgentState::Offline,
+                    "declared down by membership before its first heartbeat registered it".into(),
+                    now_ms,
+                );
+            }
             (Observed::Alive, AgentState::Degraded) => {
                 let late = a
                     .last_heartbeat_ms
@@ -513,6 +528,26 @@ mod tests {
             r.heartbeat(hb("nx", 1), 40),
             Err(Refusal::UnknownNode(_))
         ));
+    }
+
+    #[test]
+    fn a_node_down_before_its_first_heartbeat_is_offline_then_recovered() {
+        let mut r = reg();
+        r.observed("n2", 100, Observed::Alive, 10);
+        assert_eq!(state(&r, "n2"), AgentState::Unknown);
+        r.observed("n2", 100, Observed::Down, 20);
+        assert_eq!(state(&r, "n2"), AgentState::Offline);
+        assert!(r
+            .log
+            .back()
+            .unwrap()
+            .reason
+            .contains("before its first heartbeat"));
+        // Its old process's late beat is not a recovery; its next incarnation is.
+        assert!(r.heartbeat(hb("n2", 90), 30).is_err());
+        r.heartbeat(hb("n2", 200), 40).unwrap();
+        assert_eq!(state(&r, "n2"), AgentState::Recovered);
+        assert!(r.log.back().unwrap().reason.contains("new incarnation 200"));
     }
 
     #[test]

@@ -107,6 +107,13 @@ impl Router {
         self.placement.as_ref().and_then(|p| p.remote_owner(s))
     }
 
+    /// Whether shard `s` can be reached now, as far as the transport knows: always when
+    /// it lives on this node (a restarting shard is back shortly), and on another node
+    /// only while a session to that node is up.
+    pub fn reachable(&self, s: ShardId) -> bool {
+        self.remote_owner(s).is_none_or(crate::cluster::connected)
+    }
+
     /// Whether this node runs the transaction coordinator (and node-wide duties such as
     /// the events retention sweep): always on a single node.
     pub fn is_master(&self) -> bool {
@@ -155,11 +162,21 @@ impl Router {
                 req,
                 timeout_ms: timeout.as_millis() as u64,
             };
-            return match crate::cluster::call(owner, &call, timeout + WIRE_MARGIN).await? {
-                crate::cluster::WireReply::Shard(reply) => reply,
-                other => Err(SutraError::Internal(format!(
+            return match crate::cluster::call(owner, &call, timeout + WIRE_MARGIN).await {
+                Ok(crate::cluster::WireReply::Shard(reply)) => reply,
+                Ok(other) => Err(SutraError::Internal(format!(
                     "node {owner} answered a shard call with {other:?}"
                 ))),
+                // The transport's error names the node only; the caller (and a client's
+                // 503) needs the shard too, to know which data is out of reach.
+                Err(SutraError::Unavailable {
+                    message,
+                    retry_after_s,
+                }) => Err(SutraError::Unavailable {
+                    message: format!("{} (on node {owner}): {message}", shard_name(s)),
+                    retry_after_s,
+                }),
+                Err(e) => Err(e),
             };
         }
         self.call_local(s, req, timeout).await

@@ -17,6 +17,14 @@
 //!    committed but not *visible* after a crash until the restarted shard's in-doubt
 //!    resolution had asked the coordinator (a read right after the restart would miss
 //!    an acknowledged write); reads would have to wait for that resolution first.
+//!    A participant on a node that is down (no session to it) is not waited for: the
+//!    client hears at once that the transaction is committed but not shown there (a
+//!    503 saying so, not an acknowledgement: the participant's log holds only the
+//!    prepare, so right after its restart a read would miss the write until it has
+//!    asked). Holding the client until the deadlines run out would only make that
+//!    answer 20 s late. The participant applies the commit when its node rejoins (its
+//!    shard finds the prepare in doubt and asks; the transaction is kept, not
+//!    forgotten, until it is delivered).
 //! 3. In the background: once the coordinator's commit record is durable (and every
 //!    participant's, re-asked if the answer went out without them), `Forget{txid}` drops
 //!    the transaction from the table. Only then: a participant whose commit record was
@@ -330,8 +338,13 @@ impl Actor for Coordinator {
                         });
                     }
                     match result {
-                        Ok((recorded, everywhere)) => {
-                            let _ = reply.send(Ok(txid));
+                        Ok((recorded, everywhere, unshown)) => {
+                            let answer = if unshown.is_empty() {
+                                Ok(txid)
+                            } else {
+                                Err(run.unshown(&unshown))
+                            };
+                            let _ = reply.send(answer);
                             run.settle(recorded, everywhere).await;
                         }
                         Err(e) => {
@@ -413,7 +426,7 @@ impl Txn {
     /// Runs the transaction until it is committed and visible on every participant (or
     /// aborted). Committed, it returns the pending durability of the coordinator's
     /// commit record, for [`Txn::settle`].
-    async fn run(&self) -> Result<(Recorded, bool), SutraError> {
+    async fn run(&self) -> Result<(Recorded, bool, Vec<ShardId>), SutraError> {
         let txid = self.txid;
         let shards: Vec<ShardId> = self.plan.parts.keys().copied().collect();
         // Injected crashes that must land between two steps that otherwise overlap
@@ -503,6 +516,8 @@ impl Txn {
                 match self.router.call(*s, ShardRequest::Publish { txid }).await {
                     Ok(ShardReply::Visible { waited }) => return Some(waited),
                     Ok(_) => return Some(true),
+                    // Its node is down: it applies the commit when it rejoins.
+                    Err(_) if !self.router.reachable(*s) => return None,
                     Err(_) if Instant::now() >= deadline => return None,
                     Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
@@ -516,6 +531,13 @@ impl Txn {
             t.commits_ahead += published.iter().filter(|p| **p == Some(false)).count() as u64;
             t.sync_rounds += 1 + u64::from(waited > 0);
         }
+        // Participants that cannot show the commit because their node is down.
+        let unshown: Vec<ShardId> = shards
+            .iter()
+            .zip(&published)
+            .filter(|(s, p)| p.is_none() && !self.router.reachable(**s))
+            .map(|(s, _)| *s)
+            .collect();
         if published.iter().any(Option::is_none) {
             // Committed all the same: the participant applies it when it is back (it
             // asks, or hears it from `settle`).
@@ -537,7 +559,26 @@ impl Txn {
         if !everywhere {
             tracing::warn!(%txid, "a participant did not make its commit record durable in time; it resolves the commit when it is back");
         }
-        Ok((recorded, everywhere))
+        Ok((recorded, everywhere, unshown))
+    }
+
+    /// The client's answer to a committed transaction that participants `unshown` (on
+    /// nodes that are down) cannot show yet: not an acknowledgement, since an
+    /// acknowledged write must be in every participant's own log as committed, visible
+    /// as soon as its shard is open again; but the error says it is committed.
+    fn unshown(&self, unshown: &[ShardId]) -> SutraError {
+        let names: Vec<String> = unshown
+            .iter()
+            .map(|s| match self.router.remote_owner(*s) {
+                Some(node) => format!("{} (on node {node})", crate::router::shard_name(*s)),
+                None => crate::router::shard_name(*s),
+            })
+            .collect();
+        SutraError::unavailable(format!(
+            "transaction {} is committed (durable on every participant), but {} cannot show it yet: node not connected; the write shows there when the node rejoins. Not acknowledged: read before retrying (a retry learns it again)",
+            self.txid,
+            names.join(", ")
+        ))
     }
 
     /// After the client is answered: once the coordinator's commit record is durable,
@@ -607,6 +648,8 @@ impl Txn {
                 loop {
                     match self.router.call(*s, req.clone()).await {
                         Ok(ShardReply::Durable { .. }) => return true,
+                        // Its node is down: retrying cannot succeed before it rejoins.
+                        _ if !self.router.reachable(*s) => return false,
                         _ if Instant::now() >= deadline => return false,
                         _ => tokio::time::sleep(Duration::from_millis(20)).await,
                     }
@@ -630,6 +673,8 @@ impl Txn {
     }
 
     async fn crash(&self, point: FaultPoint) {
+        // Armed under `process_crash`: the whole node dies here, not just this actor.
+        faults::crash_process_if_armed(point);
         tracing::error!(txid = %self.txid, ?point, "injected fault: killing the coordinator");
         self.myself.kill();
         std::future::pending::<()>().await;

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 /// A running node process.
 pub struct Node {
     child: Option<Child>,
@@ -286,6 +288,27 @@ impl Node {
         while !self.log_text().lines().any(&ok) {
             if Instant::now() > deadline {
                 panic!("no log line {what} within {secs} s:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Node {
+    /// Waits until the process exits by itself (an injected process crash); true if it
+    /// did within `secs`.
+    pub fn wait_exit(&mut self, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                self.child = None;
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(10));
         }

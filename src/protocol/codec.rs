@@ -9,6 +9,14 @@ use serde::{de::DeserializeOwned, Serialize};
 #[error("cannot decode stored or received data: {0}")]
 pub struct CodecError(String);
 
+impl CodecError {
+    /// An error for data whose framing around encoded values is wrong (a length that
+    /// runs past the end, say).
+    pub fn framing(reason: impl Into<String>) -> Self {
+        CodecError(reason.into())
+    }
+}
+
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
@@ -18,6 +26,22 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     // Encoding into a Vec only fails for types serde cannot represent (e.g. maps with
     // non-string keys in some formats); none of ours are, so this is a programming error.
     bincode::serde::encode_to_vec(value, config()).expect("every Sutra type is encodable")
+}
+
+/// Appends the encoding of a value to `out` (one buffer for many values, no
+/// allocation per value).
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    bincode::serde::encode_into_std_write(value, out, config())
+        .expect("every Sutra type is encodable");
+}
+
+/// Decodes a value from the start of `bytes` that may borrow from them (`&[u8]` and
+/// `&str` fields point into `bytes` instead of being copied); returns it and how many
+/// bytes it used.
+pub fn decode_borrowed_prefix<'a, T: serde::Deserialize<'a>>(
+    bytes: &'a [u8],
+) -> Result<(T, usize), CodecError> {
+    bincode::serde::borrow_decode_from_slice(bytes, config()).map_err(|e| CodecError(e.to_string()))
 }
 
 /// Decodes a value, rejecting trailing bytes (they mean a framing bug or corruption).
@@ -50,5 +74,16 @@ mod tests {
         b.push(0);
         assert!(decode::<(u32, String, Option<f32>)>(&b).is_err());
         assert!(decode::<String>(&[0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn borrowed_bytes_point_into_the_input_and_appends_match() {
+        let mut out = vec![9u8];
+        encode_into(&(7u32, "ab"), &mut out);
+        assert_eq!(&out[1..], encode(&(7u32, "ab")).as_slice());
+        let (v, used): ((u32, &str), usize) = decode_borrowed_prefix(&out[1..]).unwrap();
+        assert_eq!((v, used), ((7, "ab"), out.len() - 1));
+        let p = v.1.as_ptr() as usize - out.as_ptr() as usize;
+        assert!(p > 1 && p < out.len(), "borrowed, not copied");
     }
 }

@@ -199,10 +199,16 @@ fn spawn_node_at(dir: &Path, embedders: usize) -> (std::process::Child, String, 
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    // "cluster listening on ..." comes first when the peer port is free.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    while !line.starts_with("http listening on ") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the node stopped before listening"
+        );
+    }
     let secs = started.elapsed().as_secs_f64();
     let base = line
         .trim()

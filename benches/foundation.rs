@@ -154,6 +154,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// The node binary to time: `SUTRA_NODE_BIN`, else this build's.
 fn node_bin() -> PathBuf {
     std::env::var_os("SUTRA_NODE_BIN")
+        .filter(|b| !b.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sutra-node")))
 }

@@ -9,7 +9,13 @@
 //! 5. restart-to-ready and RSS per concept at 1M concepts (graceful stop, and kill -9).
 //!
 //! `restart-only` skips 1-4 and the kill -9 run; `SUTRA_BENCH_DIR=DIR` keeps the 1M
-//! data set in DIR between runs (built on first use).
+//! data set in DIR between runs (built on first use); `SUTRA_NODE_BIN=PATH` times
+//! another build of `sutra-node` (an earlier commit's, for before/after figures).
+//!
+//! A restart is timed from process start to three points: the `http listening` line,
+//! the first answer to a question (`POST /v1/reason` about a fact of the set, retried
+//! until it answers 200), and `GET /ready` answering 200 (every actor up and, with
+//! embedders, the model loaded).
 //!
 //! Every figure is a median or percentile of repeated measurements on this machine.
 
@@ -145,11 +151,45 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// The node binary to time: `SUTRA_NODE_BIN`, else this build's.
+fn node_bin() -> PathBuf {
+    std::env::var_os("SUTRA_NODE_BIN")
+        .filter(|b| !b.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sutra-node")))
+}
+
+/// Seconds from `started` until `GET {base}{path}` (or `POST` with `body`) answers 200.
+/// Polls every millisecond: the figure is a start-up time, not a latency.
+fn secs_until_ok(
+    started: Instant,
+    base: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> f64 {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let url = format!("{base}{path}");
+        let r = match body {
+            Some(b) => agent.post(&url).send_json(b.clone()),
+            None => agent.get(&url).call(),
+        };
+        if r.is_ok() {
+            return started.elapsed().as_secs_f64();
+        }
+        assert!(Instant::now() < deadline, "{path} never answered 200");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Starts the node binary with `embedders` replicas; returns (child, base url, seconds
-/// to the listening line).
-fn spawn_node(dir: &Path, embedders: usize) -> (std::process::Child, String, f64) {
+/// to the listening line, the start instant).
+fn spawn_node_at(dir: &Path, embedders: usize) -> (std::process::Child, String, f64, Instant) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-node"))
+    let mut child = Command::new(node_bin())
         .arg("--config")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"))
         .args(["--http", "127.0.0.1:0", "--data-dir"])
@@ -160,16 +200,28 @@ fn spawn_node(dir: &Path, embedders: usize) -> (std::process::Child, String, f64
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    // "cluster listening on ..." comes first when the peer port is free.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    while !line.starts_with("http listening on ") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the node stopped before listening"
+        );
+    }
     let secs = started.elapsed().as_secs_f64();
     let base = line
         .trim()
         .strip_prefix("http listening on ")
-        .unwrap()
+        .unwrap_or_else(|| panic!("the node printed {line:?} instead of its address"))
         .to_string();
+    (child, base, secs, started)
+}
+
+/// [`spawn_node_at`] without the start instant.
+fn spawn_node(dir: &Path, embedders: usize) -> (std::process::Child, String, f64) {
+    let (child, base, secs, _) = spawn_node_at(dir, embedders);
     (child, base, secs)
 }
 
@@ -317,10 +369,17 @@ fn main() {
         let empty_rss = rss_kib(empty.id());
         sigterm(&mut empty);
         let mut ready = Vec::new();
+        let mut answered = Vec::new();
+        let mut all_up = Vec::new();
         let mut rss = 0;
+        // A question about a fact of the set (the first caller's first fact).
+        let question =
+            serde_json::json!({ "query": "Is million caller 0 batch 0 fact 1 recorded?" });
         for _ in 0..3 {
-            let (mut child, base, secs) = spawn_node(&dir2, embedders);
+            let (mut child, base, secs, started) = spawn_node_at(&dir2, embedders);
             ready.push(secs);
+            answered.push(secs_until_ok(started, &base, "/v1/reason", Some(&question)));
+            all_up.push(secs_until_ok(started, &base, "/ready", None));
             let s = stats(&base);
             // Data sets built before extraction hold n sentences; newer ones n/2 facts
             // with their entities (plus the shared property).
@@ -337,6 +396,13 @@ fn main() {
             median(ready.clone()),
             ready.len(),
             ready
+        );
+        println!(
+            "restart_to_first_answer_{n} ({embedders} embedder replicas, POST /v1/reason): median {:.3} s ({:?}); to GET /ready 200: median {:.3} s ({:?})",
+            median(answered.clone()),
+            answered,
+            median(all_up.clone()),
+            all_up
         );
         println!(
             "rss_{n} ({embedders} embedder replicas): {} MiB (empty node {} MiB) = {:.0} bytes per concept",

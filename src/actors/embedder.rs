@@ -478,12 +478,21 @@ impl Pool {
             .iter()
             .filter_map(|s| s.in_flight.as_ref().map(|f| f.started + deadline))
             .min();
-        let next_expiry = (!state.queue.is_empty() && !Self::any_up(state)).then(|| {
-            Instant::now() + Duration::from_millis(state.config.unavailable_wait_ms.min(100))
-        });
+        let next_expiry = (!state.queue.is_empty()
+            && !Self::any_up(state)
+            && !Self::first_load(state))
+        .then(|| Instant::now() + Duration::from_millis(state.config.unavailable_wait_ms.min(100)));
         if let Some(at) = next_deadline.into_iter().chain(next_expiry).min() {
             Self::schedule_tick(myself, state, at);
         }
+    }
+
+    /// Whether a replica is still loading its model for the first time.
+    fn first_load(state: &PoolState) -> bool {
+        state
+            .slots
+            .iter()
+            .any(|s| s.health == ReplicaHealth::Starting)
     }
 
     fn any_up(state: &PoolState) -> bool {
@@ -619,7 +628,7 @@ impl Actor for Pool {
         myself: ActorRef<PoolMsg>,
         args: PoolArgs,
     ) -> Result<PoolState, ActorProcessingErr> {
-        let mut state = PoolState {
+        let state = PoolState {
             slots: (0..args.replicas)
                 .map(|_| Slot {
                     actor: None,
@@ -659,25 +668,13 @@ impl Actor for Pool {
             reroute_latency: LatencyWindow::default(),
             requeued: HashMap::new(),
         };
-        // The first replica starts before the pool answers, so a model that cannot load
-        // stops the node at start with the loader's message instead of 503s later.
-        let (first, _) = Actor::spawn_linked(
-            Some(replica_name(0)),
-            Replica,
-            ReplicaArgs {
-                index: 0,
-                files: Arc::clone(&state.files),
-                threads: state.config.threads_per_replica,
-                max_tokens: state.config.max_tokens,
-                pool: myself.clone(),
-            },
-            myself.get_cell(),
-        )
-        .await
-        .map_err(|e| format!("cannot start {}: {e}", replica_name(0)))?;
-        state.slots[0].actor = Some(first);
-        state.slots[0].health = ReplicaHealth::Healthy;
-        for i in 1..state.slots.len() {
+        // Every replica loads its model in the background: the node answers questions
+        // (which need no vectors for names it knows) while the model loads, and `/ready`
+        // says when it is up ([`model_loading`]). Texts sent meanwhile wait in the queue
+        // for the first replica (see `Tick`). The model files were located and checked
+        // before the node started, so missing files still stop the start; a model that
+        // fails to load is logged, retried with backoff, and keeps `/ready` at 503.
+        for i in 0..state.slots.len() {
             Self::spawn_replica(&myself, &state, i);
         }
         Ok(state)
@@ -851,7 +848,10 @@ impl Actor for Pool {
                 for i in late {
                     Self::replica_down(&myself, state, i, "batch deadline exceeded");
                 }
-                if !Self::any_up(state) {
+                // While the model first loads (some replica still `Starting`), callers
+                // wait for it: the start of a node is not an outage. Their own call
+                // timeout still bounds the wait.
+                if !Self::any_up(state) && !Self::first_load(state) {
                     let wait = Duration::from_millis(state.config.unavailable_wait_ms);
                     let expired: Vec<u64> = state
                         .requests
@@ -948,6 +948,35 @@ pub async fn embed(texts: Vec<String>, timeout: Duration) -> Result<Vec<Vector>,
         _ => Err(SutraError::unavailable(
             "the embedder pool stopped while embedding; retry shortly",
         )),
+    }
+}
+
+/// What `/ready` still waits for in the pool: `None` once no replica is loading its
+/// model for the first time and at least one serves (a replica restarting later leaves
+/// the node ready: degraded, not down), else a phrase saying what is loading.
+pub async fn model_loading() -> Option<String> {
+    let Some(st) = stats().await else {
+        return Some("the embedder pool (not answering)".into());
+    };
+    let loading = st
+        .replicas
+        .iter()
+        .filter(|r| r.state == ReplicaHealth::Starting)
+        .count();
+    let up = st
+        .replicas
+        .iter()
+        .filter(|r| r.state == ReplicaHealth::Healthy)
+        .count();
+    if loading > 0 {
+        Some(format!(
+            "the embedding model ({loading} of {} replicas still loading it)",
+            st.replicas.len()
+        ))
+    } else if up == 0 {
+        Some("the embedding model (no replica has loaded it; the log says why)".into())
+    } else {
+        None
     }
 }
 

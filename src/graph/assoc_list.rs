@@ -9,7 +9,8 @@
 
 use super::{AssocType, Association, ConceptId, Side};
 use serde::{Serialize, Serializer};
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 /// Lists longer than this are kept as a persistent ordered map.
 pub const LARGE: usize = 512;
@@ -40,6 +41,112 @@ pub enum AssocList {
     Small(Arc<Vec<Association>>),
     /// More, in a persistent ordered map.
     Large(Box<imbl::OrdMap<AssocKey, Association>>),
+    /// As a checkpoint stores it, decoded on first use: slot `.1` of an
+    /// [`EncodedLists`]. A restart reads millions of association copies, most of which
+    /// no question touches soon.
+    Lazy(Arc<EncodedLists>, u32),
+}
+
+/// The association lists of one checkpoint payload, still in their encoding (each a
+/// sorted `Vec<Association>` as [`crate::protocol::codec`] writes it), each decoded on
+/// first read. One allocation holds every list's slot, so a restart allocates nothing
+/// per list; the payload is freed when no list refers to it any more.
+///
+/// Invariant: a slot's `decoded` is set at most once, from its bytes.
+pub struct EncodedLists {
+    payload: Vec<u8>,
+    slots: Vec<Slot>,
+}
+
+struct Slot {
+    range: Range<usize>,
+    len: usize,
+    side: Side,
+    decoded: OnceLock<AssocList>,
+}
+
+/// Collects the lists of a payload while it is read ([`EncodedListsBuilder::add`]),
+/// then takes the payload ([`EncodedListsBuilder::finish`]).
+#[derive(Default)]
+pub struct EncodedListsBuilder {
+    slots: Vec<Slot>,
+}
+
+impl EncodedListsBuilder {
+    /// Adds the list of `len` associations on `side` encoded in `range` of the payload;
+    /// returns its slot, or `None` for an empty list.
+    pub fn add(&mut self, range: Range<usize>, len: usize, side: Side) -> Option<u32> {
+        if len == 0 {
+            return None;
+        }
+        let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 lists per shard");
+        self.slots.push(Slot {
+            range,
+            len,
+            side,
+            decoded: OnceLock::new(),
+        });
+        Some(slot)
+    }
+
+    /// The lists, holding `payload` (every range added must lie inside it).
+    pub fn finish(self, payload: Vec<u8>) -> Arc<EncodedLists> {
+        debug_assert!(self.slots.iter().all(|s| s.range.end <= payload.len()));
+        Arc::new(EncodedLists {
+            payload,
+            slots: self.slots,
+        })
+    }
+}
+
+impl EncodedLists {
+    /// The list in `slot` (from [`EncodedListsBuilder::add`]; `None`: empty).
+    pub fn list(self: &Arc<Self>, slot: Option<u32>) -> AssocList {
+        match slot {
+            Some(i) => AssocList::Lazy(Arc::clone(self), i),
+            None => AssocList::Empty,
+        }
+    }
+
+    /// Decodes slot `i`'s bytes.
+    ///
+    /// Panics if they do not decode: they passed the checkpoint's checksum and were
+    /// written by this version's encoder, so that is a bug, not bad input.
+    fn decode(&self, i: u32) -> AssocList {
+        let slot = &self.slots[i as usize];
+        let list: Vec<Association> =
+            crate::protocol::codec::decode(&self.payload[slot.range.clone()]).unwrap_or_else(|e| {
+                panic!("a checksummed checkpoint's association list does not decode: {e}")
+            });
+        debug_assert_eq!(list.len(), slot.len);
+        AssocList::from_sorted(list, slot.side)
+    }
+
+    /// Slot `i`'s list, decoded on first use (once, for every snapshot sharing it).
+    fn get(&self, i: u32) -> &AssocList {
+        self.slots[i as usize]
+            .decoded
+            .get_or_init(|| self.decode(i))
+    }
+
+    /// Slot `i`'s bytes, if it was not decoded yet (a checkpoint copies them as they
+    /// are).
+    fn raw(&self, i: u32) -> Option<&[u8]> {
+        let slot = &self.slots[i as usize];
+        slot.decoded
+            .get()
+            .is_none()
+            .then(|| &self.payload[slot.range.clone()])
+    }
+}
+
+impl std::fmt::Debug for EncodedLists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedLists")
+            .field("bytes", &self.payload.len())
+            .field("lists", &self.slots.len())
+            .finish()
+    }
 }
 
 /// The empty list, for lookups of concepts a shard does not hold.
@@ -60,12 +167,43 @@ impl AssocList {
         }
     }
 
+    /// Appends the list's encoding (a `Vec<Association>`) to `out`: an undecoded list's
+    /// bytes as they are, without decoding them.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        if let AssocList::Lazy(lists, i) = self {
+            if let Some(raw) = lists.raw(*i) {
+                out.extend_from_slice(raw);
+                return;
+            }
+        }
+        crate::protocol::codec::encode_into(self, out);
+    }
+
+    /// Whether the list is still undecoded (see [`AssocList::Lazy`]).
+    pub fn is_encoded(&self) -> bool {
+        matches!(self, AssocList::Lazy(lists, i) if lists.raw(*i).is_some())
+    }
+
+    /// Turns a lazy list into its decoded form before a change. Not yet decoded: a
+    /// fresh decode this list owns (the shared slot stays undecoded, so memory does not
+    /// hold the list twice); decoded: a clone of the shared list (cheap: the change then
+    /// copies what it touches, as for any list a snapshot shares).
+    fn materialize(&mut self) {
+        if let AssocList::Lazy(lists, i) = self {
+            *self = match lists.raw(*i) {
+                Some(_) => lists.decode(*i),
+                None => lists.get(*i).clone(),
+            };
+        }
+    }
+
     /// Number of associations.
     pub fn len(&self) -> usize {
         match self {
             AssocList::Empty => 0,
             AssocList::Small(v) => v.len(),
             AssocList::Large(m) => m.len(),
+            AssocList::Lazy(lists, i) => lists.slots[*i as usize].len,
         }
     }
 
@@ -80,6 +218,7 @@ impl AssocList {
             AssocList::Empty => Iter::Small([].iter()),
             AssocList::Small(v) => Iter::Small(v.iter()),
             AssocList::Large(m) => Iter::Large(m.values(), m.len()),
+            AssocList::Lazy(lists, i) => lists.get(*i).iter(),
         }
     }
 
@@ -97,6 +236,7 @@ impl AssocList {
         reinforce: impl FnOnce(&mut Association),
         make: impl FnOnce() -> Association,
     ) -> bool {
+        self.materialize();
         match self {
             AssocList::Empty => {
                 *self = AssocList::Small(Arc::new(vec![make()]));
@@ -128,6 +268,7 @@ impl AssocList {
                     true
                 }
             },
+            AssocList::Lazy(..) => unreachable!("materialized above"),
         }
     }
 
@@ -144,8 +285,9 @@ impl AssocList {
         side: Side,
         edit: impl FnOnce(&mut Association) -> bool,
     ) -> bool {
+        self.materialize();
         let removed = match self {
-            AssocList::Empty => false,
+            AssocList::Empty | AssocList::Lazy(..) => false,
             AssocList::Small(v) => match v.binary_search_by(|a| key_of(a, side).cmp(&key)) {
                 Ok(i) => {
                     let list = Arc::make_mut(v);

@@ -834,46 +834,164 @@ impl GraphSnapshot {
         self.nodes.get_mut(&id).expect("just inserted")
     }
 
-    /// Serializes the whole snapshot for a checkpoint.
+    /// Serializes the whole snapshot for a checkpoint (format 3, see [`FORMAT3`]).
+    /// Association lists still undecoded since the last restart are copied as they are.
     pub fn encode_checkpoint(&self) -> Vec<u8> {
-        let nodes: Vec<NodeRef<'_>> = self
-            .nodes
-            .iter()
-            .map(|(id, n)| NodeRef {
+        let mut out = Vec::new();
+        out.extend_from_slice(&FORMAT3);
+        let head = HeadRef {
+            lsn: self.lsn,
+            prepared: self
+                .prepared
+                .iter()
+                .map(|(t, ops)| (*t, ops.as_slice()))
+                .collect(),
+            nodes: self.nodes.len() as u64,
+            kb_of: self.kb_of.iter().map(|(i, t)| (*i, *t)).collect(),
+            kb_names: self.kbs.iter().map(|(t, c)| (*t, &*c.name)).collect(),
+            stems: self
+                .stems
+                .iter()
+                .map(|(h, ids)| (*h, ids.as_slice()))
+                .collect(),
+        };
+        crate::protocol::codec::encode_into(&head, &mut out);
+        // One scratch buffer for every node's lists: their byte lengths go in the node's
+        // header, ahead of them, so a reader can skip them without decoding.
+        let mut lists = Vec::new();
+        for (id, n) in self.nodes.iter() {
+            lists.clear();
+            if !n.out.is_empty() {
+                n.out.encode_into(&mut lists);
+            }
+            let out_bytes = lists.len();
+            if !n.inc.is_empty() {
+                n.inc.encode_into(&mut lists);
+            }
+            let node = NodeHeadRef {
                 id: *id,
                 concept: n.concept.as_deref(),
-                out: n.out(),
-                inc: n.inc(),
-            })
-            .collect();
-        let prepared: Vec<(TxId, &[Op])> = self
-            .prepared
-            .iter()
-            .map(|(t, ops)| (*t, ops.as_slice()))
-            .collect();
-        let mut bytes = crate::protocol::codec::encode(&CheckpointRef {
-            lsn: self.lsn,
-            nodes,
-            prepared,
-        });
-        // The stem index follows as its own value, so checkpoints written before it
-        // existed still decode (and get the index rebuilt).
-        let stems: Vec<(u64, &[ConceptId])> = self
-            .stems
-            .iter()
-            .map(|(h, ids)| (*h, ids.as_slice()))
-            .collect();
-        bytes.extend(crate::protocol::codec::encode(&stems));
-        // Then the knowledge base index, also its own value: checkpoints written before
-        // knowledge bases existed end after the stems (everything is `default`).
-        let kb_of: Vec<(ConceptId, KbTag)> = self.kb_of.iter().map(|(i, t)| (*i, *t)).collect();
-        let names: Vec<(KbTag, &str)> = self.kbs.iter().map(|(t, c)| (*t, &*c.name)).collect();
-        bytes.extend(crate::protocol::codec::encode(&(kb_of, names)));
-        bytes
+                out: (n.out.len() as u64, out_bytes as u64),
+                inc: (n.inc.len() as u64, (lists.len() - out_bytes) as u64),
+            };
+            crate::protocol::codec::encode_into(&node, &mut out);
+            out.extend_from_slice(&lists);
+        }
+        out
     }
 
-    /// Rebuilds a snapshot from [`GraphSnapshot::encode_checkpoint`] output.
+    /// Rebuilds a snapshot from [`GraphSnapshot::encode_checkpoint`] output (or a
+    /// format-2 payload, which earlier versions wrote). Copies `bytes`; a restart uses
+    /// [`GraphSnapshot::decode_checkpoint_shared`], which does not.
     pub fn decode_checkpoint(bytes: &[u8]) -> Result<Self, crate::protocol::codec::CodecError> {
+        Self::decode_checkpoint_owned(bytes.to_vec())
+    }
+
+    /// [`GraphSnapshot::decode_checkpoint`] of a payload the snapshot may keep: in format
+    /// 3, association lists stay encoded inside it until first used
+    /// ([`AssocList::Lazy`]), so a restart decodes concepts but not the millions of
+    /// association copies. Format 2 is decoded whole; the next checkpoint writes 3.
+    pub fn decode_checkpoint_owned(
+        payload: Vec<u8>,
+    ) -> Result<Self, crate::protocol::codec::CodecError> {
+        if payload.starts_with(&FORMAT3) {
+            Self::decode_format3(payload)
+        } else {
+            Self::decode_format2(&payload)
+        }
+    }
+
+    fn decode_format3(payload: Vec<u8>) -> Result<Self, crate::protocol::codec::CodecError> {
+        use crate::protocol::codec::{decode_prefix, CodecError};
+        let mut pos = FORMAT3.len();
+        let (head, used): (HeadOwned, usize) = decode_prefix(&payload[pos..])?;
+        pos += used;
+        let mut snap = GraphSnapshot {
+            lsn: head.lsn,
+            ..Default::default()
+        };
+        // Usually empty (everything in `default`); read before the nodes so the
+        // sentence index is built in the same pass.
+        let tags: std::collections::HashMap<ConceptId, KbTag> =
+            head.kb_of.iter().copied().collect();
+        let mut sentences = Vec::new();
+        // Nodes are staged until the payload can be handed to the lists that point
+        // into it.
+        let mut lists = crate::graph::assoc_list::EncodedListsBuilder::default();
+        let mut staged = Vec::with_capacity((head.nodes as usize).min(payload.len() / 4));
+        let take = |pos: &mut usize, bytes: u64| {
+            let end = usize::try_from(bytes)
+                .ok()
+                .and_then(|b| pos.checked_add(b))
+                .filter(|end| *end <= payload.len())
+                .ok_or_else(|| {
+                    CodecError::framing(format!(
+                        "an association list of {bytes} bytes at offset {pos} runs past the end ({} bytes)",
+                        payload.len()
+                    ))
+                })?;
+            let range = *pos..end;
+            *pos = end;
+            Ok::<_, CodecError>(range)
+        };
+        for _ in 0..head.nodes {
+            let (n, used): (NodeHeadOwned, usize) = decode_prefix(&payload[pos..])?;
+            pos += used;
+            let out = take(&mut pos, n.out.1)?;
+            let inc = take(&mut pos, n.inc.1)?;
+            if let Some(c) = &n.concept {
+                snap.concepts += 1;
+                if c.kind == ConceptKind::Sentence {
+                    snap.sentences += 1;
+                    sentences.push((tags.get(&n.id).copied(), n.id));
+                }
+                snap.vectors += c.has_vector as usize;
+            }
+            snap.edges += n.out.0 as usize;
+            staged.push((
+                n.id,
+                n.concept.map(Arc::new),
+                lists.add(out, n.out.0 as usize, Side::Out),
+                lists.add(inc, n.inc.0 as usize, Side::In),
+            ));
+        }
+        if pos != payload.len() {
+            return Err(CodecError::framing(format!(
+                "{} trailing bytes after the last node",
+                payload.len() - pos
+            )));
+        }
+        let lists = lists.finish(payload);
+        let mut nodes = imbl::HashMap::new();
+        for (id, concept, out, inc) in staged {
+            nodes.insert(
+                id,
+                Node {
+                    concept,
+                    out: lists.list(out),
+                    inc: lists.list(inc),
+                },
+            );
+        }
+        snap.nodes = nodes;
+        snap.prepared = head
+            .prepared
+            .into_iter()
+            .map(|(t, ops)| (t, Arc::new(ops)))
+            .collect();
+        snap.stems = head
+            .stems
+            .into_iter()
+            .map(|(h, ids)| (h, Arc::new(ids)))
+            .collect();
+        snap.restore_kbs(head.kb_of, head.kb_names);
+        snap.restore_sentence_log(sentences);
+        Ok(snap)
+    }
+
+    /// Format 2: one value with every node and its lists, then the stem index and the
+    /// knowledge base index as values of their own (absent from older payloads).
+    fn decode_format2(bytes: &[u8]) -> Result<Self, crate::protocol::codec::CodecError> {
         let (cp, used): (CheckpointOwned, usize) = crate::protocol::codec::decode_prefix(bytes)?;
         let mut snap = GraphSnapshot {
             lsn: cp.lsn,
@@ -927,16 +1045,7 @@ impl GraphSnapshot {
                 snap.restore_kbs(kb_of, names);
             }
         }
-        snap.restore_sentence_log();
-        Ok(snap)
-    }
-
-    /// Indexes every sentence concept at the snapshot's position (read from a
-    /// checkpoint: when each occurrence came is not kept), which becomes the floor a
-    /// reader from before it must start again from.
-    fn restore_sentence_log(&mut self) {
-        let lsn = self.lsn;
-        let sentences: Vec<(Option<KbTag>, ConceptId)> = self
+        let sentences = snap
             .nodes
             .iter()
             .filter(|(_, n)| {
@@ -944,14 +1053,110 @@ impl GraphSnapshot {
                     .as_ref()
                     .is_some_and(|c| c.kind == ConceptKind::Sentence)
             })
-            .map(|(id, _)| (self.kb_of.get(id).copied(), *id))
+            .map(|(id, _)| (snap.kb_of.get(id).copied(), *id))
             .collect();
+        snap.restore_sentence_log(sentences);
+        tracing::info!(
+            lsn = snap.lsn,
+            "checkpoint in format 2 read whole; the next checkpoint writes format 3"
+        );
+        Ok(snap)
+    }
+
+    /// Indexes `sentences` (every sentence concept, with its knowledge base) at the
+    /// snapshot's position (read from a checkpoint: when each occurrence came is not
+    /// kept), which becomes the floor a reader from before it must start again from.
+    fn restore_sentence_log(&mut self, mut sentences: Vec<(Option<KbTag>, ConceptId)>) {
+        let lsn = self.lsn;
+        // In index order, so each insert lands at the end of the tree.
+        sentences.sort_unstable();
         for (kb, id) in sentences {
             self.sentence_pos.insert(id, lsn);
             self.sentence_log.insert((kb, lsn, id));
         }
         self.sentences_floor = lsn;
     }
+
+    /// The format-2 encoding (what earlier versions wrote), for tests that read old
+    /// checkpoints.
+    #[cfg(test)]
+    pub(crate) fn encode_checkpoint_format2(&self) -> Vec<u8> {
+        let nodes: Vec<NodeRef<'_>> = self
+            .nodes
+            .iter()
+            .map(|(id, n)| NodeRef {
+                id: *id,
+                concept: n.concept.as_deref(),
+                out: n.out(),
+                inc: n.inc(),
+            })
+            .collect();
+        let prepared: Vec<(TxId, &[Op])> = self
+            .prepared
+            .iter()
+            .map(|(t, ops)| (*t, ops.as_slice()))
+            .collect();
+        let mut bytes = crate::protocol::codec::encode(&CheckpointRef {
+            lsn: self.lsn,
+            nodes,
+            prepared,
+        });
+        let stems: Vec<(u64, &[ConceptId])> = self
+            .stems
+            .iter()
+            .map(|(h, ids)| (*h, ids.as_slice()))
+            .collect();
+        bytes.extend(crate::protocol::codec::encode(&stems));
+        let kb_of: Vec<(ConceptId, KbTag)> = self.kb_of.iter().map(|(i, t)| (*i, *t)).collect();
+        let names: Vec<(KbTag, &str)> = self.kbs.iter().map(|(t, c)| (*t, &*c.name)).collect();
+        bytes.extend(crate::protocol::codec::encode(&(kb_of, names)));
+        bytes
+    }
+}
+
+/// The first bytes of a checkpoint payload in format 3: a header value (LSN, prepared
+/// transactions, node count, knowledge base and stem indexes), then per node a header
+/// (id, concept, and the count and byte length of each association list) followed by
+/// the two lists' encodings. A reader skips the lists by their lengths and decodes them
+/// on first use. Format 2 (one value holding everything) cannot start with 0xFF: its
+/// first field, the LSN, is a varint, and no varint's first byte is 0xFF.
+pub const FORMAT3: [u8; 4] = [0xFF, b'S', b'G', 3];
+
+#[derive(Serialize)]
+struct HeadRef<'a> {
+    lsn: u64,
+    prepared: Vec<(TxId, &'a [Op])>,
+    nodes: u64,
+    kb_of: Vec<(ConceptId, KbTag)>,
+    kb_names: Vec<(KbTag, &'a str)>,
+    stems: Vec<(u64, &'a [ConceptId])>,
+}
+
+#[derive(Deserialize)]
+struct HeadOwned {
+    lsn: u64,
+    prepared: Vec<(TxId, Vec<Op>)>,
+    nodes: u64,
+    kb_of: Vec<(ConceptId, KbTag)>,
+    kb_names: Vec<(KbTag, String)>,
+    stems: Vec<(u64, Vec<ConceptId>)>,
+}
+
+/// A node's header in format 3: `out` and `inc` are (associations, bytes).
+#[derive(Serialize)]
+struct NodeHeadRef<'a> {
+    id: ConceptId,
+    concept: Option<&'a Concept>,
+    out: (u64, u64),
+    inc: (u64, u64),
+}
+
+#[derive(Deserialize)]
+struct NodeHeadOwned {
+    id: ConceptId,
+    concept: Option<Concept>,
+    out: (u64, u64),
+    inc: (u64, u64),
 }
 
 /// Whether a name reads as its own normalization key (singular, no article), ignoring
@@ -961,6 +1166,7 @@ fn is_canonical(name: &str) -> bool {
     key == name.to_lowercase().replace('-', " ")
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct NodeRef<'a> {
     id: ConceptId,
@@ -969,6 +1175,7 @@ struct NodeRef<'a> {
     inc: &'a AssocList,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct CheckpointRef<'a> {
     lsn: u64,
@@ -1430,13 +1637,154 @@ pub(crate) mod tests {
         assert_eq!(before.stems[&h].len(), 2, "older snapshots keep theirs");
     }
 
+    /// A snapshot with a hub past the list threshold, small lists, a sentence in a
+    /// named knowledge base and a prepared transaction.
+    fn varied() -> GraphSnapshot {
+        let mut s = GraphSnapshot::default();
+        let n = crate::graph::assoc_list::LARGE + 10;
+        let mut ops: Vec<Op> = (0..n)
+            .map(|i| edge(Side::In, &format!("member {i}"), "hub"))
+            .collect();
+        ops.extend([
+            put("paris", 1),
+            edge(Side::Out, "paris", "france"),
+            edge(Side::In, "lyon", "paris"),
+        ]);
+        s.apply_record(1, &Record::Apply(ops));
+        s.apply_record(2, &Record::Apply(kb_fact("story-1", "mary", "garden")));
+        let Op::PutConcept(mut sentence) = put("mary went to the garden", 3) else {
+            unreachable!()
+        };
+        sentence.kind = ConceptKind::Sentence;
+        s.apply_record(
+            3,
+            &Record::Apply(vec![Op::PutConcept(sentence).in_kb("story-1")]),
+        );
+        s.apply_record(
+            4,
+            &Record::Prepare {
+                txid: TxId::new(3, 9),
+                ops: vec![put("x", 1)],
+            },
+        );
+        s
+    }
+
+    /// Everything a checkpoint restores, compared field by field.
+    fn assert_restored(back: &GraphSnapshot, s: &GraphSnapshot) {
+        assert_eq!(back.lsn, s.lsn);
+        assert_eq!(back.nodes, s.nodes);
+        assert_eq!(back.prepared, s.prepared);
+        assert_eq!(
+            (back.concepts, back.edges, back.sentences, back.vectors),
+            (s.concepts, s.edges, s.sentences, s.vectors)
+        );
+        assert_eq!(stem_sets(back), stem_sets(s));
+        assert_eq!(back.kb_of, s.kb_of);
+        assert_eq!(back.kb_members, s.kb_members);
+        assert_eq!(back.kb_list().len(), s.kb_list().len());
+        let sentences = |x: &GraphSnapshot| -> Vec<ConceptId> {
+            let mut v: Vec<ConceptId> = x.sentence_log.iter().map(|(_, _, id)| *id).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sentences(back), sentences(s));
+        assert_eq!(back.kb_sentences("story-1").count(), 1);
+    }
+
+    #[test]
+    fn format3_keeps_lists_encoded_until_used_and_round_trips() {
+        let s = varied();
+        let bytes = s.encode_checkpoint();
+        assert!(bytes.starts_with(&FORMAT3));
+        let back = GraphSnapshot::decode_checkpoint(&bytes).unwrap();
+        let hub = &back.nodes[&id("hub")];
+        assert!(hub.inc.is_encoded() && back.nodes[&id("paris")].out.is_encoded());
+        // Lengths need no decoding; re-encoding an untouched snapshot copies the bytes
+        // (in the map's order, which differs between maps: same length, same content).
+        assert_eq!(hub.inc().len(), crate::graph::assoc_list::LARGE + 10);
+        let again = back.encode_checkpoint();
+        assert_eq!(again.len(), bytes.len());
+        assert!(hub.inc.is_encoded());
+        assert_restored(&GraphSnapshot::decode_checkpoint(&again).unwrap(), &s);
+        assert_restored(&back, &s);
+        // Reading decoded them, once, for every snapshot sharing them.
+        assert!(!hub.inc.is_encoded());
+        assert!(matches!(
+            hub.inc.iter().next(),
+            Some(a) if a.target == id("hub")
+        ));
+        // Damage in the framing is an error, never a panic.
+        assert!(GraphSnapshot::decode_checkpoint(&bytes[..bytes.len() - 1]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(GraphSnapshot::decode_checkpoint(&longer).is_err());
+    }
+
+    #[test]
+    fn folds_on_a_restored_snapshot_change_only_their_copy() {
+        let s = varied();
+        let back = GraphSnapshot::decode_checkpoint(&s.encode_checkpoint()).unwrap();
+        let published = back.clone();
+        let mut next = back;
+        // Change the hub (large) and paris (small) while the published snapshot shares
+        // their encoded lists.
+        next.apply_record(
+            5,
+            &Record::Apply(vec![
+                edge(Side::In, "late", "hub"),
+                edge(Side::Out, "paris", "europe"),
+                Op::DeleteEdge {
+                    side: Side::In,
+                    source: id("member 3"),
+                    target: id("hub"),
+                    kind: AssocType::LocatedIn,
+                    negated: false,
+                },
+            ]),
+        );
+        let mut want = s.clone();
+        want.apply_record(
+            5,
+            &Record::Apply(vec![
+                edge(Side::In, "late", "hub"),
+                edge(Side::Out, "paris", "europe"),
+                Op::DeleteEdge {
+                    side: Side::In,
+                    source: id("member 3"),
+                    target: id("hub"),
+                    kind: AssocType::LocatedIn,
+                    negated: false,
+                },
+            ]),
+        );
+        assert_eq!(next.nodes, want.nodes);
+        assert_eq!(next.edges, want.edges);
+        assert_restored(&published, &s);
+        // And the changed snapshot checkpoints like one that never restarted.
+        let again = GraphSnapshot::decode_checkpoint(&next.encode_checkpoint()).unwrap();
+        assert_eq!(again.nodes, want.nodes);
+    }
+
+    #[test]
+    fn format2_checkpoints_still_open_and_are_rewritten_in_format3() {
+        let s = varied();
+        let old = s.encode_checkpoint_format2();
+        assert!(!old.starts_with(&FORMAT3));
+        let back = GraphSnapshot::decode_checkpoint(&old).unwrap();
+        assert_restored(&back, &s);
+        let new = back.encode_checkpoint();
+        assert!(new.starts_with(&FORMAT3));
+        assert_restored(&GraphSnapshot::decode_checkpoint(&new).unwrap(), &s);
+    }
+
     #[test]
     fn checkpoints_from_before_the_stem_index_rebuild_it() {
         let mut s = GraphSnapshot::default();
         for name in ["paris", "lyon", "road closure"] {
             s.apply(&put(name, 1));
         }
-        let full = s.encode_checkpoint();
+        let full = s.encode_checkpoint_format2();
         // An old checkpoint is the same payload without the trailing index.
         let (_, used): (CheckpointOwned, usize) =
             crate::protocol::codec::decode_prefix(&full).unwrap();
@@ -1697,7 +2045,7 @@ pub(crate) mod tests {
         // only. It reads as all `default`, unchanged.
         let mut old = GraphSnapshot::default();
         old.apply_record(1, &Record::Apply(vec![put("paris", 1), put("lyon", 1)]));
-        let bytes = old.encode_checkpoint();
+        let bytes = old.encode_checkpoint_format2();
         let (_, used): (CheckpointOwned, usize) =
             crate::protocol::codec::decode_prefix(&bytes).unwrap();
         let (_, stems_used): (Vec<(u64, Vec<ConceptId>)>, usize) =

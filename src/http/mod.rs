@@ -1048,12 +1048,19 @@ async fn health() -> Json<openapi::HealthOut> {
     })
 }
 
-/// Readiness: 200 once every actor runs (`read_only` while a shard's disk refuses
-/// writes), else 503 naming what is missing.
+/// Readiness: 200 once every actor runs and every embedder replica has loaded its
+/// model at start (`read_only` while a shard's disk refuses writes), else 503 naming what
+/// is missing. The node answers questions before the model is loaded; `/ready` waits
+/// for it.
 #[utoipa::path(get, path = "/ready", tag = "operate",
     responses((status = 200, description = "Ready", body = openapi::ReadyOut), openapi::Errors))]
 async fn ready(State(state): State<Shared>) -> Response {
-    let missing = admin::missing_actors(state.router.shards, state.embedders > 0);
+    let mut missing = admin::missing_actors(state.router.shards, state.embedders > 0);
+    if state.embedders > 0 && missing.is_empty() {
+        if let Some(waiting) = crate::actors::embedder::model_loading().await {
+            missing.push(waiting);
+        }
+    }
     // A shard whose disk refuses writes still serves reads: ready, but say so.
     let read_only: Vec<openapi::ReadOnlyShard> = (0..state.router.shards)
         .filter_map(|s| {

@@ -164,8 +164,10 @@ impl ShardCore {
             checkpoint::read(dir).map_err(|source| StoreError::Checkpoint { shard, source })?;
         let read_ms = started.elapsed().as_millis() as u64;
         let mut snap = match read {
+            // Handed over, not copied: the snapshot keeps association lists encoded in
+            // it until first use (see `AssocList::Lazy`).
             Some((_, bytes)) => {
-                GraphSnapshot::decode_checkpoint(&bytes).map_err(|e| StoreError::Decode {
+                GraphSnapshot::decode_checkpoint_owned(bytes).map_err(|e| StoreError::Decode {
                     shard,
                     dir: dir.to_path_buf(),
                     what: "the checkpoint",
@@ -196,11 +198,7 @@ impl ShardCore {
                 index
             }
             None => {
-                if snap
-                    .nodes
-                    .values()
-                    .any(|n| n.concept.as_ref().is_some_and(|c| c.has_vector))
-                {
+                if snap.vectors > 0 {
                     return Err(StoreError::IndexBehind {
                         shard,
                         dir: dir.to_path_buf(),
@@ -976,5 +974,32 @@ mod tests {
         core.confirm(t);
         assert!(!core.holds(t));
         assert!(!core.holds(TxId::new(1, 8)), "never prepared here");
+    }
+
+    /// A store written by the previous version (checkpoint payload in format 2) opens
+    /// with everything in it, and its next checkpoint is written in format 3, which opens
+    /// the same again.
+    #[test]
+    fn a_format2_checkpoint_opens_and_the_next_checkpoint_writes_format3() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = 9_003;
+        let mut old = GraphSnapshot::default();
+        old.apply_record(
+            1,
+            &Record::Apply(vec![put("paris"), put("lyon"), put("france")]),
+        );
+        checkpoint::write(dir.path(), 1, &old.encode_checkpoint_format2()).unwrap();
+        let core = open(dir.path(), shard);
+        assert!(has(&core, "paris") && has(&core, "lyon"));
+        assert_eq!(core.snapshot().nodes, old.nodes);
+        durable(&core, vec![Record::Apply(vec![put("nice")])]);
+        core.fold();
+        core.checkpoint().unwrap();
+        let (_, payload) = checkpoint::read(dir.path()).unwrap().unwrap();
+        assert!(payload.starts_with(&crate::graph::snapshot::FORMAT3));
+        drop(core);
+        let reopened = open(dir.path(), shard);
+        assert!(has(&reopened, "paris") && has(&reopened, "nice"));
+        assert_eq!(reopened.snapshot().concepts, 4);
     }
 }

@@ -222,9 +222,20 @@ fn prefer_parse(sentence: &str, found: Vec<Extracted>) -> Vec<Extracted> {
         return found;
     }
     let key = |e: &Extracted| (entity_key(&e.source), e.kind, entity_key(&e.target));
+    // A phrase the parse only splits ("greater marsh beetles": head last) is still the
+    // writer's name for the class: it stays, beside the parse's head and kinds. A phrase
+    // that runs past the head ("tobacco used", "discovery and description") goes.
+    let whole = |e: &Extracted| {
+        e.kind == A::IsA
+            && e.target.contains(' ')
+            && e.target
+                .rsplit(' ')
+                .next()
+                .is_some_and(|last| heads.contains(&entity_key(last)))
+    };
     let mut out = parsed;
     for e in found {
-        let replaced = defining(&e) && entity_key(&e.source) == subject;
+        let replaced = defining(&e) && entity_key(&e.source) == subject && !whole(&e);
         let repeated = out.iter().any(|o| key(o) == key(&e));
         if !replaced && !repeated {
             out.push(e);
@@ -1255,8 +1266,8 @@ mod tests {
         A poodle is a small kind of dog => poodle / is_a / dog
         Every dog is a mammal => dog / is_a / mammal
         All whales are mammals => whales / is_a / mammals
-        Penguins are flightless birds => Penguins / is_a / flightless birds
-        A double-reed instrument is a kind of woodwind instrument => double-reed instrument / is_a / woodwind instrument
+        Penguins are flightless birds => Penguins / is_a / flightless birds; Penguins / is_a / birds; flightless birds / is_a / birds
+        A double-reed instrument is a kind of woodwind instrument => double-reed instrument / is_a / woodwind instrument; double-reed instrument / is_a / instrument; woodwind instrument / is_a / instrument
         A bat is a mammal with wings => bat / is_a / mammal
         A bat is a mammal that can fly => bat / is_a / mammal
         Water is a liquid => Water / is_a / liquid
@@ -1292,7 +1303,7 @@ mod tests {
         Bavaria is a state of Germany => Bavaria / is_a / state; Bavaria / part_of / Germany
         Paris is the capital of France => Paris / is_a / capital; Paris / part_of / France
         The Louvre is a museum in Paris => Louvre / is_a / museum; Louvre / located_in / Paris
-        The Nile is the longest river in Africa => Nile / is_a / river; Nile / located_in / Africa
+        The Nile is the longest river in Africa => Nile / is_a / river; Nile / located_in / Africa; Nile / is_a / longest river
         A leaf is an organ of a plant => leaf / is_a / organ
         Smoking causes lung cancer. => Smoking / causes / lung cancer
         Heavy rain leads to flooding => Heavy rain / causes / flooding
@@ -1451,7 +1462,11 @@ mod tests {
             ),
             (
                 "A chancellery is a government building housing the office of a chancellor.",
-                vec![("chancellery", IsA, "government building")],
+                vec![
+                    ("chancellery", IsA, "government building"),
+                    ("chancellery", IsA, "building"),
+                    ("government building", IsA, "building"),
+                ],
             ),
             (
                 "A paresis is a slight or partial paralysis.",

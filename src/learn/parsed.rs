@@ -28,8 +28,11 @@ use crate::nlp::{Doc, Nlp, Token};
 /// Complement heads that name no class themselves: the class is their "of" object.
 const LIGHT: &[&str] = &[
     "kind", "type", "sort", "form", "variety", "piece", "example", "instance", "subtype", "any",
-    "species", "breed",
+    "species", "breed", "one", "either",
 ];
+/// Light nouns after which a plural is grammar ("any of several rodents", "one of the
+/// tail feathers").
+const QUANTIFIERS: &[&str] = &["any", "one", "either"];
 /// Complement heads that name a class and also pass to their "of" object: "the act of
 /// entering" is an act and an entering; "a group of viruses" is a group and a virus.
 const SEMI_LIGHT: &[&str] = &[
@@ -249,7 +252,19 @@ fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
         children(doc, attr, "det").any(|d| matches!(toks[d].norm.as_str(), "a" | "an" | "the"));
     let indefinite_subject =
         children(doc, subj, "det").any(|d| matches!(toks[d].norm.as_str(), "a" | "an"));
-    if !article && !indefinite_subject && toks[attr].norm != "any" {
+    // "The cause of flooding is heavy rain." says what the cause is, not what a kind of
+    // thing rain is: without an article on the complement, the subject must be written
+    // "A/An X" or bare ("Cowpens is battle in the American Revolution.", as glossaries
+    // write).
+    // A coordinated subject ("Dogs, cats and mice are mammals") is left to a later reading.
+    if children(doc, subj, "conj").next().is_some() {
+        return None;
+    }
+    // A bare subject needs a modified complement: "Paris is north of Lyon" places Paris.
+    let bare_subject = children(doc, subj, "det").next().is_none()
+        && children(doc, subj, "poss").next().is_none()
+        && (child(doc, attr, "amod").is_some() || child(doc, attr, "compound").is_some());
+    if !article && !indefinite_subject && !bare_subject && toks[attr].norm != "any" {
         return None;
     }
     let source = subject_name(doc, subj)?;
@@ -262,7 +277,7 @@ fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
         if !LIGHT.contains(&toks[attr].lemma.as_str()) {
             break;
         }
-        generic = toks[attr].norm == "any";
+        generic = QUANTIFIERS.contains(&toks[attr].norm.as_str());
         let of = children(doc, attr, "prep").find(|&p| toks[p].norm == "of")?;
         match child(doc, of, "pobj") {
             Some(o) if nominal(&toks[o]) => attr = o,
@@ -289,6 +304,14 @@ fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
         return None;
     }
     let mut out = vec![edge(&source, &target, AssocType::IsA, 0.85).generic(generic && plural)];
+    // "a government building": a kind of building too.
+    if target.contains(' ') {
+        let head = text(toks, hyphenated(toks, attr).0, attr);
+        out.push(edge(&source, &head, AssocType::IsA, 0.8).generic(generic && plural));
+        let mut general = edge(&target, &head, AssocType::IsA, 0.8).generic(generic && plural);
+        general.source_generic = generic && plural;
+        out.push(general);
+    }
     if let Some(kind) = kind_name(doc, attr) {
         out.push(edge(&source, &kind, AssocType::IsA, 0.8).generic(generic && plural));
         let mut general = edge(&kind, &target, AssocType::IsA, 0.8).generic(generic && plural);
@@ -338,6 +361,14 @@ fn read(doc: &Doc) -> Option<(Vec<Extracted>, usize)> {
                 ));
             }
         }
+    }
+    // "Hailamimars are ...": a bare plural subject is a class named in the plural by
+    // grammar, as the wordings read it.
+    let generic_subject = matches!(toks[subj].tag, "NNS" | "NNPS")
+        && children(doc, subj, "det").next().is_none()
+        && children(doc, subj, "poss").next().is_none();
+    for e in out.iter_mut().filter(|e| e.source == source) {
+        e.source_generic = generic_subject;
     }
     Some((out, attr))
 }
@@ -595,6 +626,8 @@ mod tests {
                     ("lorry", P, "large"),
                     ("lorry", IsA, "large motor vehicle"),
                     ("large motor vehicle", IsA, "motor vehicle"),
+                    ("lorry", IsA, "vehicle"),
+                    ("motor vehicle", IsA, "vehicle"),
                 ],
             ),
             ("Insulin is a hormone produced by the pancreas.", &[("Insulin", IsA, "hormone")]),

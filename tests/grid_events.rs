@@ -10,26 +10,12 @@ use std::time::{Duration, Instant};
 
 /// A 2-node topology: 4 shards, 2 per node, no embedders; n1 is the master.
 fn two_nodes(dir: &Path) -> PathBuf {
-    let ports = common::free_ports(4);
-    let mut text = String::from("[cluster]\nname = \"t\"\ncookie = \"c\"\nshards = 4\n");
-    for i in 0..2 {
-        let roles = if i == 0 {
-            r#"["master", "storage", "ingress"]"#
-        } else {
-            r#"["storage", "ingress"]"#
-        };
-        text += &format!(
-            "\n[[nodes]]\nname = \"n{}\"\ncluster_addr = \"127.0.0.1:{}\"\nhttp_addr = \"127.0.0.1:{}\"\ndata_dir = \"d{}\"\nroles = {roles}\nshards = [{}, {}]\nembedder_replicas = 0\n",
-            i + 1,
-            ports[2 * i],
-            ports[2 * i + 1],
-            i + 1,
-            i,
-            i + 2
-        );
-    }
     let path = dir.join("cluster.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(
+        &path,
+        common::cluster::topology_text(2).replace("COOKIE", "c"),
+    )
+    .unwrap();
     path
 }
 

@@ -1729,35 +1729,20 @@ pub(crate) mod tests {
         let mut next = back;
         // Change the hub (large) and paris (small) while the published snapshot shares
         // their encoded lists.
-        next.apply_record(
-            5,
-            &Record::Apply(vec![
-                edge(Side::In, "late", "hub"),
-                edge(Side::Out, "paris", "europe"),
-                Op::DeleteEdge {
-                    side: Side::In,
-                    source: id("member 3"),
-                    target: id("hub"),
-                    kind: AssocType::LocatedIn,
-                    negated: false,
-                },
-            ]),
-        );
+        let change = Record::Apply(vec![
+            edge(Side::In, "late", "hub"),
+            edge(Side::Out, "paris", "europe"),
+            Op::DeleteEdge {
+                side: Side::In,
+                source: id("member 3"),
+                target: id("hub"),
+                kind: AssocType::LocatedIn,
+                negated: false,
+            },
+        ]);
+        next.apply_record(5, &change);
         let mut want = s.clone();
-        want.apply_record(
-            5,
-            &Record::Apply(vec![
-                edge(Side::In, "late", "hub"),
-                edge(Side::Out, "paris", "europe"),
-                Op::DeleteEdge {
-                    side: Side::In,
-                    source: id("member 3"),
-                    target: id("hub"),
-                    kind: AssocType::LocatedIn,
-                    negated: false,
-                },
-            ]),
-        );
+        want.apply_record(5, &change);
         assert_eq!(next.nodes, want.nodes);
         assert_eq!(next.edges, want.edges);
         assert_restored(&published, &s);

@@ -7,14 +7,16 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A 3-node topology: 6 shards, 2 per node; n1 is the master.
-pub fn topology(
-    dir: &Path,
-    cookie_of_n3: Option<&str>,
-) -> (std::path::PathBuf, std::path::PathBuf) {
-    let ports = super::free_ports(6);
-    let mut text = String::from("[cluster]\nname = \"t\"\ncookie = \"COOKIE\"\nshards = 6\n");
-    for i in 0..3 {
+/// The text of an `n`-node topology on free loopback ports: `2n` shards, node `i` (from
+/// 0) holding shards `i` and `i + n`, no embedders; n1 is the master. The cookie is
+/// written `COOKIE`, for the caller to fill in.
+pub fn topology_text(n: usize) -> String {
+    let ports = super::free_ports(2 * n);
+    let mut text = format!(
+        "[cluster]\nname = \"t\"\ncookie = \"COOKIE\"\nshards = {}\n",
+        2 * n
+    );
+    for i in 0..n {
         let roles = if i == 0 {
             r#"["master", "storage", "ingress"]"#
         } else {
@@ -27,9 +29,19 @@ pub fn topology(
             ports[2 * i + 1],
             i + 1,
             i,
-            i + 3
+            i + n
         );
     }
+    text
+}
+
+/// A 3-node topology: 6 shards, 2 per node; n1 is the master. Returns the file with the
+/// right cookie and a copy with `cookie_of_n3` (default "wrong").
+pub fn topology(
+    dir: &Path,
+    cookie_of_n3: Option<&str>,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let text = topology_text(3);
     let good = dir.join("cluster.toml");
     std::fs::write(&good, text.replace("COOKIE", "right")).unwrap();
     let other = dir.join("other-cookie.toml");
